@@ -1,0 +1,77 @@
+# vehicle_mw -- every target installs what it needs first (into .venv), so on a fresh
+# Debian 12 machine with Python 3.11 `make run` and `make test` are all it takes.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+EXTRAS ?= dev,gateway,someip
+
+# Debian packages the tests and benchmarks use (installed only when missing, needs root).
+#   gcc/libc6-dev: native build; iproute2: network namespaces; tshark: SOME/IP dissector checks;
+#   chromium: dashboard test; rt-tests: cyclictest peer in benchmarks.
+APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests
+
+NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h native/cdef/*.h) native/build_ffi.py
+PROTO_SRC  := $(wildcard proto/vehicle_mw/v1/*.proto)
+
+.PHONY: all install native proto run test test-native test-python bench soak lint sysdeps clean
+
+all: install
+
+$(VENV)/.created:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+	touch $@
+
+# (Re)install when the project metadata changes.
+$(VENV)/.installed: $(VENV)/.created pyproject.toml setup.py
+	$(PIP) install --quiet -e '.[$(EXTRAS)]'
+	touch $@ $(VENV)/.native $(VENV)/.proto
+
+# Rebuild the cffi extension in place when the C sources change.
+$(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
+	$(PY) setup.py --quiet build_ext --inplace
+	touch $@
+
+$(VENV)/.proto: $(VENV)/.installed $(PROTO_SRC)
+	$(PY) -c "import setup; setup.generate_protocol()"
+	touch $@
+
+install: $(VENV)/.native $(VENV)/.proto
+
+native: $(VENV)/.native
+proto: $(VENV)/.proto
+
+sysdeps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" -ne 0 ]; then echo "need root to apt-get install:$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: sysdeps install
+	$(VENV)/bin/vmw demo
+
+test: sysdeps install test-native test-python
+
+test-native:
+	$(MAKE) -C native test
+
+test-python: install
+	$(PY) -m pytest -q
+
+bench: sysdeps install
+	$(PY) -m bench
+
+soak: sysdeps install
+	$(PY) -m pytest -q -m soak --run-soak
+
+lint: install
+	$(VENV)/bin/ruff check vehicle_mw tests bench hil
+	$(MAKE) -C native CFLAGS_EXTRA=-fsyntax-only build-check
+
+clean:
+	rm -rf build dist *.egg-info vehicle_mw/_native*.so vehicle_mw/v1 .pytest_cache
+	$(MAKE) -C native clean

@@ -1,0 +1,13 @@
+"""vehicle_mw: automotive middleware runtime for AUTOSAR Adaptive-style Linux ECUs.
+
+Layers, bottom up (each talks to the next through its package ``__init__``):
+``native`` (C rings, sleep, decoder) <- ``rt`` / ``exec`` <- ``can`` / ``someip`` /
+``signals`` <- ``campaign`` <- ``store`` <- ``channel``; ``gateway`` is the cloud side
+and shares only the protocol (``proto/``) and record formats with the vehicle.
+"""
+
+from vehicle_mw.errors import VehicleMwError
+
+__version__ = "0.1.0"
+
+__all__ = ["VehicleMwError", "__version__"]

@@ -1,0 +1,57 @@
+"""The ``vmw`` command.
+
+Subcommands live one per module in this package (``vehicle_mw/cli/cmd_<name>.py``);
+each module defines ``register(subparsers)`` which adds its parser and sets
+``func`` to a callable taking the parsed args and returning an exit code.
+Modules whose optional dependencies are missing are skipped with a note in ``--help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+from vehicle_mw import __version__
+from vehicle_mw.errors import VehicleMwError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vmw", description="vehicle_mw runtime, bench and gateway")
+    parser.add_argument("--version", action="version", version=f"vmw {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    unavailable = []
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if not info.name.startswith("cmd_"):
+            continue
+        try:
+            module = importlib.import_module(f"{__name__}.{info.name}")
+        except ImportError as exc:
+            unavailable.append(f"{info.name[4:]} ({exc.name} not installed)")
+            continue
+        module.register(subparsers)
+    if unavailable:
+        parser.epilog = "unavailable: " + ", ".join(unavailable)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except VehicleMwError as exc:
+        print(f"vmw: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,6 @@
+"""Python face of the C core in ``native/``: lock-free rings in shared memory,
+absolute-deadline sleep, and the record layouts that travel through them."""
+
+from vehicle_mw.native._lib import ffi, lib
+
+__all__ = ["ffi", "lib"]

@@ -2,5 +2,6 @@
 absolute-deadline sleep, and the record layouts that travel through them."""
 
 from vehicle_mw.native._lib import ffi, lib
+from vehicle_mw.native.records import FRAME_DTYPE, FRAME_SIZE, SAMPLE_DTYPE, SAMPLE_SIZE
 
-__all__ = ["ffi", "lib"]
+__all__ = ["ffi", "lib", "FRAME_DTYPE", "FRAME_SIZE", "SAMPLE_DTYPE", "SAMPLE_SIZE"]

@@ -70,7 +70,7 @@ soak: sysdeps install
 
 lint: install
 	$(VENV)/bin/ruff check vehicle_mw tests bench hil
-	$(MAKE) -C native CFLAGS_EXTRA=-fsyntax-only build-check
+	$(MAKE) -C native build-check
 
 clean:
 	rm -rf build dist *.egg-info vehicle_mw/_native*.so vehicle_mw/v1 .pytest_cache

@@ -1,19 +1,62 @@
-"""Run the benchmarks one by one in their own processes, then assemble BENCHMARKS.md sections.
+"""Run the benchmarks one by one in their own processes, then assemble BENCHMARKS.md.
 
-    python -m bench                 # all
+    python -m bench                 # all, then rewrite BENCHMARKS.md
     python -m bench rings decode    # only bench_rings.py and bench_decode.py
-    python -m bench --quick         # shorter runs (smoke check, numbers not for the record)
+    python -m bench --quick         # shorter runs (smoke check; BENCHMARKS.md is left alone)
+
+Each ``bench_<name>.py`` writes its Markdown section to ``bench/results/<name>.md``;
+BENCHMARKS.md is those sections under a header naming the machine and the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import os
 import pathlib
+import platform
 import subprocess
 import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+BENCHMARKS_MD = HERE.parent / "BENCHMARKS.md"
+
+
+def machine_description() -> str:
+    model = "unknown CPU"
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (
+        f"{model}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Linux {platform.release()}, "
+        f"Python {platform.python_version()}"
+    )
+
+
+def assemble() -> None:
+    """Rewrite BENCHMARKS.md from the sections in bench/results/."""
+    sections = sorted(RESULTS.glob("*.md"))
+    header = [
+        "# Benchmarks",
+        "",
+        "Every number here was measured by `make bench` (= `python -m bench`), each benchmark in its own",
+        "process, with the peer it is compared to measured in the same run on the same machine.",
+        "Each section names its own command, e.g. `python -m bench rings` reruns one.",
+        "",
+        f"- Machine: {machine_description()}",
+        f"- Assembled: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+    ]
+    body = [s.read_text().rstrip() + "\n" for s in sections]
+    BENCHMARKS_MD.write_text("\n".join(header) + "\n" + "\n".join(body))
+    print(f"wrote {BENCHMARKS_MD} from {len(sections)} section(s)")
 
 
 def main() -> int:
@@ -35,6 +78,10 @@ def main() -> int:
         print(f"=== bench {name}: {'ok' if rc == 0 else f'FAILED rc={rc}'} in {time.monotonic() - t0:.0f} s")
         if rc:
             failed.append(name)
+    if not args.quick:
+        assemble()
+    if failed:
+        print(f"failed: {failed}", file=sys.stderr)
     return 1 if failed else 0
 
 

@@ -2,6 +2,18 @@
 absolute-deadline sleep, and the record layouts that travel through them."""
 
 from vehicle_mw.native._lib import ffi, lib
+from vehicle_mw.native.clock import get_timer_slack_ns, monotonic_ns, set_timer_slack_ns, sleep_until_ns
 from vehicle_mw.native.records import FRAME_DTYPE, FRAME_SIZE, SAMPLE_DTYPE, SAMPLE_SIZE
 
-__all__ = ["ffi", "lib", "FRAME_DTYPE", "FRAME_SIZE", "SAMPLE_DTYPE", "SAMPLE_SIZE"]
+__all__ = [
+    "ffi",
+    "lib",
+    "FRAME_DTYPE",
+    "FRAME_SIZE",
+    "SAMPLE_DTYPE",
+    "SAMPLE_SIZE",
+    "monotonic_ns",
+    "sleep_until_ns",
+    "set_timer_slack_ns",
+    "get_timer_slack_ns",
+]

@@ -1,6 +1,12 @@
-"""CAN buses and signal databases as declared in the machine manifest (``can:`` section)."""
+"""CAN buses and signal databases as declared in the machine manifest (``can:`` section).
+
+The machine manifest holds a list of :class:`CanBus`; a bus's position in that
+list is its ``bus_id`` in every frame and sample record.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import Field
 
@@ -11,12 +17,32 @@ class CanBus(StrictModel):
     """One CAN bus the runtime reads: any python-can interface by name."""
 
     name: str = Field(description="bus name used in logs, metrics and the signal catalog, e.g. 'pt'")
-    interface: str = Field("socketcan", description="python-can interface: socketcan, virtual, udp_multicast, ...")
+    interface: str = Field(
+        "socketcan", description="python-can interface: socketcan, virtual, udp_multicast, ..."
+    )
     channel: str = Field(description="interface channel, e.g. 'can0', or a virtual channel name")
-    bitrate: int | None = Field(None, gt=0, description="nominal bitrate in bit/s (where the interface sets it)")
+    bitrate: int | None = Field(
+        None, gt=0, description="nominal bitrate in bit/s (where the interface sets it)"
+    )
     fd: bool = Field(False, description="CAN FD bus")
     data_bitrate: int | None = Field(None, gt=0, description="CAN FD data-phase bitrate in bit/s")
-    databases: list[str] = Field(default_factory=list, description="DBC/ARXML/KCD/SYM files decoding this bus")
+    databases: list[str] = Field(
+        default_factory=list, description="DBC/ARXML/KCD/SYM files decoding this bus"
+    )
+    strict: bool = Field(
+        True, description="load the databases with cantools' strict checks (overlapping signals are errors)"
+    )
+    j1939: bool = Field(
+        False,
+        description="match every extended-id message by J1939 PGN (priority and source address masked); "
+        "messages whose database says protocol J1939 are matched that way anyway",
+    )
+    vss: dict[str, str] = Field(
+        default_factory=dict, description="'Message.Signal' -> VSS path, e.g. 'Vehicle.Speed'"
+    )
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="extra keyword arguments for python-can's Bus (interface specific)"
+    )
 
 
 __all__ = ["CanBus"]

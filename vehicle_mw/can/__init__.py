@@ -1,0 +1,1 @@
+"""CAN ingest: python-can buses and log replay into frame records (see replay and bus modules)."""

@@ -1,0 +1,272 @@
+"""The signal catalog: every decodable signal of every bus, with a stable numeric id.
+
+Ids are assigned deterministically: buses in manifest order (bus id), then
+messages by name, then signals by name, counting from 1 (0 is never a signal).
+The same manifest and databases therefore give the same ids on every ECU and
+in the cloud, and :attr:`SignalCatalog.hash` (sha256 of a canonical JSON form
+of ids, names, units, VSS paths, choices and bit layouts) lets both ends check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import pathlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from vehicle_mw.manifest.can import CanBus
+from vehicle_mw.signals.database import load_database
+from vehicle_mw.signals.layout import SignalLayout, UnsupportedLayout, decode_order, signal_layout
+
+log = logging.getLogger(__name__)
+
+J1939_MASK = 0x03FFFF00
+
+
+@dataclass(frozen=True)
+class SignalInfo:
+    """One signal of the catalog."""
+
+    id: int
+    bus_id: int
+    bus: str
+    message: str
+    signal: str
+    unit: str
+    vss: str | None
+    choices: Mapping[int, str] | None
+    frame_id: int
+    extended: bool
+    layout: SignalLayout = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        """``Message.Signal``."""
+        return f"{self.message}.{self.signal}"
+
+    @property
+    def kind(self) -> str:
+        """float, int, uint or bool (the sample's value kind)."""
+        return self.layout.kind
+
+
+@dataclass(frozen=True)
+class MessageEntry:
+    """One decodable message of one bus, its signals in decode order (multiplexers first)."""
+
+    bus_id: int
+    frame_id: int
+    extended: bool
+    j1939: bool
+    length: int
+    name: str
+    signals: tuple[SignalInfo, ...]
+    cantools: object = field(repr=False, compare=False)  # cantools Message, for tools and tests
+
+
+@dataclass(frozen=True)
+class BusDatabases:
+    """What one bus decodes with: resolved database files and how to load/match them."""
+
+    bus_id: int
+    name: str
+    databases: tuple[pathlib.Path, ...]
+    strict: bool = True
+    j1939: bool = False
+    vss: Mapping[str, str] = field(default_factory=dict)
+
+
+class SignalCatalog:
+    """All signals of all buses; look-ups by id and name, labels of enumerated values."""
+
+    def __init__(self, buses: Sequence[BusDatabases], messages: Sequence[MessageEntry]):
+        self.buses = tuple(buses)
+        self.messages = tuple(messages)
+        self.signals: tuple[SignalInfo, ...] = tuple(
+            sorted((s for m in messages for s in m.signals), key=lambda s: s.id)
+        )
+        self._by_id = {s.id: s for s in self.signals}
+        self._by_name: dict[str, list[SignalInfo]] = {}
+        for s in self.signals:
+            self._by_name.setdefault(s.name, []).append(s)
+        self.hash = hashlib.sha256(self.canonical().encode()).hexdigest()
+
+    def __len__(self) -> int:
+        return len(self.signals)
+
+    def __iter__(self):
+        return iter(self.signals)
+
+    def by_id(self, signal_id: int) -> SignalInfo:
+        return self._by_id[signal_id]
+
+    def find(self, name: str, bus: str | int | None = None) -> SignalInfo:
+        """The signal called ``Message.Signal`` (on ``bus`` when several buses carry that name)."""
+        found = [s for s in self._by_name.get(name, ()) if bus is None or bus in (s.bus, s.bus_id)]
+        if not found:
+            raise KeyError(f"no signal {name!r}" + (f" on bus {bus!r}" if bus is not None else ""))
+        if len(found) > 1:
+            raise KeyError(f"signal {name!r} exists on buses {[s.bus for s in found]}; name the bus")
+        return found[0]
+
+    def label(self, signal_id: int, raw: int) -> str | None:
+        """Choice label of an enumerated signal's raw value, or None."""
+        choices = self._by_id[signal_id].choices
+        return choices.get(int(raw)) if choices else None
+
+    def rows(self) -> list[tuple[int, str, str, str | None, str, dict[int, str] | None]]:
+        """(id, name, unit, vss, kind, choices) per signal, by id: what a channel's Hello lists."""
+        return [
+            (s.id, s.name, s.unit, s.vss, s.kind, dict(s.choices) if s.choices else None)
+            for s in self.signals
+        ]
+
+    def canonical(self) -> str:
+        """Canonical JSON text the catalog hash is computed over."""
+        items = [
+            {
+                "id": s.id,
+                "bus": s.bus,
+                "bus_id": s.bus_id,
+                "name": s.name,
+                "unit": s.unit,
+                "vss": s.vss,
+                "kind": s.kind,
+                "choices": {str(k): str(v) for k, v in sorted(s.choices.items())} if s.choices else None,
+                "frame_id": s.frame_id,
+                "extended": s.extended,
+                "layout": s.layout.canonical(),
+            }
+            for s in self.signals
+        ]
+        return json.dumps(items, sort_keys=True, separators=(",", ":"))
+
+
+def _as_buses(
+    databases, *, strict: bool, j1939: bool, vss: Mapping[str, str] | None, base_dir: pathlib.Path | None
+) -> list[BusDatabases]:
+    def resolve(p: str | pathlib.Path) -> pathlib.Path:
+        p = pathlib.Path(p)
+        return p if p.is_absolute() or base_dir is None else base_dir / p
+
+    if isinstance(databases, (str, pathlib.Path)):
+        databases = [databases]
+    items = list(databases)
+    if items and all(isinstance(b, CanBus) for b in items):
+        return [
+            BusDatabases(i, b.name, tuple(resolve(p) for p in b.databases), b.strict, b.j1939, dict(b.vss))
+            for i, b in enumerate(items)
+        ]
+    if all(isinstance(p, (str, pathlib.Path)) for p in items):
+        return [BusDatabases(0, "can0", tuple(resolve(p) for p in items), strict, j1939, dict(vss or {}))]
+    raise TypeError("databases must be a path, a list of paths, or a list of CanBus")
+
+
+def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry], int]:
+    messages = {}
+    for path in bus.databases:
+        db = load_database(path, strict=bus.strict)
+        for msg in db.messages:
+            if msg.is_container:
+                log.info("%s: container message %s is not decoded", path, msg.name)
+                continue
+            if msg.name in messages:
+                log.warning("%s: message %s already defined by an earlier database; ignored", path, msg.name)
+                continue
+            messages[msg.name] = msg
+    entries = []
+    for msg_name in sorted(messages):
+        msg = messages[msg_name]
+        layouts = {}
+        for sig in msg.signals:
+            try:
+                layout = signal_layout(sig)
+            except UnsupportedLayout as exc:
+                log.warning("bus %s: %s.%s not decoded: %s", bus.name, msg.name, sig.name, exc)
+                continue
+            if layout.last_byte() >= msg.length:
+                log.warning(
+                    "bus %s: %s.%s lies outside its %d-byte frame; not decoded",
+                    bus.name,
+                    msg.name,
+                    sig.name,
+                    msg.length,
+                )
+                continue
+            layouts[sig.name] = layout
+        ids = {name: next_id + i for i, name in enumerate(sorted(layouts))}
+        next_id += len(layouts)
+        infos = {
+            name: SignalInfo(
+                id=ids[name],
+                bus_id=bus.bus_id,
+                bus=bus.name,
+                message=msg.name,
+                signal=name,
+                unit=msg.get_signal_by_name(name).unit or "",
+                vss=bus.vss.get(f"{msg.name}.{name}"),
+                choices={int(k): str(v) for k, v in msg.get_signal_by_name(name).choices.items()}
+                if msg.get_signal_by_name(name).choices
+                else None,
+                frame_id=msg.frame_id,
+                extended=bool(msg.is_extended_frame),
+                layout=layouts[name],
+            )
+            for name in layouts
+        }
+        j1939 = bool(msg.is_extended_frame) and (bus.j1939 or (msg.protocol or "").lower() == "j1939")
+        entries.append(
+            MessageEntry(
+                bus_id=bus.bus_id,
+                frame_id=msg.frame_id,
+                extended=bool(msg.is_extended_frame),
+                j1939=j1939,
+                length=msg.length,
+                name=msg.name,
+                signals=tuple(infos[n] for n in decode_order(layouts)),
+                cantools=msg,
+            )
+        )
+    return entries, next_id
+
+
+def _drop_clashing_ids(entries: list[MessageEntry]) -> list[MessageEntry]:
+    """One message per (bus, id) -- and per (bus, PGN) in J1939 mode; later ones are logged and dropped."""
+    seen: dict[tuple, str] = {}
+    kept = []
+    for e in entries:
+        key = (e.bus_id, "pgn", e.frame_id & J1939_MASK) if e.j1939 else (e.bus_id, e.extended, e.frame_id)
+        if key in seen:
+            log.warning("bus %d: message %s has the same id as %s; ignored", e.bus_id, e.name, seen[key])
+            continue
+        seen[key] = e.name
+        kept.append(e)
+    return kept
+
+
+def load_catalog(
+    databases: str | pathlib.Path | Iterable[str | pathlib.Path] | Iterable[CanBus],
+    *,
+    strict: bool = True,
+    j1939: bool = False,
+    vss: Mapping[str, str] | None = None,
+    base_dir: str | pathlib.Path | None = None,
+) -> SignalCatalog:
+    """Build the catalog from database files (one bus, id 0) or from the manifest's ``CanBus`` list.
+
+    ``strict``, ``j1939`` and ``vss`` apply to the plain-path form; a ``CanBus``
+    carries its own. Relative paths are taken from ``base_dir`` (the manifest's folder).
+    """
+    base = pathlib.Path(base_dir) if base_dir is not None else None
+    buses = _as_buses(databases, strict=strict, j1939=j1939, vss=vss, base_dir=base)
+    entries: list[MessageEntry] = []
+    next_id = 1
+    for bus in buses:
+        bus_entries, next_id = _message_entries(bus, next_id)
+        entries.extend(bus_entries)
+    return SignalCatalog(buses, _drop_clashing_ids(entries))
+
+
+__all__ = ["BusDatabases", "MessageEntry", "SignalCatalog", "SignalInfo", "load_catalog"]

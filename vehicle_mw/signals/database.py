@@ -1,0 +1,34 @@
+"""Loading signal databases (DBC, ARXML, KCD, SYM) with cantools, with errors that name the file."""
+
+from __future__ import annotations
+
+import pathlib
+
+import cantools
+
+from vehicle_mw.signals.errors import DatabaseError
+
+SUPPORTED_SUFFIXES = (".dbc", ".arxml", ".kcd", ".sym")
+
+
+def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.database.can.Database:
+    """Load one CAN database; any cantools failure becomes a :class:`DatabaseError` naming the file.
+
+    ``strict`` is cantools' own flag: strict loading rejects overlapping or
+    out-of-frame signals, non-strict keeps them.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise DatabaseError(f"{path}: signal database not found")
+    try:
+        db = cantools.database.load_file(str(path), strict=strict)
+    except Exception as exc:  # cantools raises many unrelated types for bad input
+        reason = str(exc).strip() or type(exc).__name__
+        hint = "" if not strict else " (strict=False may accept it)"
+        raise DatabaseError(f"{path}: cantools cannot load it: {type(exc).__name__}: {reason}{hint}") from exc
+    if not isinstance(db, cantools.database.can.Database):
+        raise DatabaseError(f"{path}: not a CAN database (cantools loaded a {type(db).__name__})")
+    return db
+
+
+__all__ = ["SUPPORTED_SUFFIXES", "load_database"]

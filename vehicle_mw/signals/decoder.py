@@ -1,0 +1,146 @@
+"""Batch decoding of CAN frame records into sample records by the native decoder.
+
+A :class:`Decoder` owns one C decoder built from a catalog. It is not
+thread-safe: use one per decoding thread.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vehicle_mw.native import FRAME_DTYPE, SAMPLE_DTYPE, ffi, lib
+from vehicle_mw.native.records import VALUE_F64, VALUE_I64
+from vehicle_mw.signals.catalog import SignalCatalog
+from vehicle_mw.signals.errors import DecoderError
+from vehicle_mw.signals.tables import build_tables
+
+KEY_EXTENDED = 1 << 31
+
+
+@dataclass(frozen=True)
+class DecodeStats:
+    """Counters since the decoder was built."""
+
+    frames: int
+    decoded: int
+    samples: int
+    unknown: int
+    too_short: int
+    error_frames: int
+    remote: int
+    unknown_ids_dropped: int
+
+
+def _split_key(key: int) -> tuple[int, bool, int]:
+    return key >> 32, bool(key & KEY_EXTENDED), key & 0x1FFFFFFF
+
+
+class Decoder:
+    """Decodes frame records (``FRAME_DTYPE``) into sample records (``SAMPLE_DTYPE``)."""
+
+    def __init__(self, catalog: SignalCatalog):
+        self.catalog = catalog
+        self._tables = build_tables(catalog)
+        t = self._tables
+        ptr = lib.vmw_decoder_new(t.messages, t.n_messages, t.signals, t.n_signals, t.mux_ids, t.n_mux_ids)
+        if ptr == ffi.NULL:
+            raise DecoderError(f"native decoder rejected the catalog's tables (errno {ffi.errno})")
+        self._d = ffi.gc(ptr, lib.vmw_decoder_free)
+        self.max_samples_per_frame = int(lib.vmw_decoder_max_samples_per_frame(self._d))
+        self._n_out = ffi.new("size_t *")
+
+    def decode_into(self, frames: np.ndarray, out: np.ndarray) -> tuple[int, int]:
+        """Decode into ``out``; returns (frames consumed, samples written). Both contiguous."""
+        if frames.dtype != FRAME_DTYPE or out.dtype != SAMPLE_DTYPE:
+            raise TypeError("frames must be FRAME_DTYPE and out SAMPLE_DTYPE arrays")
+        if not (frames.flags.c_contiguous and out.flags.c_contiguous):
+            raise ValueError("frames and out must be contiguous")
+        fp = ffi.cast("struct vmw_can_frame *", frames.ctypes.data)
+        op = ffi.cast("struct vmw_sample *", out.ctypes.data)
+        used = lib.vmw_decode_frames(self._d, fp, len(frames), op, len(out), self._n_out)
+        return int(used), int(self._n_out[0])
+
+    def decode_array(self, frames: np.ndarray | bytes | memoryview) -> np.ndarray:
+        """All samples of ``frames`` (an array or a buffer of frame records), as a new array."""
+        if not isinstance(frames, np.ndarray):
+            frames = np.frombuffer(frames, FRAME_DTYPE)
+        frames = np.ascontiguousarray(frames)
+        n = len(frames)
+        # Decode straight into the result: np.empty touches no memory it does not fill.
+        cap = min(max(n * self.max_samples_per_frame, 1), 1 << 22)
+        parts = []
+        done = 0
+        while done < n:
+            out = np.empty(max(cap, self.max_samples_per_frame), SAMPLE_DTYPE)
+            used, written = self.decode_into(frames[done:], out)
+            parts.append(out[:written] if written * 2 >= len(out) else out[:written].copy())
+            done += used
+        if not parts:
+            return np.empty(0, SAMPLE_DTYPE)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def stats(self) -> DecodeStats:
+        s = ffi.new("vmw_decode_stats *")
+        lib.vmw_decoder_stats(self._d, s)
+        return DecodeStats(
+            s.frames,
+            s.decoded,
+            s.samples,
+            s.unknown,
+            s.too_short,
+            s.error_frames,
+            s.remote,
+            s.unknown_ids_dropped,
+        )
+
+    def _id_counts(self, fn) -> dict[tuple[int, bool, int], int]:
+        n = fn(self._d, ffi.NULL, ffi.NULL, 0)
+        keys = ffi.new("uint64_t[]", max(n, 1))
+        counts = ffi.new("uint64_t[]", max(n, 1))
+        n = min(n, fn(self._d, keys, counts, n))
+        return {_split_key(keys[i]): counts[i] for i in range(n)}
+
+    def unknown_ids(self) -> dict[tuple[int, bool, int], int]:
+        """Frames per unknown (bus_id, extended, can_id)."""
+        return self._id_counts(lib.vmw_decoder_unknown_ids)
+
+    def short_ids(self) -> dict[tuple[int, bool, int], int]:
+        """Frames too short for their message, per (bus_id, extended, frame id of the message)."""
+        return self._id_counts(lib.vmw_decoder_short_ids)
+
+
+def sample_values(samples: np.ndarray) -> list[float | int | bool]:
+    """Python values of sample records, each as its kind says (for tools and tests, not the hot path)."""
+    raw = samples["value"]
+    as_i = raw.view("<i8")
+    as_u = raw.view("<u8")
+    out: list[float | int | bool] = []
+    for kind, f, i, u in zip(
+        samples["kind"].tolist(), raw.tolist(), as_i.tolist(), as_u.tolist(), strict=True
+    ):
+        if kind == VALUE_F64:
+            out.append(f)
+        elif kind == VALUE_I64:
+            out.append(i)
+        elif kind == 3:
+            out.append(bool(u))
+        else:
+            out.append(u)
+    return out
+
+
+def values_as_float(samples: np.ndarray) -> np.ndarray:
+    """Sample values as float64 whatever their kind (vectorised, for plots and CSV)."""
+    kinds = samples["kind"]
+    raw = samples["value"]
+    out = raw.copy()
+    ints = kinds == VALUE_I64
+    out[ints] = raw.view("<i8")[ints]
+    uints = (kinds != VALUE_F64) & ~ints
+    out[uints] = raw.view("<u8")[uints]
+    return out
+
+
+__all__ = ["DecodeStats", "Decoder", "sample_values", "values_as_float"]

@@ -1,0 +1,187 @@
+"""The transport-independent heart of the gateway: who is connected, and what goes down to them."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from vehicle_mw.gateway.errors import CommandError
+from vehicle_mw.gateway.fleet import VehicleState
+from vehicle_mw.gateway.identity import Refusal, check_identity
+from vehicle_mw.gateway.metrics import GatewayMetrics
+from vehicle_mw.gateway.sink import Sink, VehicleRecord
+from vehicle_mw.manifest.gateway import GatewayConfig
+from vehicle_mw.v1 import link_pb2
+
+if TYPE_CHECKING:
+    from vehicle_mw.gateway.session import LinkSession
+
+log = logging.getLogger("vehicle_mw.gateway")
+Code = link_pb2.Error.Code
+
+
+class GatewayCore:
+    """Vehicles, their live sessions, and downlink commands awaiting acknowledgement."""
+
+    def __init__(self, config: GatewayConfig, sink: Sink, token_secret: bytes | None):
+        self.config = config
+        self.sink = sink
+        self.token_secret = token_secret
+        self.metrics = GatewayMetrics()
+        self.vehicles: dict[str, VehicleState] = {}
+        self.sessions: set[LinkSession] = set()
+        self._command_ids = itertools.count(int(time.time()) << 20)
+        self._pending: dict[tuple[str, int], asyncio.Future[link_pb2.CommandAck]] = {}
+        self._loading: dict[str, asyncio.Future[VehicleRecord | None]] = {}
+
+    async def attach(
+        self, hello: link_pb2.Hello, session: LinkSession
+    ) -> tuple[Refusal | None, VehicleState | None]:
+        """Authenticate a Hello and bind the session to its vehicle (ending any older session)."""
+        refusal = check_identity(hello, session.cert_names, self.token_secret, self.config.allow_anonymous)
+        if refusal is None:
+            vid = hello.vehicle_id
+            state = self.vehicles.get(vid)
+            if state is None:
+                record = await self._load(vid)
+                state = self.vehicles.get(vid)  # another session may have loaded it meanwhile
+                if state is None and record is not None and record.revoked:
+                    refusal = Refusal(Code.PERMISSION_DENIED, f"vehicle {vid} is revoked")
+                elif state is None and record is None and not self.config.allow_unregistered:
+                    refusal = Refusal(
+                        Code.PERMISSION_DENIED, f"vehicle {vid} is not registered at this gateway"
+                    )
+                elif state is None:
+                    lim = self.config.limits
+                    state = VehicleState.from_record(
+                        record or VehicleRecord(vid), lim.messages_per_s, lim.bytes_per_s, lim.burst_s
+                    )
+                    self.vehicles[vid] = state
+        if refusal is not None:
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "refused",
+                        "vehicle": hello.vehicle_id,
+                        "peer": session.peer,
+                        "transport": session.transport,
+                        "code": Code.Name(refusal.code),
+                        "reason": refusal.message,
+                    }
+                )
+            )
+            return refusal, None
+        if state.session is not None and state.session is not session:
+            state.session.close(f"superseded by a new session from {session.peer}")
+        state.session = session
+        self.sessions.add(session)
+        self.metrics.sessions.labels(session.transport).inc()
+        return None, state
+
+    async def _load(self, vehicle_id: str) -> VehicleRecord | None:
+        fut = self._loading.get(vehicle_id)
+        if fut is None:
+            fut = asyncio.ensure_future(self.sink.load_vehicle(vehicle_id))
+            self._loading[vehicle_id] = fut
+            fut.add_done_callback(lambda _f: self._loading.pop(vehicle_id, None))
+        return await asyncio.shield(fut)
+
+    def revoke(self, vehicle_id: str) -> None:
+        """Forget the cached state and end the live session of a vehicle revoked in the database."""
+        state = self.vehicles.pop(vehicle_id, None)
+        if state is not None and state.session is not None:
+            state.session.close(f"vehicle {vehicle_id} revoked")
+
+    def detach(self, session: LinkSession, reason: str) -> None:
+        """The session ended: free its slot, record its end."""
+        if session in self.sessions:
+            self.sessions.discard(session)
+            self.metrics.sessions.labels(session.transport).dec()
+        state = session.vehicle
+        if state is not None and state.session is session:
+            state.session = None
+        if session.session_key is not None:
+            self.sink.close_session(
+                session.session_key, time.time_ns(), reason, session.batches, session.samples
+            )
+            log.info(
+                json.dumps(
+                    {
+                        "event": "session_closed",
+                        "vehicle": session.vehicle_id,
+                        "reason": reason,
+                        "batches": session.batches,
+                        "samples": session.samples,
+                    }
+                )
+            )
+
+    # ------------------------------------------------------------------ downlink
+
+    async def send_command(self, vehicle_id: str, kind: str, payload: bytes) -> link_pb2.CommandAck:
+        """Send a Command to a connected vehicle and wait for its CommandAck."""
+        state = self.vehicles.get(vehicle_id)
+        if state is None or state.session is None:
+            self.metrics.commands.labels("not_connected").inc()
+            raise CommandError(f"vehicle {vehicle_id} is not connected")
+        command = link_pb2.Command(id=next(self._command_ids), kind=kind, payload=payload)
+        fut: asyncio.Future[link_pb2.CommandAck] = asyncio.get_running_loop().create_future()
+        self._pending[(vehicle_id, command.id)] = fut
+        sent_ns = time.time_ns()
+        state.session.send(link_pb2.Downlink(command=command))
+        try:
+            ack = await asyncio.wait_for(fut, self.config.limits.command_timeout_s)
+        except TimeoutError:
+            self.metrics.commands.labels("timeout").inc()
+            await self.sink.write_command(vehicle_id, command, sent_ns, None)
+            raise CommandError(
+                f"vehicle {vehicle_id} did not acknowledge command {command.id} within "
+                f"{self.config.limits.command_timeout_s:g} s"
+            ) from None
+        finally:
+            self._pending.pop((vehicle_id, command.id), None)
+        self.metrics.commands.labels("ok" if ack.ok else "rejected").inc()
+        await self.sink.write_command(vehicle_id, command, sent_ns, ack)
+        return ack
+
+    def command_acked(self, vehicle_id: str, ack: link_pb2.CommandAck) -> None:
+        fut = self._pending.get((vehicle_id, ack.id))
+        if fut is not None and not fut.done():
+            fut.set_result(ack)
+
+    # ------------------------------------------------------------------ live view
+
+    def live_fleet(self) -> list[dict[str, Any]]:
+        """What the dashboard shows per vehicle right now (in-memory, no database read)."""
+        out = []
+        for vid, state in sorted(self.vehicles.items()):
+            st, ev, s = state.last_status, state.last_link_event, state.session
+            out.append(
+                {
+                    "vehicle_id": vid,
+                    "connected": s is not None,
+                    "transport": (st.transport if st and st.transport else None)
+                    or (s.transport if s else None),
+                    "peer": s.peer if s else None,
+                    "rtt_ms": (st.rtt_ms if st and st.rtt_ms else None) or (s.rtt_ms if s else None),
+                    "loss": st.loss if st else None,
+                    "switches": state.switches,
+                    "last_switch_reason": ev.reason if ev else None,
+                    "acked_seq": state.acked_seq,
+                    "batches": state.batches_stored,
+                    "samples": state.samples_stored,
+                    "duplicates": state.duplicates,
+                    "frames": st.frames if st else None,
+                    "outbox_records": st.outbox_records if st else None,
+                    "outbox_bytes": st.outbox_bytes if st else None,
+                    "evicted": st.evicted if st else None,
+                }
+            )
+        return out
+
+
+__all__ = ["GatewayCore"]

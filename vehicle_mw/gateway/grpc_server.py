@@ -1,0 +1,65 @@
+"""gRPC endpoint: service ``vehicle_mw.v1.VehicleLink``, method ``Session`` (bidirectional stream).
+
+Registered with raw-bytes (de)serializers so that a malformed message reaches the session, which
+answers with a protocol Error instead of a bare gRPC status.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import grpc
+from grpc import aio
+
+from vehicle_mw.gateway.core import GatewayCore
+from vehicle_mw.gateway.identity import names_from_grpc_auth
+from vehicle_mw.gateway.session import LinkSession
+
+SERVICE = "vehicle_mw.v1.VehicleLink"
+
+
+def _handler(core: GatewayCore):
+    async def session_rpc(
+        requests: AsyncIterator[bytes], context: aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
+        auth = context.auth_context() or {}
+        names = names_from_grpc_auth(auth)
+        out: asyncio.Queue = asyncio.Queue()
+        session = LinkSession(core, "grpc", context.peer(), names, out.put_nowait)
+        task = asyncio.create_task(session.run(requests))
+        task.add_done_callback(lambda _t: out.put_nowait(None))
+        try:
+            while (data := await out.get()) is not None:
+                yield data
+        finally:
+            if not task.done():
+                session.close("stream ended")
+                await asyncio.gather(task, return_exceptions=True)
+
+    return session_rpc
+
+
+async def serve_grpc(
+    core: GatewayCore, host: str, port: int, credentials: grpc.ServerCredentials | None
+) -> tuple[aio.Server, int]:
+    """Start the gRPC endpoint; returns the server and the bound port."""
+    limit = core.config.limits.max_message_bytes * 2
+    server = aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.keepalive_time_ms", 20_000),
+            ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
+            ("grpc.keepalive_permit_without_calls", 1),
+        ]
+    )
+    handler = grpc.stream_stream_rpc_method_handler(_handler(core))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Session": handler}),))
+    address = f"{host}:{port}"
+    bound = server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+    await server.start()
+    return server, bound
+
+
+__all__ = ["SERVICE", "serve_grpc"]

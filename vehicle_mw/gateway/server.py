@@ -1,0 +1,140 @@
+"""The whole gateway in one event loop: gRPC + WebSocket vehicle endpoints, HTTP API, SQLite sink."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+import uvicorn
+
+from vehicle_mw.gateway.api import build_app
+from vehicle_mw.gateway.core import GatewayCore
+from vehicle_mw.gateway.grpc_server import serve_grpc
+from vehicle_mw.gateway.queries import SqliteQueries
+from vehicle_mw.gateway.sink import Sink
+from vehicle_mw.gateway.sqlite_sink import SqliteSink
+from vehicle_mw.gateway.tls import grpc_server_credentials, server_ssl_context
+from vehicle_mw.gateway.tokens import load_secret
+from vehicle_mw.gateway.ws_server import PATH, serve_websocket
+from vehicle_mw.manifest.gateway import GatewayConfig
+
+log = logging.getLogger("vehicle_mw.gateway")
+
+
+class Gateway:
+    """Start with :meth:`start`, stop with :meth:`stop`; ports 0 are resolved after start."""
+
+    def __init__(self, config: GatewayConfig, sink: Sink | None = None):
+        self.config = config
+        self.sink = sink or SqliteSink(config.database, config.sqlite_synchronous)
+        secret = load_secret(config.token_secret_file) if config.token_secret_file else None
+        self.core = GatewayCore(config, self.sink, secret)
+        self.grpc_port: int | None = None
+        self.ws_port: int | None = None
+        self.http_port: int | None = None
+        self._grpc = None
+        self._ws = None
+        self._http: uvicorn.Server | None = None
+        self._http_task: asyncio.Task | None = None
+        self._prober: asyncio.Task | None = None
+        self.queries: SqliteQueries | None = None
+
+    @property
+    def scheme(self) -> str:
+        return "wss" if self.config.tls else "ws"
+
+    @property
+    def ws_url(self) -> str:
+        return f"{self.scheme}://{self.config.host}:{self.ws_port}{PATH}"
+
+    @property
+    def grpc_target(self) -> str:
+        return f"{self.config.host}:{self.grpc_port}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://{self.config.host}:{self.http_port}"
+
+    async def start(self) -> None:
+        cfg = self.config
+        if isinstance(self.sink, SqliteSink):
+            self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
+        await self.sink.start()
+        if cfg.grpc_port is not None:
+            creds = grpc_server_credentials(cfg.tls) if cfg.tls else None
+            self._grpc, self.grpc_port = await serve_grpc(self.core, cfg.host, cfg.grpc_port, creds)
+        if cfg.ws_port is not None:
+            ctx = server_ssl_context(cfg.tls) if cfg.tls else None
+            self._ws = await serve_websocket(self.core, cfg.host, cfg.ws_port, ctx)
+            self.ws_port = self._ws.sockets[0].getsockname()[1]
+        if cfg.http_port is not None:
+            self.queries = SqliteQueries(cfg.database)
+            app = build_app(self.core, self.queries)
+            ucfg = uvicorn.Config(
+                app,
+                host=cfg.host,
+                port=cfg.http_port,
+                log_level="warning",
+                lifespan="off",
+                ws="websockets-sansio",
+                access_log=False,
+            )
+            self._http = uvicorn.Server(ucfg)
+            self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+            self._http_task = asyncio.create_task(self._http.serve())
+            while not self._http.started:
+                if self._http_task.done():
+                    self._http_task.result()
+                    raise RuntimeError("HTTP server stopped during start")
+                await asyncio.sleep(0.01)
+            self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
+        self._prober = asyncio.create_task(self._probe_loop())
+        log.info(
+            json.dumps(
+                {
+                    "event": "gateway_started",
+                    "grpc": self.grpc_port,
+                    "ws": self.ws_port,
+                    "http": self.http_port,
+                    "database": cfg.database,
+                }
+            )
+        )
+
+    async def _probe_loop(self) -> None:
+        """Measure each session's RTT from the gateway side every few seconds."""
+        while True:
+            await asyncio.sleep(5)
+            for session in list(self.core.sessions):
+                session.probe()
+
+    async def stop(self) -> None:
+        if self._prober:
+            self._prober.cancel()
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task:
+                await self._http_task
+        if self._ws is not None:
+            self._ws.close()
+            await self._ws.wait_closed()
+        if self._grpc is not None:
+            await self._grpc.stop(grace=1.0)
+        for session in list(self.core.sessions):
+            session.close("gateway shutting down")
+        await self.sink.stop()
+        if self.queries is not None:
+            self.queries.close()
+        log.info(json.dumps({"event": "gateway_stopped", "time_ns": time.time_ns()}))
+
+    async def __aenter__(self) -> Gateway:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.stop()
+
+
+__all__ = ["Gateway"]

@@ -1,0 +1,337 @@
+"""One vehicle connection speaking the link protocol, independent of the transport carrying it.
+
+A transport hands :meth:`LinkSession.run` the raw Uplink messages as bytes and gives the session a
+non-blocking ``send`` for serialized Downlinks. The session authenticates the Hello, stores what
+arrives, acknowledges cumulatively after commit, and answers any violation with one Error before
+the transport closes the connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+import zlib
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING
+
+from google.protobuf.message import DecodeError
+
+from vehicle_mw.v1 import link_pb2
+
+if TYPE_CHECKING:
+    from vehicle_mw.gateway.core import GatewayCore
+    from vehicle_mw.gateway.fleet import VehicleState
+
+log = logging.getLogger("vehicle_mw.gateway.session")
+Code = link_pb2.Error.Code
+
+
+class ProtocolViolation(Exception):
+    """Ends a session with an Error to the vehicle."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def log_event(event: str, **fields: object) -> None:
+    """Structured log line: one JSON object per event."""
+    log.info(json.dumps({"event": event, **fields}, default=str))
+
+
+class LinkSession:
+    """The gateway's half of one vehicle connection."""
+
+    def __init__(
+        self,
+        core: GatewayCore,
+        transport: str,
+        peer: str,
+        cert_names: frozenset[str],
+        send: Callable[[bytes], None],
+    ):
+        self.core = core
+        self.transport = transport
+        self.peer = peer
+        self.cert_names = cert_names
+        self._send = send
+        self.vehicle: VehicleState | None = None
+        self.session_id = ""
+        self.session_key: int | None = None
+        self.batches = 0
+        self.samples = 0
+        self.rtt_ms: float | None = None
+        self._close_reason: str | None = None
+        self._task: asyncio.Task | None = None
+        self._probe_id = 0
+        self._expected_catalog: bytes | None = None
+
+    # ------------------------------------------------------------------ io helpers
+
+    def send(self, downlink: link_pb2.Downlink) -> None:
+        if self._close_reason is None:
+            self._send(downlink.SerializeToString())
+
+    def close(self, reason: str) -> None:
+        """End the session from outside (superseded, storage failure, shutdown)."""
+        if self._close_reason is None:
+            self._close_reason = reason
+            if self._task is not None and self._task is not asyncio.current_task():
+                self._task.cancel()
+
+    def probe(self) -> None:
+        """Measure RTT from the gateway side (the Echo sets ``rtt_ms``)."""
+        self._probe_id += 1
+        self.send(link_pb2.Downlink(probe=link_pb2.Probe(id=self._probe_id, sent_ns=time.time_ns())))
+
+    # ------------------------------------------------------------------ main loop
+
+    async def run(self, incoming: AsyncIterator[bytes]) -> str:
+        """Serve the connection until it ends; returns why it ended."""
+        self._task = asyncio.current_task()
+        self.core.metrics.connections.labels(self.transport).inc()
+        reason = "peer closed"
+        try:
+            it = incoming.__aiter__()
+            try:
+                first = await asyncio.wait_for(it.__anext__(), self.core.config.limits.hello_timeout_s)
+            except TimeoutError:
+                raise ProtocolViolation(Code.MALFORMED, "no Hello within the hello timeout") from None
+            except StopAsyncIteration:
+                return "closed before Hello"
+            await self._on_hello(self._parse(first))
+            async for raw in it:
+                self._dispatch(self._parse(raw))
+        except ProtocolViolation as exc:
+            reason = f"{Code.Name(exc.code)}: {exc.message}"
+            self.core.metrics.refused.labels(Code.Name(exc.code)).inc()
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "session_error",
+                        "vehicle": self.vehicle_id,
+                        "peer": self.peer,
+                        "transport": self.transport,
+                        "code": Code.Name(exc.code),
+                        "reason": exc.message,
+                    }
+                )
+            )
+            self._send(
+                link_pb2.Downlink(
+                    error=link_pb2.Error(code=exc.code, message=exc.message)
+                ).SerializeToString()
+            )
+        except asyncio.CancelledError:
+            if self._close_reason is None:
+                raise
+        finally:
+            if self._close_reason is not None:
+                reason = self._close_reason
+            self._close_reason = self._close_reason or reason
+            self.core.detach(self, reason)
+        return reason
+
+    @property
+    def vehicle_id(self) -> str:
+        return self.vehicle.vehicle_id if self.vehicle else ""
+
+    def _parse(self, raw: bytes) -> link_pb2.Uplink:
+        limits = self.core.config.limits
+        self.core.metrics.bytes_in.labels(self.transport).inc(len(raw))
+        if len(raw) > limits.max_message_bytes:
+            raise ProtocolViolation(
+                Code.MESSAGE_TOO_LARGE, f"message of {len(raw)} bytes exceeds {limits.max_message_bytes}"
+            )
+        if self.vehicle is not None and not (
+            self.vehicle.messages.take() and self.vehicle.bytes.take(len(raw))
+        ):
+            raise ProtocolViolation(
+                Code.RATE_LIMITED,
+                f"vehicle {self.vehicle_id} exceeds {limits.messages_per_s:g} messages/s or "
+                f"{limits.bytes_per_s:g} bytes/s",
+            )
+        msg = link_pb2.Uplink()
+        try:
+            msg.ParseFromString(raw)
+        except DecodeError:
+            raise ProtocolViolation(
+                Code.MALFORMED, f"{len(raw)}-byte message is not a valid Uplink"
+            ) from None
+        if msg.WhichOneof("msg") is None:
+            raise ProtocolViolation(Code.MALFORMED, "Uplink carries no message")
+        return msg
+
+    # ------------------------------------------------------------------ hello
+
+    async def _on_hello(self, msg: link_pb2.Uplink) -> None:
+        if msg.WhichOneof("msg") != "hello":
+            raise ProtocolViolation(
+                Code.MALFORMED, f"first message must be Hello, got {msg.WhichOneof('msg')}"
+            )
+        hello = msg.hello
+        if hello.protocol_version != link_pb2.PROTOCOL_VERSION_CURRENT:
+            raise ProtocolViolation(
+                Code.UNSUPPORTED_VERSION,
+                f"protocol_version {hello.protocol_version} not supported; accepted: "
+                f"{link_pb2.PROTOCOL_VERSION_CURRENT}",
+            )
+        refusal, state = await self.core.attach(hello, self)
+        if refusal is not None:
+            raise ProtocolViolation(refusal.code, refusal.message)
+        assert state is not None
+        self.vehicle = state
+        self.session_id = hello.session_id or uuid.uuid4().hex
+        state.raise_floor(hello.resume_after_seq)
+        sink = self.core.sink
+        await sink.register_vehicle(state.vehicle_id, hello.software_version)
+        self.session_key = await sink.open_session(
+            state.vehicle_id, self.session_id, self.transport, self.peer, time.time_ns()
+        )
+        catalog_known = not hello.catalog_hash or hello.catalog_hash == state.catalog_hash
+        self.send(
+            link_pb2.Downlink(
+                welcome=link_pb2.Welcome(
+                    protocol_version=link_pb2.PROTOCOL_VERSION_CURRENT,
+                    acked_seq=state.acked_seq,
+                    catalog_known=catalog_known,
+                    gateway_id=self.core.config.gateway_id,
+                    max_message_bytes=self.core.config.limits.max_message_bytes,
+                )
+            )
+        )
+        self._expected_catalog = None if catalog_known else bytes(hello.catalog_hash)
+        log_event(
+            "session_open",
+            vehicle=state.vehicle_id,
+            transport=self.transport,
+            peer=self.peer,
+            session=self.session_id,
+            acked_seq=state.acked_seq,
+            catalog_known=catalog_known,
+        )
+        self.probe()
+
+    # ------------------------------------------------------------------ messages
+
+    def _dispatch(self, msg: link_pb2.Uplink) -> None:
+        kind = msg.WhichOneof("msg")
+        state = self.vehicle
+        assert state is not None
+        sink = self.core.sink
+        if kind == "batch":
+            self._on_batch(msg.batch)
+        elif kind == "catalog":
+            state.catalog_hash = bytes(msg.catalog.hash) or (self._expected_catalog or b"")
+            self._expected_catalog = None
+            _quiet(sink.write_catalog(state.vehicle_id, msg.catalog))
+        elif kind == "probe":
+            self.send(link_pb2.Downlink(echo=link_pb2.Echo(id=msg.probe.id, sent_ns=msg.probe.sent_ns)))
+        elif kind == "echo":
+            self.rtt_ms = (time.time_ns() - msg.echo.sent_ns) / 1e6
+        elif kind == "link_event":
+            ev = msg.link_event
+            state.last_link_event = ev
+            if ev.from_transport and ev.from_transport != ev.to_transport:
+                state.switches += 1
+            _quiet(sink.write_link_event(state.vehicle_id, ev))
+        elif kind == "status":
+            state.last_status = msg.status
+            _quiet(sink.write_status(state.vehicle_id, msg.status))
+        elif kind == "command_ack":
+            self.core.command_acked(state.vehicle_id, msg.command_ack)
+        elif kind == "hello":
+            raise ProtocolViolation(Code.MALFORMED, "second Hello in one session")
+
+    def _on_batch(self, batch: link_pb2.SampleBatch) -> None:
+        state = self.vehicle
+        assert state is not None
+        if self._expected_catalog is not None:
+            raise ProtocolViolation(
+                Code.UNKNOWN_CATALOG, "send Catalog before batches (Welcome.catalog_known=false)"
+            )
+        if batch.seq == 0:
+            raise ProtocolViolation(Code.MALFORMED, "SampleBatch.seq must start at 1")
+        if state.is_duplicate(batch.seq):
+            state.duplicates += 1
+            self.core.metrics.batches.labels("duplicate").inc()
+            if batch.seq <= state.acked_seq:
+                self.send(link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq)))
+            return
+        columns = self._columns(batch)
+        state.inflight.add(batch.seq)
+        fut = self.core.sink.write_batch(state.vehicle_id, batch, columns)
+        n = len(columns.signal_id)
+        fut.add_done_callback(lambda f, seq=batch.seq, n=n: self._on_durable(f, seq, n))
+
+    def _columns(self, batch: link_pb2.SampleBatch) -> link_pb2.SampleColumns:
+        if batch.compression == link_pb2.COMPRESSION_ZLIB:
+            cols = link_pb2.SampleColumns()
+            try:
+                raw = zlib.decompressobj().decompress(
+                    batch.compressed_columns, self.core.config.limits.max_message_bytes * 16
+                )
+                cols.ParseFromString(raw)
+            except (zlib.error, DecodeError):
+                raise ProtocolViolation(
+                    Code.MALFORMED, f"batch {batch.seq}: compressed_columns do not decode"
+                ) from None
+        elif batch.compression == link_pb2.COMPRESSION_NONE:
+            cols = batch.columns
+        else:
+            raise ProtocolViolation(
+                Code.MALFORMED, f"batch {batch.seq}: unknown compression {batch.compression}"
+            )
+        n = len(cols.signal_id)
+        for name in ("source_id", "source_ts_ns", "source_seq", "value"):
+            if len(getattr(cols, name)) != n:
+                raise ProtocolViolation(
+                    Code.MALFORMED,
+                    f"batch {batch.seq}: column {name} has {len(getattr(cols, name))} "
+                    f"entries, signal_id has {n}",
+                )
+        for name in ("kind", "int_value"):
+            if len(getattr(cols, name)) not in (0, n):
+                raise ProtocolViolation(Code.MALFORMED, f"batch {batch.seq}: column {name} length mismatch")
+        return cols
+
+    def _on_durable(self, fut: asyncio.Future, seq: int, samples: int) -> None:
+        state = self.vehicle
+        assert state is not None
+        if fut.cancelled() or fut.exception() is not None:
+            state.inflight.discard(seq)
+            err = "cancelled" if fut.cancelled() else str(fut.exception())
+            self._send(
+                link_pb2.Downlink(
+                    error=link_pb2.Error(code=Code.INTERNAL, message=f"storage failed: {err}")
+                ).SerializeToString()
+            )
+            self.close(f"INTERNAL: storage failed: {err}")
+            return
+        stored = fut.result()
+        moved = state.durable(seq)
+        if stored:
+            self.batches += 1
+            self.samples += samples
+            state.batches_stored += 1
+            state.samples_stored += samples
+            self.core.metrics.batches.labels("stored").inc()
+            self.core.metrics.samples.inc(samples)
+        else:
+            state.duplicates += 1
+            self.core.metrics.batches.labels("duplicate").inc()
+        if moved:
+            _quiet(self.core.sink.write_acked(state.vehicle_id, state.acked_seq))
+        self.send(link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq)))
+
+
+def _quiet(fut: asyncio.Future) -> None:
+    """Fire-and-forget write: its failure is logged by the sink, not raised here."""
+    fut.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
+__all__ = ["LinkSession", "ProtocolViolation", "log_event"]

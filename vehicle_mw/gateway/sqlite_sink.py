@@ -1,0 +1,359 @@
+"""SQLite sink: one writer thread, WAL journal, group commits, futures resolved after COMMIT.
+
+Every write is queued; the writer takes everything queued (up to a bound), runs it in one
+transaction, commits, and only then completes the futures, so an Ack never precedes durability.
+Dedup is durable: the ``batches`` row (vehicle, seq) is inserted in the same transaction as the
+batch's samples, and a batch whose row exists is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import pathlib
+import queue
+import sqlite3
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from vehicle_mw.gateway.errors import GatewayError
+from vehicle_mw.gateway.sink import Sink, VehicleRecord
+from vehicle_mw.gateway.sqlite_schema import SCHEMA
+from vehicle_mw.v1 import link_pb2
+
+log = logging.getLogger("vehicle_mw.gateway.sqlite")
+
+MAX_OPS_PER_COMMIT = 512
+MAX_SAMPLES_PER_COMMIT = 500_000
+_STOP = object()
+
+
+def connect(
+    path: str | pathlib.Path, synchronous: str = "full", readonly: bool = False
+) -> sqlite3.Connection:
+    """A connection with the gateway's pragmas (WAL, busy timeout)."""
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    if readonly:
+        conn.execute("PRAGMA query_only=1")
+    return conn
+
+
+class SqliteSink(Sink):
+    """The embedded default sink."""
+
+    def __init__(self, path: str | pathlib.Path, synchronous: str = "full"):
+        self.path = pathlib.Path(path)
+        self.synchronous = synchronous
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._keys: dict[str, int] = {}
+        self.commits = 0
+        self.commit_seconds_total = 0.0
+        self.on_commit: Callable[[int, float], None] | None = None  # (ops, seconds), for metrics
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = connect(self.path, self.synchronous)
+            conn.executescript(SCHEMA)
+        except sqlite3.Error as exc:
+            raise GatewayError(f"database {self.path}: {exc}") from None
+        self._thread = threading.Thread(target=self._run, args=(conn,), name="vmw-sqlite-writer", daemon=True)
+        self._thread.start()
+
+    async def stop(self) -> None:
+        if self._thread is None:
+            return
+        self._queue.put(_STOP)
+        await asyncio.to_thread(self._thread.join)
+        self._thread = None
+
+    # ------------------------------------------------------------------ reads at connect
+
+    async def load_vehicle(self, vehicle_id: str) -> VehicleRecord | None:
+        return await asyncio.to_thread(self._load_vehicle, vehicle_id)
+
+    def _load_vehicle(self, vehicle_id: str) -> VehicleRecord | None:
+        conn = connect(self.path, self.synchronous, readonly=True)
+        try:
+            row = conn.execute(
+                "SELECT key, acked_seq, catalog_hash, revoked FROM vehicles WHERE vehicle_id=?", (vehicle_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            key, acked, catalog_hash, revoked = row
+            above = {
+                s
+                for (s,) in conn.execute(
+                    "SELECT seq FROM batches WHERE vehicle_key=? AND seq>? ORDER BY seq", (key, acked)
+                )
+            }
+            record = VehicleRecord(vehicle_id, acked, set(), bytes(catalog_hash), bool(revoked))
+            for seq in sorted(above):
+                if seq == record.acked_seq + 1:
+                    record.acked_seq = seq
+                else:
+                    record.stored_above.add(seq)
+            return record
+        finally:
+            conn.close()
+
+    # ------------------------------------------------------------------ writes
+
+    def _submit(self, op: Callable[..., Any], *args: Any) -> asyncio.Future:
+        assert self._loop is not None, "sink not started"
+        fut = self._loop.create_future()
+        self._queue.put((op, args, fut))
+        return fut
+
+    def register_vehicle(self, vehicle_id: str, software_version: str) -> asyncio.Future[None]:
+        return self._submit(self._op_register, vehicle_id, software_version)
+
+    def write_batch(self, vehicle_id, batch, columns) -> asyncio.Future[bool]:
+        return self._submit(self._op_batch, vehicle_id, batch, columns)
+
+    def write_acked(self, vehicle_id: str, acked_seq: int) -> asyncio.Future[None]:
+        return self._submit(self._op_acked, vehicle_id, acked_seq)
+
+    def write_catalog(self, vehicle_id, catalog) -> asyncio.Future[None]:
+        return self._submit(self._op_catalog, vehicle_id, catalog)
+
+    def write_link_event(self, vehicle_id, event) -> asyncio.Future[None]:
+        return self._submit(self._op_link_event, vehicle_id, event)
+
+    def write_status(self, vehicle_id, status) -> asyncio.Future[None]:
+        return self._submit(self._op_status, vehicle_id, status)
+
+    def open_session(self, vehicle_id, session_id, transport, peer, opened_ns) -> asyncio.Future[int]:
+        return self._submit(self._op_open_session, vehicle_id, session_id, transport, peer, opened_ns)
+
+    def close_session(self, session_key, closed_ns, reason, batches, samples) -> None:
+        self._submit(self._op_close_session, session_key, closed_ns, reason, batches, samples)
+
+    def write_command(self, vehicle_id, command, sent_ns, ack) -> asyncio.Future[None]:
+        return self._submit(self._op_command, vehicle_id, command, sent_ns, ack)
+
+    # ------------------------------------------------------------------ writer thread
+
+    def _run(self, conn: sqlite3.Connection) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is _STOP:
+                break
+            group = [first]
+            samples = 0
+            while len(group) < MAX_OPS_PER_COMMIT and samples < MAX_SAMPLES_PER_COMMIT:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stopping = True
+                    break
+                group.append(item)
+                if item[0] == self._op_batch:
+                    samples += len(item[1][2].signal_id)
+            self._commit_group(conn, group)
+        conn.close()
+
+    def _commit_group(self, conn: sqlite3.Connection, group: list) -> None:
+        t0 = time.perf_counter()
+        results: list[Any] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, args, _fut in group:
+                results.append(op(conn, *args))
+            conn.execute("COMMIT")
+            error: BaseException | None = None
+        except Exception as exc:  # noqa: BLE001 - every failure fails the whole group
+            log.error(json.dumps({"event": "sqlite_commit_failed", "error": str(exc), "ops": len(group)}))
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._keys.clear()  # keys created in the rolled-back transaction are gone
+            error = GatewayError(f"database {self.path}: {exc}")
+        elapsed = time.perf_counter() - t0
+        self.commits += 1
+        self.commit_seconds_total += elapsed
+        if self.on_commit is not None:
+            self.on_commit(len(group), elapsed)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(_resolve, [g[2] for g in group], results, error)
+
+    def _key(self, conn: sqlite3.Connection, vehicle_id: str) -> int:
+        key = self._keys.get(vehicle_id)
+        if key is None:
+            conn.execute(
+                "INSERT OR IGNORE INTO vehicles(vehicle_id, registered_ns) VALUES (?, ?)",
+                (vehicle_id, time.time_ns()),
+            )
+            key = conn.execute("SELECT key FROM vehicles WHERE vehicle_id=?", (vehicle_id,)).fetchone()[0]
+            self._keys[vehicle_id] = key
+        return key
+
+    def _op_register(self, conn, vehicle_id: str, software_version: str) -> None:
+        key = self._key(conn, vehicle_id)
+        conn.execute(
+            "UPDATE vehicles SET software_version=?, last_seen_ns=? WHERE key=?",
+            (software_version, time.time_ns(), key),
+        )
+
+    def _op_batch(
+        self, conn, vehicle_id: str, batch: link_pb2.SampleBatch, cols: link_pb2.SampleColumns
+    ) -> bool:
+        key = self._key(conn, vehicle_id)
+        n = len(cols.signal_id)
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO batches(vehicle_key, seq, samples, created_ns, stored_ns, evicted_before)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (key, batch.seq, n, batch.created_ns, time.time_ns(), batch.evicted_before),
+        )
+        if cur.rowcount == 0:
+            return False
+        seq = batch.seq
+        if len(cols.int_value) == n and n:
+            kinds = list(cols.kind) if len(cols.kind) == n else [0] * n
+            ints = [iv if k else None for iv, k in zip(cols.int_value, kinds, strict=True)]
+        else:
+            ints = [None] * n
+        rows = zip(
+            [key] * n,
+            cols.signal_id,
+            cols.source_ts_ns,
+            cols.value,
+            ints,
+            cols.source_id,
+            cols.source_seq,
+            [seq] * n,
+            strict=True,
+        )
+        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        return True
+
+    def _op_acked(self, conn, vehicle_id: str, acked_seq: int) -> None:
+        conn.execute(
+            "UPDATE vehicles SET acked_seq=MAX(acked_seq, ?), last_seen_ns=? WHERE key=?",
+            (acked_seq, time.time_ns(), self._key(conn, vehicle_id)),
+        )
+
+    def _op_catalog(self, conn, vehicle_id: str, catalog: link_pb2.Catalog) -> None:
+        key = self._key(conn, vehicle_id)
+        conn.execute("DELETE FROM signals WHERE vehicle_key=?", (key,))
+        conn.executemany(
+            "INSERT OR REPLACE INTO signals VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    key,
+                    s.id,
+                    s.name,
+                    s.unit,
+                    s.vss_path,
+                    s.kind,
+                    s.source,
+                    json.dumps({str(k): v for k, v in s.choices.items()}),
+                )
+                for s in catalog.signals
+            ],
+        )
+        conn.execute("UPDATE vehicles SET catalog_hash=? WHERE key=?", (catalog.hash, key))
+
+    def _op_link_event(self, conn, vehicle_id: str, ev: link_pb2.LinkEvent) -> None:
+        conn.execute(
+            "INSERT INTO link_events(vehicle_key, ts_ns, from_transport, to_transport, reason, rtt_ms,"
+            " rttvar_ms, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._key(conn, vehicle_id),
+                ev.ts_ns,
+                ev.from_transport,
+                ev.to_transport,
+                ev.reason,
+                ev.rtt_ms,
+                ev.rttvar_ms,
+                ev.loss,
+            ),
+        )
+
+    def _op_status(self, conn, vehicle_id: str, st: link_pb2.VehicleStatus) -> None:
+        conn.execute(
+            "INSERT INTO status(vehicle_key, ts_ns, frames, samples, outbox_records, outbox_bytes, evicted,"
+            " transport, rtt_ms, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._key(conn, vehicle_id),
+                st.ts_ns,
+                st.frames,
+                st.samples,
+                st.outbox_records,
+                st.outbox_bytes,
+                st.evicted,
+                st.transport,
+                st.rtt_ms,
+                st.loss,
+            ),
+        )
+
+    def _op_open_session(self, conn, vehicle_id, session_id, transport, peer, opened_ns) -> int:
+        cur = conn.execute(
+            "INSERT INTO sessions(vehicle_key, session_id, transport, peer, opened_ns)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (self._key(conn, vehicle_id), session_id, transport, peer, opened_ns),
+        )
+        return int(cur.lastrowid)
+
+    def _op_close_session(self, conn, session_key, closed_ns, reason, batches, samples) -> None:
+        conn.execute(
+            "UPDATE sessions SET closed_ns=?, close_reason=?, batches=?, samples=? WHERE key=?",
+            (closed_ns, reason, batches, samples, session_key),
+        )
+
+    def _op_command(self, conn, vehicle_id, command: link_pb2.Command, sent_ns: int, ack) -> None:
+        conn.execute(
+            "INSERT INTO commands(vehicle_key, command_id, kind, payload, sent_ns, ok, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                self._key(conn, vehicle_id),
+                command.id,
+                command.kind,
+                command.payload,
+                sent_ns,
+                None if ack is None else int(ack.ok),
+                None if ack is None else ack.detail,
+            ),
+        )
+
+
+def _resolve(futures: list[asyncio.Future], results: list[Any], error: BaseException | None) -> None:
+    for i, fut in enumerate(futures):
+        if fut.done():
+            continue
+        if error is not None:
+            fut.set_exception(error)
+        else:
+            fut.set_result(results[i])
+
+
+def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> None:
+    """Revoke (or re-admit) a vehicle: it is refused at its next Hello."""
+    conn = connect(path)
+    try:
+        conn.executescript(SCHEMA)
+        conn.execute(
+            "INSERT OR IGNORE INTO vehicles(vehicle_id, registered_ns) VALUES (?, ?)",
+            (vehicle_id, time.time_ns()),
+        )
+        conn.execute("UPDATE vehicles SET revoked=? WHERE vehicle_id=?", (int(revoked), vehicle_id))
+    finally:
+        conn.close()
+
+
+__all__ = ["SqliteSink", "connect", "set_revoked"]

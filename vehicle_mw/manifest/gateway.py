@@ -1,0 +1,69 @@
+"""The fleet gateway's configuration (``vmw gateway serve --config gateway.yaml``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from vehicle_mw.manifest.loading import StrictModel
+
+
+class GatewayTls(StrictModel):
+    """Server certificate and, for mTLS, the CA that signs vehicle certificates."""
+
+    cert: str = Field(description="PEM server certificate (chain) file")
+    key: str = Field(description="PEM private key of the server certificate")
+    client_ca: str | None = Field(
+        None, description="PEM CA bundle that signs vehicle certificates; enables client certificates"
+    )
+    require_client_cert: bool = Field(
+        False,
+        description="refuse connections without a valid client certificate (gRPC only asks for client "
+        "certificates when this is true; WebSocket asks whenever client_ca is set)",
+    )
+
+
+class GatewayLimits(StrictModel):
+    """Per-message and per-vehicle limits; exceeding one closes that connection with an Error."""
+
+    max_message_bytes: int = Field(4 * 1024 * 1024, gt=0, description="largest Uplink accepted")
+    messages_per_s: float = Field(5000.0, gt=0, description="sustained Uplink messages per vehicle")
+    bytes_per_s: float = Field(64 * 1024 * 1024, gt=0, description="sustained Uplink bytes per vehicle")
+    burst_s: float = Field(2.0, gt=0, description="bucket depth in seconds of the sustained rates")
+    hello_timeout_s: float = Field(10.0, gt=0, description="time a new connection has to send Hello")
+    command_timeout_s: float = Field(10.0, gt=0, description="how long a REST command waits for CommandAck")
+
+
+class GatewayConfig(StrictModel):
+    """Everything ``vmw gateway serve`` needs; every field has a local-development default."""
+
+    gateway_id: str = Field("gw-local", description="name sent in Welcome and shown on the dashboard")
+    host: str = Field("127.0.0.1", description="address all endpoints bind to")
+    grpc_port: int | None = Field(
+        7401, ge=0, le=65535, description="gRPC VehicleLink port (0: any, null: off)"
+    )
+    ws_port: int | None = Field(
+        7402, ge=0, le=65535, description="WebSocket /v1/link port (0: any, null: off)"
+    )
+    http_port: int | None = Field(
+        7400, ge=0, le=65535, description="REST API, dashboard and /metrics port (0: any, null: off)"
+    )
+    database: str = Field("gateway.sqlite", description="SQLite database file")
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "full", description="'full' survives power loss; 'normal' survives a process crash (WAL)"
+    )
+    tls: GatewayTls | None = Field(None, description="TLS for the vehicle endpoints; null: plaintext")
+    token_secret_file: str | None = Field(
+        None, description="file holding the HMAC-SHA256 secret that signs vehicle tokens"
+    )
+    allow_anonymous: bool = Field(
+        False, description="accept vehicles with neither certificate nor token (local development only)"
+    )
+    allow_unregistered: bool = Field(
+        True, description="an authenticated vehicle not yet in the database is registered on first connect"
+    )
+    limits: GatewayLimits = Field(default_factory=GatewayLimits)
+
+
+__all__ = ["GatewayConfig", "GatewayLimits", "GatewayTls"]

@@ -1,0 +1,221 @@
+/* Named POSIX shared-memory segments that hold a ring: create (reclaiming a
+ * segment whose creator died), attach with validation, process liveness. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "vmw_ring.h"
+#include "vmw_shm.h"
+
+_Static_assert(sizeof(vmw_ring_header) % VMW_CACHELINE == 0, "header must end on a cache line");
+
+/* POSIX wants "/name"; accept names with or without the slash, nothing else. */
+static int shm_path(const char *name, char *buf, size_t cap) {
+    if (!name || !*name) return VMW_RING_EINVAL;
+    const char *n = name[0] == '/' ? name + 1 : name;
+    if (!*n || strchr(n, '/') || strlen(n) + 2 > cap || strlen(n) > 250) return VMW_RING_EINVAL;
+    snprintf(buf, cap, "/%s", n);
+    return VMW_RING_OK;
+}
+
+static size_t header_span(void) {
+    return (sizeof(vmw_ring_header) + 4095u) & ~(size_t)4095u;
+}
+
+uint64_t vmw_proc_start_ticks(pid_t pid) {
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return 0;
+    buf[n] = 0;
+    char *p = strrchr(buf, ')'); /* the command name may hold spaces and parentheses */
+    if (!p || p[1] != ' ') return 0;
+    p += 2;
+    char state = *p;
+    if (state == 'Z' || state == 'X' || state == 'x') return 0;
+    /* after ')' come fields 3..; starttime is field 22 */
+    int field = 3;
+    while (*p && field < 22) {
+        if (*p == ' ') field++;
+        p++;
+    }
+    unsigned long long ticks = 0;
+    if (sscanf(p, "%llu", &ticks) != 1) return 0;
+    return ticks ? (uint64_t)ticks : 1;
+}
+
+int vmw_proc_alive(pid_t pid, uint64_t start_ticks) {
+    if (pid <= 0) return 0;
+    uint64_t now = vmw_proc_start_ticks(pid);
+    if (now == 0) return 0;
+    return start_ticks == 0 || now == start_ticks;
+}
+
+static int map_fd(int fd, size_t size, vmw_shm *out) {
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    if (p == MAP_FAILED) return VMW_RING_ESYS;
+    out->hdr = p;
+    out->map_size = size;
+    out->data = (unsigned char *)p + out->hdr->data_offset;
+    return VMW_RING_OK;
+}
+
+/* Is the existing segment `path` left by a dead creator? */
+static int segment_is_stale(const char *path) {
+    int fd = shm_open(path, O_RDONLY, 0);
+    if (fd < 0) return errno == ENOENT; /* vanished: retry the create */
+    struct stat st;
+    int stale = 0;
+    if (fstat(fd, &st) == 0 && (size_t)st.st_size >= sizeof(vmw_ring_header)) {
+        vmw_ring_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
+        if (h != MAP_FAILED) {
+            /* creator_pid is written first, before anything can go wrong in create */
+            if (h->creator_pid > 0) stale = !vmw_proc_alive(h->creator_pid, h->creator_start);
+            munmap(h, sizeof *h);
+        }
+    }
+    close(fd);
+    return stale;
+}
+
+int vmw_shm_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size, uint32_t overflow,
+                   size_t data_size, vmw_shm *out) {
+    char path[256];
+    int rc = shm_path(name, path, sizeof path);
+    if (rc) return rc;
+    if (overflow > VMW_OVERFLOW_OVERWRITE_OLDEST) return VMW_RING_EINVAL;
+    size_t total = header_span() + data_size;
+    int fd = -1;
+    for (int attempt = 0; attempt < 3 && fd < 0; attempt++) {
+        fd = shm_open(path, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC, 0600);
+        if (fd >= 0) break;
+        if (errno != EEXIST) return VMW_RING_ESYS;
+        if (!segment_is_stale(path)) return VMW_RING_EEXIST;
+        shm_unlink(path); /* reclaim the dead run's segment */
+    }
+    if (fd < 0) return VMW_RING_EEXIST;
+    if (ftruncate(fd, (off_t)total) != 0) {
+        int e = errno;
+        close(fd);
+        shm_unlink(path);
+        errno = e;
+        return VMW_RING_ESYS;
+    }
+    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED) {
+        int e = errno;
+        shm_unlink(path);
+        errno = e;
+        return VMW_RING_ESYS;
+    }
+    vmw_ring_header *h = p;
+    h->creator_pid = (int32_t)getpid();
+    h->creator_start = vmw_proc_start_ticks(getpid());
+    h->layout_version = VMW_RING_LAYOUT_VERSION;
+    h->kind = kind;
+    h->capacity = capacity;
+    h->slot_size = slot_size;
+    h->overflow = overflow;
+    h->total_size = total;
+    h->data_offset = header_span();
+    for (int i = 0; i < 32; i++) {
+        atomic_store_explicit(&h->producers[i].intent, VMW_POS_IDLE, memory_order_relaxed);
+        atomic_store_explicit(&h->consumers[i].intent, VMW_POS_IDLE, memory_order_relaxed);
+    }
+    atomic_store_explicit(&h->magic, VMW_RING_MAGIC, memory_order_release);
+    out->hdr = h;
+    out->map_size = total;
+    out->data = (unsigned char *)p + h->data_offset;
+    return VMW_RING_OK;
+}
+
+int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out) {
+    char path[256];
+    int rc = shm_path(name, path, sizeof path);
+    if (rc) return rc;
+    int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
+    if (fd < 0) return errno == ENOENT ? VMW_RING_ENOENT : VMW_RING_ESYS;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return VMW_RING_ESYS;
+    }
+    if ((size_t)st.st_size < header_span()) {
+        close(fd);
+        return st.st_size < (off_t)sizeof(uint64_t) ? VMW_RING_EMAGIC : VMW_RING_ESIZE;
+    }
+    vmw_ring_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
+    if (h == MAP_FAILED) {
+        close(fd);
+        return VMW_RING_ESYS;
+    }
+    rc = VMW_RING_OK;
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != VMW_RING_MAGIC)
+        rc = VMW_RING_EMAGIC;
+    else if (h->layout_version != VMW_RING_LAYOUT_VERSION)
+        rc = VMW_RING_EVERSION;
+    else if (kind && h->kind != kind)
+        rc = VMW_RING_EKIND;
+    else if (h->total_size != (uint64_t)st.st_size || h->data_offset != header_span())
+        rc = VMW_RING_ESIZE;
+    size_t total = (size_t)h->total_size;
+    munmap(h, sizeof *h);
+    if (rc == VMW_RING_OK) rc = map_fd(fd, total, out);
+    close(fd);
+    return rc;
+}
+
+void vmw_shm_close(vmw_shm *s) {
+    if (s->hdr) munmap(s->hdr, s->map_size);
+    s->hdr = NULL;
+    s->data = NULL;
+}
+
+int vmw_ring_unlink(const char *name) {
+    char path[256];
+    int rc = shm_path(name, path, sizeof path);
+    if (rc) return rc;
+    if (shm_unlink(path) != 0) return errno == ENOENT ? VMW_RING_ENOENT : VMW_RING_ESYS;
+    return VMW_RING_OK;
+}
+
+int vmw_ring_info_read(const char *name, vmw_ring_info *out) {
+    vmw_shm s;
+    int rc = vmw_shm_attach(name, 0, &s);
+    if (rc) return rc;
+    vmw_ring_header *h = s.hdr;
+    out->kind = h->kind;
+    out->layout_version = h->layout_version;
+    out->capacity = h->capacity;
+    out->slot_size = h->slot_size;
+    out->overflow = h->overflow;
+    out->creator_pid = h->creator_pid;
+    out->creator_alive = vmw_proc_alive(h->creator_pid, h->creator_start);
+    out->total_size = h->total_size;
+    vmw_shm_close(&s);
+    return VMW_RING_OK;
+}
+
+const char *vmw_ring_strerror(int code) {
+    switch (code) {
+    case VMW_RING_OK: return "ok";
+    case VMW_RING_ENOENT: return "no such shared-memory segment";
+    case VMW_RING_EMAGIC: return "not a vehicle_mw ring (bad magic, or its creator died while creating it)";
+    case VMW_RING_EVERSION: return "ring written by another layout version";
+    case VMW_RING_EKIND: return "ring is of another kind";
+    case VMW_RING_ESIZE: return "segment size does not match its ring header";
+    case VMW_RING_EEXIST: return "segment exists and its creator is still running";
+    case VMW_RING_EINVAL: return "invalid argument (name, capacity, slot size or overflow policy)";
+    case VMW_RING_ESYS: return "system call failed";
+    case VMW_RING_ESLOTS: return "all MPMC participant entries are taken by live processes";
+    default: return "unknown ring error";
+    }
+}

@@ -93,10 +93,11 @@ size_t vmw_slot_ring_peek(vmw_slot_ring *r, const void **ptr, size_t max_n);
  * (overwrite-oldest only; the release is then a no-op). */
 int vmw_slot_ring_release(vmw_slot_ring *r, size_t n);
 uint64_t vmw_slot_ring_size(const vmw_slot_ring *r);
-/* Block until a record is readable or timeout_ns passes (< 0: forever). 1 = readable. */
+/* Block until a record is readable or timeout_ns passes (< 0: forever). 1 = readable;
+ * 0 = timed out, or woken by *_wake() / another consumer without a record (wait again). */
 int vmw_slot_ring_wait(vmw_slot_ring *r, int64_t timeout_ns);
 void vmw_slot_ring_stats(const vmw_slot_ring *r, vmw_ring_stats *out);
-/* Wake every waiter (e.g. to cancel a blocked wait); they re-check and may sleep again. */
+/* Wake every waiter (e.g. to cancel a blocked wait); their wait returns 0 if nothing is readable. */
 void vmw_slot_ring_wake(vmw_slot_ring *r);
 
 /* ---- variable-length SPSC byte ring ---- */

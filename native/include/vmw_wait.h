@@ -19,7 +19,8 @@ int64_t vmw_wait_now_ns(void);
 
 
 /* Block until ready(arg) is true or timeout_ns passes (< 0: forever); returns 1 when ready.
- * slice_ns > 0 re-checks ready() at least that often (for conditions no waker announces). */
+ * slice_ns > 0 re-checks ready() at least that often (for conditions no waker announces).
+ * Returns 0 early when woken (futex word bumped) without the condition holding. */
 int vmw_wait_ready(_Atomic uint32_t *word, _Atomic uint32_t *waiting, int (*ready)(void *), void *arg,
                    int64_t timeout_ns, int64_t slice_ns);
 

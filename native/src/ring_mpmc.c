@@ -142,6 +142,7 @@ static int join(vmw_mpmc_ring *r, vmw_participant *table, int *idx) {
                 atomic_store_explicit(&e->start_ticks, r->start_ticks, memory_order_relaxed);
                 atomic_store_explicit(&e->intent, VMW_POS_IDLE, memory_order_seq_cst);
                 *idx = i;
+                r->last_error = 0;
                 return 1;
             }
         }

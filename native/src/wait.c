@@ -53,5 +53,8 @@ int vmw_wait_ready(_Atomic uint32_t *word, _Atomic uint32_t *waiting, int (*read
         }
         if (slice_ns > 0 && (sleep_ns < 0 || sleep_ns > slice_ns)) sleep_ns = slice_ns;
         vmw_futex_wait(word, seen, sleep_ns);
+        /* woken by a wake() with nothing for us (cancel, or another consumer was faster):
+         * report it, the caller decides whether to wait again */
+        if (!ready(arg) && atomic_load_explicit(word, memory_order_acquire) != seen) return 0;
     }
 }

@@ -40,7 +40,9 @@ class ByteRing(RingBase):
 
     def _check_len(self, n: int) -> None:
         if n > self.max_record:
-            raise RingError(f"ring {self.name!r}: a {n}-byte record exceeds the {self.max_record}-byte maximum")
+            raise RingError(
+                f"ring {self.name!r}: a {n}-byte record exceeds the {self.max_record}-byte maximum"
+            )
 
     def push(self, rec: Any) -> bool:
         """Push one record; False if it did not fit (reject-newest)."""
@@ -122,7 +124,9 @@ class ByteReservation:
             self.view.release()
         if exc_type is None:
             if not 0 <= self.length <= self.size:
-                raise RingError(f"ring {self._ring.name!r}: commit length {self.length} outside 0..{self.size}")
+                raise RingError(
+                    f"ring {self._ring.name!r}: commit length {self.length} outside 0..{self.size}"
+                )
             lib.vmw_byte_ring_commit(self._ring.cptr, self.length)
 
 

@@ -1,0 +1,444 @@
+"""The execution manager: launches apps per function-group state, supervises, restarts, stops in order.
+
+Everything happens in one loop (``run``) so decisions are sequential and each is
+logged with its reason; other threads (the Python API, the control socket) only
+queue requests and read published snapshots.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+import queue
+import selectors
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vehicle_mw.errors import VehicleMwError
+from vehicle_mw.exec.app import AppRuntime, AppState, describe_exit
+from vehicle_mw.exec.backoff import RestartBudget
+from vehicle_mw.exec.supervision import AppSupervisor
+from vehicle_mw.exec.systemd import SystemdNotifier
+from vehicle_mw.manifest import ManifestError, load_manifest
+from vehicle_mw.manifest.execution import ExecutionManifest, check_against_machine
+from vehicle_mw.manifest.machine import MachineManifest
+
+log = logging.getLogger("vehicle_mw.exec")
+
+TICK = 0.02  # supervision period in seconds
+
+
+class ExecError(VehicleMwError):
+    """A request the execution manager cannot honour (unknown group or state, not running)."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decision of the execution manager, with its reason."""
+
+    t: float  # monotonic seconds
+    subject: str  # application or function group
+    action: str  # start, stop, restart-scheduled, failed, switch, fallback, exited, violation, ...
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "subject": self.subject, "action": self.action, "reason": self.reason}
+
+
+def load_execution(path: str | pathlib.Path) -> tuple[ExecutionManifest, MachineManifest]:
+    """Load an execution manifest and the machine manifest it names, cross-checked."""
+    path = pathlib.Path(path)
+    execution = load_manifest(path, ExecutionManifest)
+    machine_path = path.parent / execution.machine
+    try:
+        machine = load_manifest(machine_path, MachineManifest)
+    except ManifestError as exc:
+        if exc.problems == [("", "file not found")]:
+            raise ManifestError(
+                str(path), [("machine", f"machine manifest {machine_path} not found")]
+            ) from None
+        raise
+    check_against_machine(execution, machine, str(path))
+    return execution, machine
+
+
+class ExecutionManager:
+    """Runs the applications of one execution manifest (``vmw run``); see docs/execution.md."""
+
+    def __init__(
+        self,
+        execution: ExecutionManifest,
+        machine: MachineManifest,
+        base_dir: str | pathlib.Path = ".",
+        notifier: SystemdNotifier | None = None,
+        initial_states: dict[str, str] | None = None,
+    ) -> None:
+        self.execution = execution
+        self.machine = machine
+        self.base_dir = pathlib.Path(base_dir).resolve()
+        self.notifier = notifier or SystemdNotifier()
+        self.run_id = f"{os.getpid()}-{int(time.time() * 1000) % 1_000_000}"
+        self.apps = {a.name: AppRuntime(a, RestartBudget(a.restart)) for a in execution.applications}
+        self.groups = {g.name: g.initial for g in machine.function_groups}
+        for group, state in (initial_states or {}).items():
+            self._check_state(group, state)
+            self.groups[group] = state
+        self.events: list[Event] = []
+        self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
+        self._shutdown = threading.Event()
+        self._changed = threading.Condition()
+        self._snapshot: dict[str, Any] = {}
+        self._seq = 0
+        self._ready_sent = False
+        self._last_watchdog = 0.0
+        self._status_line = ""
+        self._selector = selectors.DefaultSelector()
+        self._thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    @classmethod
+    def from_file(cls, path: str | pathlib.Path, **kwargs: Any) -> ExecutionManager:
+        execution, machine = load_execution(path)
+        return cls(execution, machine, base_dir=pathlib.Path(path).parent, **kwargs)
+
+    # -- public API (any thread) -------------------------------------------------------
+    def start(self) -> None:
+        """Run the loop in a background thread (the Python API; `vmw run` calls :meth:`run`)."""
+        self._thread = threading.Thread(target=self.run, name="vmw-exec", daemon=True)
+        self._thread.start()
+
+    def shutdown(self, wait: bool = True, timeout: float | None = None) -> None:
+        """Stop every application in reverse startup order, then end the loop."""
+        self._shutdown.set()
+        if wait and self._thread is not None:
+            self._thread.join(timeout)
+
+    def switch(self, group: str, state: str) -> None:
+        """Move a function group to ``state``: apps that differ are stopped / started."""
+        self._check_state(group, state)
+        self._requests.put(lambda: self._switch(group, state, "requested"))
+
+    def status(self) -> dict[str, Any]:
+        """The latest published snapshot: groups, apps (state, pid, restarts), healthy."""
+        with self._changed:
+            return dict(self._snapshot)
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float) -> dict[str, Any]:
+        """Block until ``predicate(status())`` holds; raise TimeoutError with the last status."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(self._snapshot):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"condition not reached in {timeout} s; status: {self._snapshot}")
+                self._changed.wait(left)
+            return dict(self._snapshot)
+
+    def add_reader(self, fileobj: Any, callback: Callable[[], None]) -> None:
+        """Have the loop call ``callback`` when ``fileobj`` is readable (the control socket)."""
+        self._selector.register(fileobj, selectors.EVENT_READ, callback)
+
+    # -- the loop --------------------------------------------------------------------
+    def run(self) -> None:
+        """Start the initial states and supervise until :meth:`shutdown` (or SIGTERM in `vmw run`)."""
+        for group, state in self.groups.items():
+            self._decide(group, "switch", f"initial state {state}")
+        self._publish()
+        try:
+            while not self._shutdown.is_set():
+                self._step()
+                for key, _ in self._selector.select(TICK):
+                    key.data()
+            self._stop_all()
+        finally:
+            self._stopped.set()
+            self._publish()
+            with self._changed:
+                self._changed.notify_all()
+
+    def _step(self) -> None:
+        while True:
+            try:
+                self._requests.get_nowait()()
+            except queue.Empty:
+                break
+        now = time.monotonic()
+        for app in self.apps.values():
+            self._supervise(app, now)
+        self._start_wanted(now)
+        self._publish()
+        self._systemd(now)
+
+    # -- decisions -------------------------------------------------------------------
+    def _decide(self, subject: str, action: str, reason: str) -> None:
+        self.events.append(Event(time.monotonic(), subject, action, reason))
+        level = (
+            logging.WARNING
+            if action in ("violation", "failed", "fallback", "kill", "crashed")
+            else logging.INFO
+        )
+        log.log(level, "%s: %s (%s)", subject, action, reason)
+
+    def _check_state(self, group: str, state: str) -> None:
+        try:
+            fg = self.machine.group(group)
+        except KeyError:
+            known = [g.name for g in self.machine.function_groups]
+            raise ExecError(f"unknown function group {group!r}; known: {known}") from None
+        if state not in fg.states:
+            raise ExecError(f"function group {group!r} has no state {state!r}; states: {fg.states}")
+
+    def _wanted(self, app: AppRuntime) -> bool:
+        return self.groups[app.cfg.function_group] in app.cfg.states and app.state is not AppState.FAILED
+
+    def _switch(self, group: str, state: str, why: str) -> None:
+        old = self.groups[group]
+        self.groups[group] = state
+        self._decide(group, "switch", f"{old} -> {state} ({why})")
+        for app in self.apps.values():
+            if app.cfg.function_group == group:
+                app.completed = False
+            if app.cfg.function_group == group and app.state is AppState.FAILED and why == "requested":
+                app.state = AppState.OFF  # an explicit switch gives failed apps a fresh start
+                app.budget = RestartBudget(app.cfg.restart)
+        # stop what is no longer wanted, newest first
+        leaving = [a for a in self.apps.values() if a.proc is not None and not self._wanted(a)]
+        for app in sorted(leaving, key=lambda a: a.start_seq, reverse=True):
+            if app.state is not AppState.STOPPING:
+                self._decide(app.name, "stop", f"not in {group} state {state}")
+                app.failure = None
+                app.begin_stop(time.monotonic())
+        for app in self.apps.values():
+            if (
+                app.proc is None
+                and not self._wanted(app)
+                and app.state in (AppState.WAITING, AppState.BACKOFF)
+            ):
+                app.state = AppState.OFF
+
+    def _start_wanted(self, now: float) -> None:
+        # A state switch first stops what leaves, then starts what enters.
+        switching = {
+            a.cfg.function_group for a in self.apps.values() if a.state is AppState.STOPPING and not a.failure
+        }
+        for app in self.execution.applications:
+            rt = self.apps[app.name]
+            if not self._wanted(rt) or rt.proc is not None or app.function_group in switching:
+                continue
+            if rt.state is AppState.BACKOFF and rt.restart_at is not None and now < rt.restart_at:
+                continue
+            if rt.completed:
+                continue  # finished its job in this state
+            blockers = [d for d in app.depends_on if self.apps[d].state is not AppState.RUNNING]
+            if blockers:
+                if rt.state is not AppState.WAITING:
+                    rt.state = AppState.WAITING
+                    self._decide(rt.name, "waiting", f"for {blockers} to report running")
+                continue
+            restart = rt.state is AppState.BACKOFF
+            self._seq += 1
+            try:
+                rt.launch(self.run_id, self.base_dir, self._seq)
+            except OSError as exc:
+                self._decide(rt.name, "failed", f"cannot launch: {exc}")
+                rt.state = AppState.FAILED
+                continue
+            if restart:
+                rt.restarts += 1
+            why = (
+                f"restart #{rt.restarts} after: {rt.failure_reason}"
+                if restart
+                else "wanted and dependencies running"
+            )
+            self._decide(rt.name, "start", f"pid {rt.pid}, {why}")
+            if not rt.cfg.reports_running:
+                self._became_running(rt, now)
+
+    def _became_running(self, app: AppRuntime, now: float) -> None:
+        app.state = AppState.RUNNING
+        heartbeats = app.block.heartbeats if app.block else 0
+        app.supervisor = AppSupervisor(app.cfg.supervision, time.monotonic_ns(), heartbeats)
+        if app.cfg.reports_running:
+            self._decide(app.name, "running", f"reported running {now - app.started_at:.3f} s after start")
+        else:
+            self._decide(app.name, "running", "spawned (does not report running)")
+
+    def _supervise(self, app: AppRuntime, now: float) -> None:
+        code = app.reap() if app.proc is not None else None
+        if code is not None:
+            self._exited(app, code, now)
+            return
+        if app.proc is None:
+            return
+        if app.state is AppState.STOPPING:
+            if app.stop_deadline is not None and now >= app.stop_deadline:
+                self._decide(
+                    app.name, "kill", f"still alive {app.cfg.stop_timeout:g} s after SIGTERM: SIGKILL"
+                )
+                app.signal(signal.SIGKILL)
+                app.stop_deadline = None
+            return
+        block = app.block
+        assert block is not None
+        if app.state is AppState.STARTING:
+            if block.running:
+                self._became_running(app, now)
+            elif now - app.started_at > app.cfg.startup_timeout:
+                self._violation(
+                    app, f"startup: did not report running within {app.cfg.startup_timeout:g} s", now
+                )
+            return
+        if app.state is AppState.RUNNING and app.supervisor is not None:
+            checkpoints, lost = block.new_checkpoints()
+            if lost:
+                self._decide(
+                    app.name, "checkpoints-lost", f"{lost} checkpoint(s) overwritten before being read"
+                )
+            verdict = app.supervisor.observe(
+                time.monotonic_ns(), block.heartbeats, [(c.index, c.t_ns) for c in checkpoints], lost
+            )
+            if verdict:
+                self._violation(app, verdict, now)
+
+    def _violation(self, app: AppRuntime, reason: str, now: float) -> None:
+        self._decide(app.name, "violation", reason)
+        app.failure = reason
+        app.begin_stop(now)
+
+    def _exited(self, app: AppRuntime, code: int, now: float) -> None:
+        how = describe_exit(code)
+        if app.failure is None and app.state is AppState.STOPPING:
+            self._decide(app.name, "stopped", how)
+            app.state = AppState.OFF
+            return
+        if app.state is AppState.STOPPING and self._shutdown.is_set():
+            app.state = AppState.OFF
+            return
+        reason = app.failure or how
+        if app.failure is None:
+            self._decide(app.name, "exited" if code == 0 else "crashed", how)
+        if not self._wanted(app):
+            app.state = AppState.OFF
+            return
+        mode = app.cfg.restart.mode
+        if code == 0 and app.failure is None and mode != "always":
+            app.state = AppState.OFF
+            app.completed = True
+            return
+        if now - app.started_at >= app.cfg.restart.window:
+            app.budget.healthy_for_a_while()
+        delay = None if mode == "never" else app.budget.next_delay(now)
+        app.failure_reason = reason
+        if delay is None:
+            why = (
+                "restart mode never"
+                if mode == "never"
+                else (f"{app.cfg.restart.max_restarts} restarts within {app.cfg.restart.window:g} s")
+            )
+            app.state = AppState.FAILED
+            self._decide(app.name, "failed", f"{reason}; giving up: {why}")
+            self._fallback(app)
+            return
+        app.state = AppState.BACKOFF
+        app.restart_at = now + delay
+        self._decide(app.name, "restart-scheduled", f"in {delay:.3f} s after: {reason}")
+
+    def _fallback(self, app: AppRuntime) -> None:
+        group = self.machine.group(app.cfg.function_group)
+        if group.fallback is None:
+            self._decide(group.name, "no-fallback", f"{app.name} failed and the group declares no fallback")
+            return
+        if self.groups[group.name] == group.fallback:
+            return
+        self._decide(group.name, "fallback", f"{app.name} exhausted its restarts -> {group.fallback}")
+        self._switch(group.name, group.fallback, f"fallback after {app.name} failed")
+
+    # -- shutdown ------------------------------------------------------------------
+    def _stop_all(self) -> None:
+        """SIGTERM in reverse startup order, one at a time; SIGKILL after each app's stop_timeout."""
+        self.notifier.stopping()
+        self._decide("machine", "shutdown", "stopping applications in reverse startup order")
+        for app in self.apps.values():
+            if app.proc is None and app.state in (AppState.WAITING, AppState.BACKOFF):
+                app.state = AppState.OFF
+        order = sorted(
+            (a for a in self.apps.values() if a.proc is not None), key=lambda a: a.start_seq, reverse=True
+        )
+        for app in order:
+            if app.proc is None:
+                continue
+            if app.state is not AppState.STOPPING:
+                self._decide(app.name, "stop", "shutdown")
+                app.failure = None
+                app.begin_stop(time.monotonic())
+            proc = app.proc
+            assert proc is not None
+            try:
+                code = proc.wait(app.cfg.stop_timeout)
+            except Exception:
+                self._decide(
+                    app.name, "kill", f"still alive {app.cfg.stop_timeout:g} s after SIGTERM: SIGKILL"
+                )
+                app.signal(signal.SIGKILL)
+                code = proc.wait()
+            app.reap()
+            app.state = AppState.OFF
+            self._decide(app.name, "stopped", describe_exit(code))
+            self._publish()
+
+    # -- reporting -------------------------------------------------------------------
+    def _healthy(self) -> bool:
+        return not any(
+            a.state is AppState.FAILED and self.groups[a.cfg.function_group] in a.cfg.states
+            for a in self.apps.values()
+        )
+
+    def _publish(self) -> None:
+        snapshot = {
+            "machine": self.machine.name,
+            "groups": dict(self.groups),
+            "apps": {
+                name: {
+                    "state": a.state.value,
+                    "pid": a.pid,
+                    "restarts": a.restarts,
+                    "last_exit": a.last_exit,
+                    "function_group": a.cfg.function_group,
+                    "start_seq": a.start_seq,
+                }
+                for name, a in self.apps.items()
+            },
+            "healthy": self._healthy(),
+            "events": len(self.events),
+            "stopped": self._stopped.is_set(),
+        }
+        with self._changed:
+            if snapshot != self._snapshot:
+                self._snapshot = snapshot
+                self._changed.notify_all()
+
+    def _systemd(self, now: float) -> None:
+        wanted = [a for a in self.apps.values() if self._wanted(a)]
+        running = sum(a.state is AppState.RUNNING for a in wanted)
+        groups = ", ".join(f"{g}={s}" for g, s in self.groups.items())
+        line = f"{running}/{len(wanted)} apps running; {groups}"
+        if not self._ready_sent and running == len(wanted):
+            self._ready_sent = True
+            self._status_line = line
+            self.notifier.ready(line)
+            self._decide("machine", "ready", line)
+        elif self._ready_sent and line != self._status_line:
+            self._status_line = line
+            self.notifier.status(line)
+        interval = self.notifier.watchdog_interval
+        if interval is not None and now - self._last_watchdog >= interval and self._healthy():
+            self._last_watchdog = now
+            self.notifier.watchdog()
+
+
+__all__ = ["Event", "ExecError", "ExecutionManager", "load_execution"]

@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.signals.database import load_database
-from vehicle_mw.signals.layout import SignalLayout, UnsupportedLayout, decode_order, signal_layout
+from vehicle_mw.signals.layout import (
+    SignalLayout,
+    UnsupportedLayout,
+    decode_order,
+    mux_structure,
+    signal_layout,
+)
 
 log = logging.getLogger(__name__)
 
@@ -180,22 +186,29 @@ def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry
     for msg_name in sorted(messages):
         msg = messages[msg_name]
         layouts = {}
+        decoded = mux_structure(msg)
+        names = [sig.name for sig in msg.signals]
+        skipped = []
         for sig in msg.signals:
+            if names.count(sig.name) > 1:
+                skipped.append(f"{sig.name} (name used twice)")
+                continue
+            if sig.name not in decoded:
+                skipped.append(f"{sig.name} (cantools does not decode it)")
+                continue
             try:
-                layout = signal_layout(sig)
+                layout = signal_layout(sig, *decoded[sig.name])
             except UnsupportedLayout as exc:
-                log.warning("bus %s: %s.%s not decoded: %s", bus.name, msg.name, sig.name, exc)
+                skipped.append(f"{sig.name} ({exc})")
                 continue
             if layout.last_byte() >= msg.length:
-                log.warning(
-                    "bus %s: %s.%s lies outside its %d-byte frame; not decoded",
-                    bus.name,
-                    msg.name,
-                    sig.name,
-                    msg.length,
-                )
+                skipped.append(f"{sig.name} (outside the {msg.length}-byte frame)")
                 continue
             layouts[sig.name] = layout
+        if skipped:
+            log.info(
+                "bus %s: %s: signals not decoded: %s", bus.name, msg.name, ", ".join(sorted(set(skipped)))
+            )
         ids = {name: next_id + i for i, name in enumerate(sorted(layouts))}
         next_id += len(layouts)
         infos = {

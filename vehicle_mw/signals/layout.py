@@ -74,8 +74,35 @@ class SignalLayout:
         }
 
 
-def signal_layout(signal) -> SignalLayout:
-    """Layout of a cantools ``Signal``; raises :class:`UnsupportedLayout`."""
+def mux_structure(message) -> dict[str, tuple[str | None, tuple[int, ...]]]:
+    """Signal name -> (selecting multiplexer, its ids) for every signal cantools decodes.
+
+    Taken from cantools' signal tree (what ``decode`` really walks): a signal
+    that is missing there is never decoded by cantools, so it is left out too.
+    """
+    found: dict[str, tuple[str | None, list[int]]] = {}
+
+    def walk(tree, parent: str | None, mux_id: int | None) -> None:
+        for item in tree:
+            names = [item] if isinstance(item, str) else list(item)
+            for name in names:
+                _, ids = found.setdefault(name, (parent, []))
+                if mux_id is not None and mux_id not in ids:
+                    ids.append(mux_id)
+            if isinstance(item, dict):
+                for mux_name, branches in item.items():
+                    for value, subtree in branches.items():
+                        walk(subtree, mux_name, int(value))
+
+    walk(message.signal_tree, None, None)
+    return {name: (parent, tuple(sorted(ids))) for name, (parent, ids) in found.items()}
+
+
+def signal_layout(signal, mux_parent: str | None = None, mux_ids: tuple[int, ...] = ()) -> SignalLayout:
+    """Layout of a cantools ``Signal`` selected by ``mux_parent`` = one of ``mux_ids``.
+
+    Raises :class:`UnsupportedLayout`.
+    """
     conv = signal.conversion
     choice = bool(conv.choices)
     inner = conv._conversion if isinstance(conv, NamedSignalConversion) else conv
@@ -102,8 +129,8 @@ def signal_layout(signal) -> SignalLayout:
         scale=scale,
         offset=offset,
         choice=choice,
-        mux_parent=signal.multiplexer_signal,
-        mux_ids=tuple(int(i) for i in (signal.multiplexer_ids or ())),
+        mux_parent=mux_parent,
+        mux_ids=tuple(mux_ids),
     )
 
 
@@ -119,4 +146,4 @@ def decode_order(layouts: dict[str, SignalLayout]) -> list[str]:
     return sorted(layouts, key=lambda n: (depth(n), n))
 
 
-__all__ = ["SignalLayout", "UnsupportedLayout", "decode_order", "signal_layout"]
+__all__ = ["SignalLayout", "UnsupportedLayout", "decode_order", "mux_structure", "signal_layout"]

@@ -1,0 +1,243 @@
+"""A minimal but real receiving endpoint for channel tests and benchmarks.
+
+Serves ``VehicleLink.Session`` over gRPC and ``/v1/link`` over WebSocket (optionally TLS/mTLS),
+stores every batch in SQLite with dedup on (vehicle, seq), and acknowledges only after the commit:
+exactly the delivery contract of ``link.proto``. The full gateway lives in ``vehicle_mw.gateway``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import ssl
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+from websockets.asyncio.server import ServerConnection, serve
+
+from vehicle_mw.channel.protocol import (
+    PROTOCOL_VERSION,
+    ProtocolError,
+    batch_samples,
+    error_downlink,
+    parse_frame,
+)
+from vehicle_mw.native.records import SAMPLE_DTYPE
+from vehicle_mw.v1 import link_pb2, link_pb2_grpc
+
+
+@dataclass
+class ServerTls:
+    cert_file: str
+    key_file: str
+    ca_file: str | None = None  # set: client certificates are required (mTLS)
+
+
+@dataclass
+class GatewayStats:
+    batches: int = 0
+    duplicates: int = 0
+    malformed: int = 0
+    sessions: int = 0
+    link_events: list[link_pb2.LinkEvent] = field(default_factory=list)
+    statuses: int = 0
+
+
+class MiniGateway:
+    """Both endpoints on 127.0.0.1, one SQLite file, acks after commit."""
+
+    def __init__(self, db_path: str, tls: ServerTls | None = None, max_message_bytes: int = 1 << 20) -> None:
+        self.db = sqlite3.connect(db_path)
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS batches (vehicle TEXT, seq INTEGER, n INTEGER,"
+            " evicted_before INTEGER, data BLOB, PRIMARY KEY (vehicle, seq))"
+        )
+        self.db.commit()
+        self.tls = tls
+        self.max_bytes = max_message_bytes
+        self.stats = GatewayStats()
+        self.grpc_port = 0
+        self.ws_port = 0
+        self._grpc: grpc.aio.Server | None = None
+        self._ws = None
+        self._acked: dict[str, int] = dict(
+            self.db.execute("SELECT vehicle, MAX(seq) FROM batches GROUP BY vehicle")
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._grpc = grpc.aio.server(
+            options=[
+                ("grpc.max_receive_message_length", self.max_bytes),
+                ("grpc.max_send_message_length", self.max_bytes),
+            ]
+        )
+        link_pb2_grpc.add_VehicleLinkServicer_to_server(_Servicer(self), self._grpc)
+        if self.tls:
+            creds = grpc.ssl_server_credentials(
+                [(_read(self.tls.key_file), _read(self.tls.cert_file))],
+                root_certificates=_read(self.tls.ca_file) if self.tls.ca_file else None,
+                require_client_auth=self.tls.ca_file is not None,
+            )
+            self.grpc_port = self._grpc.add_secure_port("127.0.0.1:0", creds)
+        else:
+            self.grpc_port = self._grpc.add_insecure_port("127.0.0.1:0")
+        await self._grpc.start()
+        ctx = None
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(self.tls.cert_file, self.tls.key_file)
+            if self.tls.ca_file:
+                ctx.load_verify_locations(self.tls.ca_file)
+                ctx.verify_mode = ssl.CERT_REQUIRED
+        self._ws = await serve(
+            self._ws_handler,
+            "127.0.0.1",
+            0,
+            ssl=ctx,
+            max_size=self.max_bytes,
+            ping_interval=None,
+            compression=None,
+        )
+        self.ws_port = self._ws.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._ws is not None:
+            self._ws.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._ws.wait_closed(), 3)
+        if self._grpc is not None:
+            await self._grpc.stop(grace=None)
+        self.db.close()
+
+    # ------------------------------------------------------------------ protocol
+
+    def welcome_or_error(self, up: link_pb2.Uplink, peer: str) -> tuple[str | None, link_pb2.Downlink]:
+        if up.WhichOneof("msg") != "hello":
+            return None, error_downlink(link_pb2.Error.MALFORMED, f"{peer}: first message must be Hello")
+        hello = up.hello
+        if hello.protocol_version != PROTOCOL_VERSION:
+            return None, error_downlink(
+                link_pb2.Error.UNSUPPORTED_VERSION,
+                f"protocol {hello.protocol_version} not supported; accepted: [{PROTOCOL_VERSION}]",
+            )
+        if not hello.vehicle_id:
+            return None, error_downlink(link_pb2.Error.UNAUTHENTICATED, "Hello.vehicle_id is empty")
+        self.stats.sessions += 1
+        down = link_pb2.Downlink()
+        down.welcome.protocol_version = PROTOCOL_VERSION
+        down.welcome.acked_seq = self._acked.get(hello.vehicle_id, 0)
+        down.welcome.catalog_known = True
+        down.welcome.gateway_id = "mini"
+        down.welcome.max_message_bytes = self.max_bytes
+        return hello.vehicle_id, down
+
+    def handle(self, vehicle: str, up: link_pb2.Uplink, peer: str) -> link_pb2.Downlink | None:
+        kind = up.WhichOneof("msg")
+        if kind == "probe":
+            down = link_pb2.Downlink()
+            down.echo.id = up.probe.id
+            down.echo.sent_ns = up.probe.sent_ns
+            return down
+        if kind == "batch":
+            samples = batch_samples(up.batch, peer)
+            try:
+                self.db.execute(
+                    "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
+                    (vehicle, up.batch.seq, len(samples), up.batch.evicted_before, samples.tobytes()),
+                )
+                self.db.commit()  # ack only what is durable
+                self.stats.batches += 1
+            except sqlite3.IntegrityError:
+                self.stats.duplicates += 1
+            self._acked[vehicle] = max(self._acked.get(vehicle, 0), up.batch.seq)
+            down = link_pb2.Downlink()
+            down.ack.acked_seq = self._acked[vehicle]
+            return down
+        if kind == "link_event":
+            self.stats.link_events.append(up.link_event)
+        elif kind == "status":
+            self.stats.statuses += 1
+        elif kind == "hello":
+            raise ProtocolError(peer, "second Hello in one session")
+        return None
+
+    def stored_samples(self, vehicle: str) -> np.ndarray:
+        rows = self.db.execute(
+            "SELECT data FROM batches WHERE vehicle = ? ORDER BY seq", (vehicle,)
+        ).fetchall()
+        if not rows:
+            return np.zeros(0, SAMPLE_DTYPE)
+        return np.concatenate([np.frombuffer(r[0], SAMPLE_DTYPE) for r in rows])
+
+    def stored_seqs(self, vehicle: str) -> list[int]:
+        return [
+            r[0]
+            for r in self.db.execute("SELECT seq FROM batches WHERE vehicle = ? ORDER BY seq", (vehicle,))
+        ]
+
+    # ------------------------------------------------------------------ WebSocket
+
+    async def _ws_handler(self, ws: ServerConnection) -> None:
+        peer = f"ws:{ws.remote_address}"
+        if ws.request is None or ws.request.path != "/v1/link":
+            await ws.close(1008, "unknown path; use /v1/link")
+            return
+        vehicle: str | None = None
+        async for data in ws:
+            try:
+                up = parse_frame(data, link_pb2.Uplink, peer, self.max_bytes)
+                if vehicle is None:
+                    vehicle, down = self.welcome_or_error(up, peer)
+                    await ws.send(down.SerializeToString())
+                    if vehicle is None:
+                        await ws.close(1008, "session refused")
+                        return
+                    continue
+                down = self.handle(vehicle, up, peer)
+            except ProtocolError as exc:
+                self.stats.malformed += 1
+                await ws.send(error_downlink(exc.code, str(exc)).SerializeToString())
+                continue  # a bad frame is refused; the session goes on
+            if down is not None:
+                await ws.send(down.SerializeToString())
+
+
+class _Servicer(link_pb2_grpc.VehicleLinkServicer):
+    def __init__(self, gw: MiniGateway) -> None:
+        self.gw = gw
+
+    async def Session(self, request_iterator, context: grpc.aio.ServicerContext):  # noqa: N802 - gRPC name
+        peer = f"grpc:{context.peer()}"
+        vehicle: str | None = None
+        while True:
+            up = await context.read()
+            if up is grpc.aio.EOF:
+                return
+            try:
+                if up.WhichOneof("msg") is None:
+                    raise ProtocolError(peer, "empty or unknown Uplink (no message set)")
+                if vehicle is None:
+                    vehicle, down = self.gw.welcome_or_error(up, peer)
+                    await context.write(down)
+                    if vehicle is None:
+                        return
+                    continue
+                down = self.gw.handle(vehicle, up, peer)
+            except ProtocolError as exc:
+                self.gw.stats.malformed += 1
+                await context.write(error_downlink(exc.code, str(exc)))
+                continue
+            if down is not None:
+                await context.write(down)
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+
+
+__all__ = ["GatewayStats", "MiniGateway", "ServerTls"]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field
 from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import CommandError
 from vehicle_mw.gateway.queries import SqliteQueries
+from vehicle_mw.gateway.sqlite_sink import set_revoked
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 LIVE_PERIOD_S = 1.0
@@ -110,6 +111,15 @@ def build_app(core: GatewayCore, queries: SqliteQueries) -> FastAPI:
         except CommandError as exc:
             raise HTTPException(409 if "not connected" in str(exc) else 504, str(exc)) from None
         return CommandResult(id=ack.id, ok=ack.ok, detail=ack.detail)
+
+    @app.post(
+        "/api/vehicles/{vehicle_id}/revoke", summary="refuse the vehicle from now on (ends its session)"
+    )
+    async def revoke(vehicle_id: str) -> dict[str, Any]:
+        await known(vehicle_id)
+        await q(set_revoked, core.config.database, vehicle_id, True)
+        core.revoke(vehicle_id)
+        return {"vehicle_id": vehicle_id, "revoked": True}
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

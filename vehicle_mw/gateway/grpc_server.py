@@ -7,6 +7,7 @@ answers with a protocol Error instead of a bare gRPC status.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
@@ -17,6 +18,12 @@ from vehicle_mw.gateway.identity import names_from_grpc_auth
 from vehicle_mw.gateway.session import LinkSession
 
 SERVICE = "vehicle_mw.v1.VehicleLink"
+DRAIN_S = 1.0
+
+
+async def _drain(requests: AsyncIterator[bytes]) -> None:
+    async for _ in requests:
+        pass
 
 
 def _handler(core: GatewayCore):
@@ -32,6 +39,10 @@ def _handler(core: GatewayCore):
         try:
             while (data := await out.get()) is not None:
                 yield data
+            # Ended by the gateway (e.g. after an Error): let the vehicle's in-flight writes land
+            # before the status, else gRPC may drop the Error we just sent.
+            with contextlib.suppress(TimeoutError, grpc.RpcError):
+                await asyncio.wait_for(_drain(requests), DRAIN_S)
         finally:
             if not task.done():
                 session.close("stream ended")

@@ -7,6 +7,7 @@ sends Hello, waits for Welcome, then lets the caller send Uplinks and read Downl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 import time
 import uuid
@@ -82,6 +83,9 @@ class SimVehicle:
     async def close(self) -> None:
         raise NotImplementedError
 
+    async def done_writing(self) -> None:
+        """Half-close (gRPC); nothing to do on WebSocket."""
+
     async def open(self, up: link_pb2.Uplink, timeout: float = 10.0) -> link_pb2.Downlink | None:
         """Send Hello; return the first Downlink (Welcome, or the Error refusing us)."""
         await self.send(up)
@@ -89,6 +93,14 @@ class SimVehicle:
         if first is not None and first.WhichOneof("msg") == "welcome":
             self.welcome = first.welcome
         return first
+
+    async def next(self, timeout: float = 10.0) -> link_pb2.Downlink | None:
+        """The next Downlink that is not a Probe (probes are answered with an Echo)."""
+        while True:
+            down = await self.recv(timeout)
+            if down is None or down.WhichOneof("msg") != "probe":
+                return down
+            await self.send(link_pb2.Uplink(echo=link_pb2.Echo(id=down.probe.id, sent_ns=down.probe.sent_ns)))
 
     async def wait_ack(self, seq: int, timeout: float = 10.0) -> int:
         """Read Downlinks until an Ack covers ``seq`` (answers probes and ignores the rest)."""
@@ -157,13 +169,27 @@ class GrpcVehicle(SimVehicle):
         return cls(channel)
 
     async def send_raw(self, data: bytes) -> None:
-        await self.call.write(data)
+        try:
+            await self.call.write(data)
+        except aio.AioRpcError:
+            if not self.call.done():
+                raise
+            # the gateway already ended the stream (e.g. after an Error): reads tell why
 
     async def recv(self, timeout: float = 10.0) -> link_pb2.Downlink | None:
-        data = await asyncio.wait_for(self.call.read(), timeout)
+        try:
+            data = await asyncio.wait_for(self.call.read(), timeout)
+        except aio.AioRpcError as exc:
+            if exc.code() in (grpc.StatusCode.OK, grpc.StatusCode.CANCELLED, grpc.StatusCode.INTERNAL):
+                return None
+            raise
         if data is aio.EOF:
             return None
         return link_pb2.Downlink.FromString(data)
+
+    async def done_writing(self) -> None:
+        with contextlib.suppress(aio.AioRpcError):
+            await self.call.done_writing()
 
     async def close(self) -> None:
         try:

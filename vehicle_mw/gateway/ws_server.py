@@ -28,6 +28,14 @@ async def _frames(ws: ServerConnection) -> AsyncIterator[bytes]:
         return
 
 
+async def _discard(ws: ServerConnection) -> None:
+    try:
+        async for _ in ws:
+            pass
+    except ConnectionClosed:
+        pass
+
+
 async def _writer(ws: ServerConnection, out: asyncio.Queue) -> None:
     try:
         while (data := await out.get()) is not None:
@@ -58,7 +66,10 @@ async def serve_websocket(core: GatewayCore, host: str, port: int, ssl_ctx: ssl.
         finally:
             out.put_nowait(None)
             await writer
+        # keep reading (and discarding) so that a flooding peer's close frame is seen promptly
+        drain = asyncio.create_task(_discard(ws))
         await ws.close(1000 if reason == "peer closed" else 1008, reason[:120])
+        drain.cancel()
 
     return await serve(
         handler,

@@ -1,0 +1,133 @@
+"""``vmw gateway``: serve the fleet gateway, issue vehicle tokens, make a dev PKI, revoke vehicles."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import re
+import signal
+import sys
+
+
+def _duration_s(text: str) -> float:
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
+    if not m:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 90s, 12h, 30d)")
+    return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    import fastapi  # noqa: F401 - the gateway extra; without it the command is listed as unavailable
+
+    p = subparsers.add_parser("gateway", help="fleet gateway: serve, tokens, dev certificates, revoke")
+    sub = p.add_subparsers(dest="gateway_command", metavar="ACTION", required=True)
+
+    s = sub.add_parser("serve", help="run the gateway (gRPC + WebSocket + REST/dashboard)")
+    s.add_argument("--config", help="gateway YAML (see manifests/gateway.yaml); flags below override it")
+    s.add_argument("--database", help="SQLite file")
+    s.add_argument("--host")
+    s.add_argument("--grpc-port", type=int)
+    s.add_argument("--ws-port", type=int)
+    s.add_argument("--http-port", type=int)
+    s.add_argument(
+        "--allow-anonymous", action="store_true", help="accept vehicles without cert or token (dev)"
+    )
+    s.set_defaults(func=_serve)
+
+    t = sub.add_parser("token", help="issue a signed token for a vehicle")
+    t.add_argument("vehicle_id")
+    t.add_argument("--secret-file", required=True, help="the gateway's token_secret_file")
+    t.add_argument("--ttl", type=_duration_s, default=_duration_s("30d"), help="validity, e.g. 12h, 30d")
+    t.set_defaults(func=_token)
+
+    k = sub.add_parser("secret", help="write a new token secret file")
+    k.add_argument("path")
+    k.set_defaults(func=_secret)
+
+    c = sub.add_parser("pki", help="make a development CA, server certificate and vehicle certificates")
+    c.add_argument("folder")
+    c.add_argument("--vehicle", action="append", default=[], help="vehicle id (repeatable)")
+    c.add_argument("--host", default="localhost", help="server certificate host name")
+    c.set_defaults(func=_pki)
+
+    r = sub.add_parser("revoke", help="revoke a vehicle (refused at its next connect)")
+    r.add_argument("vehicle_id")
+    r.add_argument("--database", required=True)
+    r.add_argument("--undo", action="store_true", help="admit the vehicle again")
+    r.set_defaults(func=_revoke)
+
+
+def _config(args: argparse.Namespace):
+    from vehicle_mw.manifest import load_manifest
+    from vehicle_mw.manifest.gateway import GatewayConfig
+
+    cfg = load_manifest(args.config, GatewayConfig) if args.config else GatewayConfig()
+    overrides = {
+        "database": args.database,
+        "host": args.host,
+        "grpc_port": args.grpc_port,
+        "ws_port": args.ws_port,
+        "http_port": args.http_port,
+    }
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if args.allow_anonymous:
+        overrides["allow_anonymous"] = True
+    return cfg.model_copy(update=overrides)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from vehicle_mw.gateway import Gateway
+
+    cfg = _config(args)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        async with Gateway(cfg) as gw:
+            print(f"gateway {cfg.gateway_id}: grpc {gw.grpc_target}  websocket {gw.ws_url}", flush=True)
+            print(
+                f"dashboard {gw.http_url}/   API {gw.http_url}/docs   metrics {gw.http_url}/metrics",
+                flush=True,
+            )
+            await stop.wait()
+
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main())
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    from vehicle_mw.gateway import issue_token, load_secret
+
+    print(issue_token(load_secret(args.secret_file), args.vehicle_id, args.ttl))
+    return 0
+
+
+def _secret(args: argparse.Namespace) -> int:
+    from vehicle_mw.gateway import new_secret_file
+
+    print(f"wrote {new_secret_file(args.path)}", file=sys.stderr)
+    return 0
+
+
+def _pki(args: argparse.Namespace) -> int:
+    from vehicle_mw.gateway.pki import make_ca, make_server_cert, make_vehicle_cert
+
+    ca = make_ca(args.folder)
+    server = make_server_cert(ca, args.folder, args.host)
+    print(f"CA {ca.cert}\nserver {server.cert} {server.key}")
+    for vid in args.vehicle:
+        pair = make_vehicle_cert(ca, args.folder, vid)
+        print(f"vehicle {vid} {pair.cert} {pair.key}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    from vehicle_mw.gateway import set_revoked
+
+    set_revoked(args.database, args.vehicle_id, revoked=not args.undo)
+    print(f"{args.vehicle_id} {'admitted' if args.undo else 'revoked'} in {args.database}")
+    return 0

@@ -67,15 +67,19 @@ class CollectingSink:
 def deliver(sink: FrameSink, view: memoryview, *, block: bool, stop: threading.Event | None = None) -> int:
     """Push a batch; with ``block`` retry the rest while the sink is full. Returns records delivered.
 
-    Rings have no wait-for-space call, so a full ring is polled with a short,
-    growing pause (up to 1 ms); live buses pass ``block=False`` and count drops.
+    A ring is waited on (``wait_space``); other sinks are polled with a short,
+    growing pause (up to 1 ms). Live buses pass ``block=False`` and count drops.
     """
     total = len(view) // FRAME_SIZE
     done = sink.push_batch(view)
     pause = 20e-6
+    wait_space = getattr(sink, "wait_space", None)
     while block and done < total and not (stop is not None and stop.is_set()):
-        time.sleep(pause)
-        pause = min(pause * 2, 1e-3)
+        if wait_space is not None:
+            wait_space(0.05)
+        else:
+            time.sleep(pause)
+            pause = min(pause * 2, 1e-3)
         done += sink.push_batch(view[done * FRAME_SIZE :])
     return done
 

@@ -50,6 +50,7 @@ class Decoder:
         self._d = ffi.gc(ptr, lib.vmw_decoder_free)
         self.max_samples_per_frame = int(lib.vmw_decoder_max_samples_per_frame(self._d))
         self._n_out = ffi.new("size_t *")
+        self._ring_counts = ffi.new("size_t[2]")
 
     def decode_into(self, frames: np.ndarray, out: np.ndarray) -> tuple[int, int]:
         """Decode into ``out``; returns (frames consumed, samples written). Both contiguous."""
@@ -80,6 +81,38 @@ class Decoder:
         if not parts:
             return np.empty(0, SAMPLE_DTYPE)
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    def decode_ring(self, frame_ring, sample_ring, max_frames: int = 4096) -> tuple[int, int]:
+        """Move up to ``max_frames`` frames from a frame SlotRing to a sample SlotRing, all in C.
+
+        Frames stay in their ring while the sample ring lacks room for their
+        samples. Returns (frames consumed, samples pushed).
+        """
+        counts = self._ring_counts
+        rc = lib.vmw_decode_ring(self._d, frame_ring.cptr, sample_ring.cptr, max_frames, counts, counts + 1)
+        if rc != 0:
+            raise DecoderError(
+                f"decode_ring: rings {frame_ring.name!r} / {sample_ring.name!r} must have "
+                f"{FRAME_DTYPE.itemsize}- and {SAMPLE_DTYPE.itemsize}-byte slots"
+            )
+        return int(counts[0]), int(counts[1])
+
+    def run(self, frame_ring, sample_ring, stop, *, poll_s: float = 0.1) -> None:
+        """Decode ring to ring until ``stop`` (a threading.Event) is set: wait, drain, repeat.
+
+        The waits block in the kernel with the GIL released; when the sample
+        ring is full the loop waits for room instead of dropping samples.
+        """
+        while not stop.is_set():
+            if not frame_ring.wait(poll_s):
+                continue
+            while not stop.is_set():
+                frames, _ = self.decode_ring(frame_ring, sample_ring)
+                if frames:
+                    continue
+                if len(frame_ring) and not sample_ring.wait_space(poll_s):
+                    continue
+                break
 
     def stats(self) -> DecodeStats:
         s = ffi.new("vmw_decode_stats *")

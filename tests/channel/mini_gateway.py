@@ -62,9 +62,9 @@ class MiniGateway:
         self.ws_port = 0
         self._grpc: grpc.aio.Server | None = None
         self._ws = None
-        self._acked: dict[str, int] = dict(
-            self.db.execute("SELECT vehicle, MAX(seq) FROM batches GROUP BY vehicle")
-        )
+        rows = self.db.execute("SELECT vehicle, MAX(seq) FROM batches GROUP BY vehicle")
+        self._acked: dict[str, int] = dict(rows)
+        self._done: dict[str, set[int]] = {}  # stored (or evicted) above the watermark
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -127,6 +127,8 @@ class MiniGateway:
         if not hello.vehicle_id:
             return None, error_downlink(link_pb2.Error.UNAUTHENTICATED, "Hello.vehicle_id is empty")
         self.stats.sessions += 1
+        if hello.resume_after_seq > self._acked.get(hello.vehicle_id, 0):  # the vehicle deleted those
+            self._acked[hello.vehicle_id] = hello.resume_after_seq
         down = link_pb2.Downlink()
         down.welcome.protocol_version = PROTOCOL_VERSION
         down.welcome.acked_seq = self._acked.get(hello.vehicle_id, 0)
@@ -153,7 +155,13 @@ class MiniGateway:
                 self.stats.batches += 1
             except sqlite3.IntegrityError:
                 self.stats.duplicates += 1
-            self._acked[vehicle] = max(self._acked.get(vehicle, 0), up.batch.seq)
+            done = self._done.setdefault(vehicle, set())
+            done.update(range(up.batch.seq - up.batch.evicted_batches_before, up.batch.seq + 1))
+            acked = self._acked.get(vehicle, 0)
+            while acked + 1 in done:  # contiguous watermark; evicted seqs count as done
+                acked += 1
+                done.discard(acked)
+            self._acked[vehicle] = acked
             down = link_pb2.Downlink()
             down.ack.acked_seq = self._acked[vehicle]
             return down

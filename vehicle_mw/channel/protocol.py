@@ -78,7 +78,11 @@ def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer") -> np
 
 
 def batch_message(
-    seq: int, samples: np.ndarray, evicted_before: int = 0, compress: bool = False
+    seq: int,
+    samples: np.ndarray,
+    evicted_before: int = 0,
+    compress: bool = False,
+    evicted_batches_before: int = 0,
 ) -> link_pb2.Uplink:
     """An Uplink carrying one SampleBatch."""
     up = link_pb2.Uplink()
@@ -86,6 +90,7 @@ def batch_message(
     b.seq = seq
     b.created_ns = time.time_ns()
     b.evicted_before = evicted_before
+    b.evicted_batches_before = evicted_batches_before
     cols = columns_from_samples(samples)
     if compress:
         b.compression = link_pb2.COMPRESSION_ZLIB

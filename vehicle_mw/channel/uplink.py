@@ -304,7 +304,9 @@ class Uplink:
             return
         compress = self.config.compression == "zlib"
         for b in self.outbox.pending(self._cursor, room):
-            session.send(batch_message(b.seq, b.samples, b.evicted_before, compress))
+            session.send(
+                batch_message(b.seq, b.samples, b.evicted_before, compress, b.evicted_batches_before)
+            )
             self._cursor = b.seq
             self._inflight.append(b.seq)
             self.batches_sent += 1

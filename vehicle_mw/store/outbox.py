@@ -48,6 +48,7 @@ class Batch:
     priority: int
     samples: np.ndarray  # SAMPLE_DTYPE
     evicted_before: int  # records evicted between the previous live batch and this one
+    evicted_batches_before: int  # seqs right before this one that were evicted (never to be sent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +140,8 @@ class Outbox:
             self._check_open()
             start = bisect.bisect_right(self._live, max(after_seq, self._acked))
             out = []
-            for seq in self._live[start : start + limit]:
+            for i, seq in enumerate(self._live[start : start + limit], start):
+                previous = max(self._live[i - 1] if i > 0 else 0, self._acked)
                 seg = self._where[seq]
                 ref = seg.refs[seq]
                 raw = os.pread(seg.fd, ref.count * SAMPLE_SIZE, ref.payload_offset)
@@ -149,6 +151,7 @@ class Outbox:
                         priority=ref.priority,
                         samples=np.frombuffer(raw, SAMPLE_DTYPE),
                         evicted_before=self._evicted_before.get(seq, 0),
+                        evicted_batches_before=max(0, seq - previous - 1),
                     )
                 )
             return out

@@ -1,0 +1,295 @@
+"""Workarounds for someipy 2.1.2 bugs seen on the wire, all in one place so they can go.
+
+Each :class:`Fix` names the bug it covers. :func:`apply_all` runs in every process
+that uses someipy (the daemon started by :mod:`vehicle_mw.someip.daemon` and the
+runtime's client side); :func:`disabled` switches one off again so a test can show
+the bug it covers. Delete an entry when someipy ships the fix (check
+``SOMEIPY_VERSION`` against the installed one).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import someipy.someipyd as someipyd
+from someipy._internal._daemon.subscription import Subscription
+from someipy._internal._sd.entries.sd_entry import SdEntryType
+from someipy._internal.someip_endpoint import UDPSomeipEndpoint
+from someipy._internal.someip_header import SomeIpHeader
+from someipy._internal.someip_message import SomeIpMessage
+from someipy._internal.tcp_client_manager import TcpClientProtocol
+from someipy._internal.transport_layer_protocol import TransportLayerProtocol
+from someipy.service import Method
+
+from vehicle_mw.someip import wire
+
+SOMEIPY_VERSION = "2.1.2"
+log = logging.getLogger("vehicle_mw.someip.fixes")
+
+
+@dataclass
+class Fix:
+    """One workaround: ``install`` puts it in place, ``remove`` restores someipy's behaviour."""
+
+    name: str
+    bug: str
+    install: Callable[[], None]
+    remove: Callable[[], None]
+    enabled: bool = field(default=False)
+
+
+FIXES: dict[str, Fix] = {}
+#: malformed SD datagrams the daemon dropped, by peer ip (visible in the daemon process)
+SD_ERRORS: dict[str, int] = {}
+#: malformed SOME/IP messages someipy's endpoints dropped, by peer ip
+MESSAGE_ERRORS: dict[str, int] = {}
+
+
+def _register(name: str, bug: str) -> Callable[[Callable[[], Callable[[], None]]], None]:
+    """Decorator: the function installs the fix and returns the function that removes it."""
+
+    def wrap(setup: Callable[[], Callable[[], None]]) -> None:
+        state: dict[str, Callable[[], None]] = {}
+
+        def install() -> None:
+            state["remove"] = setup()
+
+        def remove() -> None:
+            state.pop("remove")()
+
+        FIXES[name] = Fix(name, bug, install, remove)
+
+    return wrap
+
+
+def _patch(owner: Any, attr: str, value: Any) -> Callable[[], None]:
+    had = attr in vars(owner)
+    old = vars(owner).get(attr)
+    setattr(owner, attr, value)
+
+    def undo() -> None:
+        if had:
+            setattr(owner, attr, old)
+        else:
+            delattr(owner, attr)
+
+    return undo
+
+
+@_register("method_hash", "Method defines __eq__ without __hash__: offering a service with methods "
+           "raises TypeError when a subscription arrives, so no SubscribeAck is sent")  # fmt: skip
+def _method_hash() -> Callable[[], None]:
+    return _patch(Method, "__hash__", lambda self: hash((self.id, self.protocol)))
+
+
+@_register("subscription_expiry", "the expiry task logs subscription.eventgroup_id, which does not exist: "
+           "the task dies on the first expired subscription and service TTLs are never checked again")  # fmt: skip
+def _subscription_expiry() -> Callable[[], None]:
+    return _patch(Subscription, "eventgroup_id", property(lambda self: self.eventgroup.id))
+
+
+def _dispatch_all(endpoint: UDPSomeipEndpoint, data: bytes, addr: tuple[str, int]) -> None:
+    for item in wire.split(data):
+        if isinstance(item, wire.Malformed):
+            MESSAGE_ERRORS[addr[0]] = MESSAGE_ERRORS.get(addr[0], 0) + 1
+            log.warning("malformed SOME/IP from %s:%s at offset %d: %s", addr[0], addr[1], item.offset, item.reason)
+            return
+        header = SomeIpHeader(
+            service_id=item.service_id, method_id=item.method_id, length=len(item.payload) + 8,
+            client_id=item.client_id, session_id=item.session_id, protocol_version=wire.PROTOCOL_VERSION,
+            interface_version=item.interface_version, message_type=item.message_type, return_code=item.return_code,
+        )  # fmt: skip
+        if endpoint._callback is not None:
+            endpoint._callback(SomeIpMessage(header, bytes(item.payload)), addr, (endpoint._ip, endpoint._port),
+                               endpoint._protocol)  # fmt: skip
+
+
+@_register("all_messages_per_read", "only the first SOME/IP message of a UDP datagram or TCP read is handled; "
+           "the rest are silently dropped (vsomeip packs several into one datagram)")  # fmt: skip
+def _all_messages_per_read() -> Callable[[], None]:
+    def datagram_received(self: UDPSomeipEndpoint, data: bytes, addr: tuple[str, int]) -> None:
+        _dispatch_all(self, data, addr)
+
+    original_tcp = TcpClientProtocol.data_received
+
+    def data_received(self: TcpClientProtocol, data: bytes) -> None:
+        original_tcp(self, data)
+        # the processor keeps bytes past the first message; drain every complete one left
+        while self._data_processor.process_data(b"") and self._client_manager is not None:
+            self._client_manager.someip_callback(self, self._data_processor.someip_message)
+
+    undo_udp = _patch(UDPSomeipEndpoint, "datagram_received", datagram_received)
+    undo_tcp = _patch(TcpClientProtocol, "data_received", data_received)
+    return lambda: (undo_udp(), undo_tcp())
+
+
+@_register("tcp_stop_closes_connections", "stopping a TCP offer closes only the listening socket: accepted "
+           "connections stay open, so after a re-offer clients stay on a dead connection and get no events")  # fmt: skip
+def _tcp_stop_closes_connections() -> Callable[[], None]:
+    from someipy._internal.someip_endpoint import TCPSomeipEndpoint
+
+    original = TCPSomeipEndpoint.shutdown
+
+    def shutdown(self: Any) -> None:
+        original(self)
+        if self._manager is not None:
+            for client in list(self._manager.get_all_clients()):
+                if client._transport is not None:
+                    client._transport.close()
+
+    return _patch(TCPSomeipEndpoint, "shutdown", shutdown)
+
+
+def _preferred_protocol(daemon: Any, service_id: int) -> TransportLayerProtocol:
+    """TCP when every local subscription to the service asks for TCP only, else UDP."""
+    wanted = [s.protocols for s in daemon._requested_subscriptions.subscriptions if s.service_id == service_id]
+    if wanted and all(TransportLayerProtocol.UDP not in p for p in wanted):
+        return TransportLayerProtocol.TCP
+    return TransportLayerProtocol.UDP
+
+
+@_register("offer_endpoint_by_protocol", "the first endpoint option of an offer is taken as the service endpoint "
+           "whatever its protocol, so TCP subscriptions and calls connect to the UDP port")  # fmt: skip
+def _offer_endpoint_by_protocol() -> Callable[[], None]:
+    original = someipyd.deserialize_sd_message
+
+    def deserialize(data: bytes, source: str, port: int, multicast: bool) -> Any:
+        message = original(data, source, port, multicast)
+        daemon = _CURRENT_DAEMON.get("daemon")
+        if daemon is None:
+            return message
+        for entry in message.entries:
+            if entry.type == SdEntryType.OFFER_SERVICE and len(entry.ip_v4_endpoints) > 1:
+                want = _preferred_protocol(daemon, entry.service_id)
+                entry.ip_v4_endpoints.sort(key=lambda opt: opt.protocol != want)
+        return message
+
+    return _patch(someipyd, "deserialize_sd_message", deserialize)
+
+
+_CURRENT_DAEMON: dict[str, Any] = {}
+
+
+def _forget_service(daemon: Any, entry: Any) -> int:
+    """Drop a stopped service instance and the subscriptions to it; returns how many were dropped."""
+
+    def same(s: Any) -> bool:
+        return (s.service_id, s.instance_id, s.major_version) == (entry.service_id, entry.instance_id,
+                                                                  entry.major_version)  # fmt: skip
+
+    before = len(daemon._found_services)
+    daemon._found_services = [s for s in daemon._found_services if not same(s)]
+    for subs in (daemon._active_subscriptions, daemon._pending_subscriptions):
+        for sub in [s for s in subs if same(s)]:
+            subs.discard(sub)
+    return before - len(daemon._found_services)
+
+
+@_register("stop_offer", "StopOffer entries are ignored: a stopped service stays 'found' and subscribed "
+           "until its TTL runs out (or forever, with the expiry task dead)")  # fmt: skip
+def _stop_offer() -> Callable[[], None]:
+    FIXES_RUNTIME["stop_offer"] = True
+    return lambda: FIXES_RUNTIME.pop("stop_offer", None)
+
+
+@_register("sd_input_guard", "a malformed SD datagram raises inside the daemon's datagram handler "
+           "(IndexError/struct.error/ValueError) instead of being counted and dropped")  # fmt: skip
+def _sd_input_guard() -> Callable[[], None]:
+    FIXES_RUNTIME["sd_input_guard"] = True
+    return lambda: FIXES_RUNTIME.pop("sd_input_guard", None)
+
+
+FIXES_RUNTIME: dict[str, bool] = {}
+_SENDING: dict[str, int] = {}
+
+
+@_register("event_per_eventgroup", "an event is sent to every subscriber of the service, once per subscribed "
+           "eventgroup, instead of once to each subscriber of the event's eventgroup (duplicates)")  # fmt: skip
+def _event_per_eventgroup() -> Callable[[], None]:
+    from someipy._internal.subscribers import Subscribers
+
+    original_send = someipyd.SomeipDaemon._handle_send_event_request
+
+    def send(self: Any, message: dict, writer_id: int) -> None:
+        _SENDING["eventgroup"] = message["eventgroup_id"]
+        try:
+            original_send(self, message, writer_id)
+        finally:
+            _SENDING.pop("eventgroup", None)
+
+    def subscribers(self: Any) -> list[Any]:
+        group = _SENDING.get("eventgroup")
+        if group is None:
+            return self._subscribers
+        seen, out = set(), []
+        for sub in self._subscribers:
+            key = (str(sub.endpoint[0]), sub.endpoint[1])
+            if sub.eventgroup_id == group and key not in seen:
+                seen.add(key)
+                out.append(sub)
+        return out
+
+    undo_send = _patch(someipyd.SomeipDaemon, "_handle_send_event_request", send)
+    undo_prop = _patch(Subscribers, "subscribers", property(subscribers))
+    return lambda: (undo_send(), undo_prop()) and None
+
+
+def _install_sd_hooks() -> None:
+    """Wrap the daemon's SD handlers once; the hooks consult FIXES_RUNTIME/_CURRENT_DAEMON."""
+    cls = someipyd.SomeipDaemon
+    if getattr(cls, "_vmw_hooked", False):
+        return
+    mcast, ucast = cls.datagram_received_mcast, cls.datagram_received_ucast
+
+    def guarded(handler: Callable[..., None], self: Any, data: bytes, addr: tuple[str, int]) -> None:
+        _CURRENT_DAEMON["daemon"] = self
+        try:
+            handler(self, data, addr)
+            if FIXES_RUNTIME.get("stop_offer") and someipyd.is_sd_message(data):
+                message = someipyd.deserialize_sd_message(data, addr[0], addr[1], multicast=True)
+                for entry in message.entries:
+                    if entry.type == SdEntryType.STOP_OFFER_SERVICE and _forget_service(self, entry):
+                        log.info("service %#06x.%#06x stopped by %s", entry.service_id, entry.instance_id, addr[0])
+        except Exception as exc:
+            if not FIXES_RUNTIME.get("sd_input_guard"):
+                raise
+            SD_ERRORS[addr[0]] = SD_ERRORS.get(addr[0], 0) + 1
+            log.warning("malformed SD datagram from %s:%s dropped: %s: %s", addr[0], addr[1], type(exc).__name__, exc)
+        finally:
+            _CURRENT_DAEMON.pop("daemon", None)
+
+    cls.datagram_received_mcast = lambda self, data, addr: guarded(mcast, self, data, addr)
+    cls.datagram_received_ucast = lambda self, data, addr: guarded(ucast, self, data, addr)
+    cls._vmw_hooked = True
+
+
+def apply_all() -> None:
+    """Install every workaround (idempotent)."""
+    _install_sd_hooks()
+    for fix in FIXES.values():
+        if not fix.enabled:
+            fix.install()
+            fix.enabled = True
+
+
+@contextlib.contextmanager
+def disabled(name: str) -> Iterator[Fix]:
+    """Run a block with one workaround removed (for the test that shows its bug)."""
+    fix = FIXES[name]
+    was = fix.enabled
+    if was:
+        fix.remove()
+        fix.enabled = False
+    try:
+        yield fix
+    finally:
+        if was:
+            fix.install()
+            fix.enabled = True
+
+
+__all__ = ["FIXES", "Fix", "SD_ERRORS", "MESSAGE_ERRORS", "SOMEIPY_VERSION", "apply_all", "disabled"]

@@ -1,0 +1,300 @@
+"""Consumer of one service instance: SD and subscriptions through someipy, events on a fast path.
+
+UDP events are received on the consumer's own socket (``consumer_endpoint``) by a
+receiver thread that parses every message of every datagram, decodes it with the
+manifest's types and pushes ``vmw_sample`` batches to the sink; the someipy daemon
+only does SD for them. TCP events come through the daemon and are decoded the same
+way. Method calls and field get/set go through someipy from ``consumer_endpoint.port + 1``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import select
+import socket
+import threading
+import time
+from collections import Counter
+from typing import Any
+
+from vehicle_mw.errors import VehicleMwError
+from vehicle_mw.manifest.someip import SomeIpService
+from vehicle_mw.native.records import SAMPLE_SIZE
+from vehicle_mw.someip import wire
+from vehicle_mw.someip.codec import CodecError, build_codec
+from vehicle_mw.someip.samples import EventDecoder, SampleSink, event_decoders
+
+log = logging.getLogger("vehicle_mw.someip.consumer")
+
+BATCH_RECORDS = 1024  # samples per push_batch at most
+_MAX_SAMPLES_PER_EVENT = 256
+
+
+class SomeIpCallError(VehicleMwError):
+    """A method call or field access that failed: not available, timed out, or answered with an error."""
+
+
+class InputStats:
+    """Counters of what arrived and what was dropped, with the peer of every drop."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.samples = 0
+        self.dropped: Counter[tuple[str, str]] = Counter()  # (peer ip, reason) -> count
+        self._logged: set[tuple[str, str]] = set()
+
+    def drop(self, peer: str, reason: str, detail: str) -> None:
+        self.dropped[(peer, reason)] += 1
+        if (peer, reason) not in self._logged:  # first of each kind per peer; the counter has the rest
+            self._logged.add((peer, reason))
+            log.warning("dropped SOME/IP input from %s: %s (%s)", peer, reason, detail)
+
+    def dropped_total(self, reason: str | None = None) -> int:
+        return sum(n for (_, r), n in self.dropped.items() if reason is None or r == reason)
+
+
+class _EventSink:
+    """Accumulates sample records of many events and hands full batches to the sink."""
+
+    def __init__(self, sink: SampleSink | None, stats: InputStats, on_field: Any):
+        self.sink, self.stats, self.on_field = sink, stats, on_field
+        self.buf = bytearray((BATCH_RECORDS + _MAX_SAMPLES_PER_EVENT) * SAMPLE_SIZE)
+        self.n = 0
+
+    def flush(self) -> None:
+        if self.n and self.sink is not None:
+            self.sink.push_batch(memoryview(self.buf)[: self.n * SAMPLE_SIZE])
+        self.n = 0
+
+
+class Consumer:
+    """Uses one service instance; create it with :meth:`SomeIpRuntime.consume`."""
+
+    def __init__(self, service: SomeIpService, interface_ip: str, daemon_client: Any, sink: SampleSink | None):
+        from someipy import ClientServiceInstance
+
+        from vehicle_mw.someip.service_model import someipy_service
+
+        self.service = service
+        self.stats = InputStats()
+        self.field_values: dict[str, Any] = {}
+        self.available = asyncio.Event()
+        self.lost_count = 0
+        self.provider_ip: str | None = None
+        self._ip = service.consumer_endpoint.ip or interface_ip
+        self._port = service.consumer_endpoint.port
+        self._daemon = daemon_client
+        self._decoders: dict[int, EventDecoder] = event_decoders(service)
+        self._field_codecs = {f.notifier: (f.name, build_codec(f.type, service.types, service.byte_order))
+                              for f in service.fields if f.notifier is not None}  # fmt: skip
+        self._seq = itertools.count()
+        self._someipy_service = someipy_service(service)
+        self._client = ClientServiceInstance(daemon_client, self._someipy_service, service.instance_id, self._ip,
+                                             self._port + 1, client_id=0x1000 + service.source_id)  # fmt: skip
+        self._client.register_callback(self._slow_event)
+        self._slow = _EventSink(sink, self.stats, self._field_changed)
+        self._fast = _EventSink(sink, self.stats, self._field_changed)
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._monitor: asyncio.Task[None] | None = None
+        self._changed = asyncio.Condition()
+        self._loop = asyncio.get_running_loop()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self, poll_interval: float = 0.1) -> None:
+        if any(e.protocol == "udp" for e in self.service.events) or any(f.protocol == "udp" for f in self.service.fields):
+            self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+            self._sock.bind((self._ip, self._port))
+            self._sock.setblocking(False)
+            self._thread = threading.Thread(target=self._receive_loop, name=f"someip-rx-{self.service.name}",
+                                            daemon=True)  # fmt: skip
+            self._thread.start()
+        for group in self._someipy_service.eventgroups.values():
+            self._daemon.transmit_message_to_daemon({
+                "type": "SubscribeEventGroupRequest", "service_id": self.service.service_id,
+                "instance_id": self.service.instance_id, "major_version": self.service.major_version,
+                "eventgroup": group.to_json(), "ttl_subscription": self.service.sd.ttl,
+                "client_endpoint_ip": self._ip, "client_endpoint_port": self._port,
+                "udp": group.has_udp, "tcp": group.has_tcp, "vmw_external_endpoint": True,
+            })  # fmt: skip
+        self._monitor = asyncio.create_task(self._watch_availability(poll_interval))
+
+    async def close(self) -> None:
+        if self._monitor is not None:
+            self._monitor.cancel()
+            try:
+                await self._monitor
+            except asyncio.CancelledError:
+                pass
+        for group in self._someipy_service.eventgroups.values():
+            self._client.unsubscribe_eventgroup(group)
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5.0)
+        if self._sock is not None:
+            self._sock.close()
+
+    # ---- availability ---------------------------------------------------------------------
+
+    async def _watch_availability(self, interval: float) -> None:
+        while True:
+            found = await self._daemon._find_service(self.service.service_id, self.service.instance_id,
+                                                     self.service.major_version, 0xFFFFFFFF)  # fmt: skip
+            if found is not None and not self.available.is_set():
+                self.provider_ip = str(found.endpoint[0])
+                self.available.set()
+                log.info("%s available at %s:%s", self.service.name, *found.endpoint)
+            elif found is None and self.available.is_set():
+                self.available.clear()
+                self.lost_count += 1
+                log.warning("%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name)
+            async with self._changed:
+                self._changed.notify_all()
+            await asyncio.sleep(interval)
+
+    async def wait_available(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.available.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise SomeIpCallError(f"service {self.service.name} not offered within {timeout} s") from None
+
+    async def subscribed(self) -> bool:
+        """Whether the provider acknowledged every eventgroup subscription."""
+        active = {tuple(a) for a in (await self._daemon.vmw_status())["active"]}
+        sid, iid = self.service.service_id, self.service.instance_id
+        return all((sid, iid, g.id) in active for g in self.service.eventgroups)
+
+    async def wait_subscribed(self, timeout: float, poll: float = 0.05) -> None:
+        """Wait (bounded) until every eventgroup subscription is acknowledged."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await self.subscribed():
+            if asyncio.get_running_loop().time() > deadline:
+                raise SomeIpCallError(f"{self.service.name}: subscriptions not acknowledged within {timeout} s")
+            await asyncio.sleep(poll)
+
+    async def wait_lost(self, timeout: float) -> None:
+        async def lost() -> None:
+            async with self._changed:
+                await self._changed.wait_for(lambda: not self.available.is_set())
+
+        try:
+            await asyncio.wait_for(lost(), timeout)
+        except asyncio.TimeoutError:
+            raise SomeIpCallError(f"service {self.service.name} still offered after {timeout} s") from None
+
+    # ---- events ---------------------------------------------------------------------------
+
+    def _receive_loop(self) -> None:
+        sock, fast = self._sock, self._fast
+        assert sock is not None
+        buf = bytearray(65536)
+        view = memoryview(buf)
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        while not self._stop.is_set():
+            if not poller.poll(100):
+                continue
+            while True:  # drain what is queued, then hand the batch over
+                try:
+                    size, peer = sock.recvfrom_into(buf)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError:
+                    return
+                self._handle_datagram(view[:size], peer[0], time.time_ns(), fast)
+                if fast.n >= BATCH_RECORDS:
+                    fast.flush()
+            fast.flush()
+
+    def _handle_datagram(self, data: memoryview, peer: str, ts_ns: int, out: _EventSink) -> None:
+        stats, sid = self.stats, self.service.service_id
+        if self.provider_ip is not None and peer != self.provider_ip:
+            stats.drop(peer, "unknown peer", f"not the provider {self.provider_ip}")
+            return
+        for item in wire.split(data):
+            if isinstance(item, wire.Malformed):
+                stats.drop(peer, "malformed", f"offset {item.offset}: {item.reason}")
+                return
+            if item.service_id != sid:
+                stats.drop(peer, "unknown service", f"service {item.service_id:#06x}")
+                continue
+            if item.message_type != wire.NOTIFICATION:
+                stats.drop(peer, "unexpected message type", f"type {item.message_type:#04x}")
+                continue
+            self._event(item.method_id, item.payload, peer, ts_ns, out)
+
+    def _event(self, event_id: int, payload: memoryview, peer: str, ts_ns: int, out: _EventSink) -> None:
+        decoder = self._decoders.get(event_id)
+        if decoder is None:
+            self.stats.drop(peer, "unknown event", f"event {event_id:#06x}")
+            return
+        try:
+            out.n = decoder.write(payload, ts_ns, next(self._seq), out.buf, out.n)
+        except (CodecError, KeyError, IndexError, TypeError) as exc:
+            self.stats.drop(peer, "decode error", str(exc))
+            return
+        self.stats.events += 1
+        if event_id in self._field_codecs:
+            out.on_field(event_id, payload)
+
+    def _field_changed(self, event_id: int, payload: memoryview) -> None:
+        name, codec = self._field_codecs[event_id]
+        value = codec.decode(payload)
+        self._loop.call_soon_threadsafe(self.field_values.__setitem__, name, value)
+
+    def _slow_event(self, event_id: int, payload: bytes) -> None:
+        self._event(event_id, memoryview(payload), self.provider_ip or "daemon", time.time_ns(), self._slow)
+        self._slow.flush()
+
+    # ---- methods and fields ---------------------------------------------------------------
+
+    async def call(self, method: str, value: Any = None, timeout: float = 5.0) -> Any:
+        """Call a method by name with a request value; returns the decoded response value."""
+        spec = next((m for m in self.service.methods if m.name == method), None)
+        if spec is None:
+            raise SomeIpCallError(f"service {self.service.name} has no method {method!r}")
+        req = build_codec(spec.request, self.service.types, self.service.byte_order)
+        resp = build_codec(spec.response, self.service.types, self.service.byte_order)
+        return await self._invoke(spec.id, req.encode(value), resp, f"{method}()", timeout)
+
+    async def get_field(self, name: str, timeout: float = 5.0) -> Any:
+        fld = self._field(name)
+        if fld.getter is None:
+            raise SomeIpCallError(f"field {name!r} has no getter")
+        codec = build_codec(fld.type, self.service.types, self.service.byte_order)
+        return await self._invoke(fld.getter, b"", codec, f"get {name}", timeout)
+
+    async def set_field(self, name: str, value: Any, timeout: float = 5.0) -> Any:
+        fld = self._field(name)
+        if fld.setter is None:
+            raise SomeIpCallError(f"field {name!r} has no setter")
+        codec = build_codec(fld.type, self.service.types, self.service.byte_order)
+        return await self._invoke(fld.setter, codec.encode(value), codec, f"set {name}", timeout)
+
+    def _field(self, name: str) -> Any:
+        fld = next((f for f in self.service.fields if f.name == name), None)
+        if fld is None:
+            raise SomeIpCallError(f"service {self.service.name} has no field {name!r}")
+        return fld
+
+    async def _invoke(self, method_id: int, payload: bytes, codec: Any, what: str, timeout: float) -> Any:
+        try:
+            result = await asyncio.wait_for(self._client.call_method(method_id, payload), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            raise SomeIpCallError(f"{self.service.name}: {what} got no response within {timeout} s") from None
+        except RuntimeError as exc:  # someipy: service not found
+            raise SomeIpCallError(f"{self.service.name}: {what}: {exc}") from None
+        if result.return_code.value != wire.E_OK:
+            raise SomeIpCallError(f"{self.service.name}: {what} answered {result.return_code.name}")
+        try:
+            return codec.decode(result.payload)
+        except CodecError as exc:
+            raise SomeIpCallError(f"{self.service.name}: {what}: bad response: {exc}") from None
+
+
+__all__ = ["Consumer", "InputStats", "SomeIpCallError", "BATCH_RECORDS"]

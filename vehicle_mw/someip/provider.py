@@ -1,0 +1,204 @@
+"""Provider of one service instance: offers it via someipy, serves methods with Python handlers,
+sends events and field notifiers built from values or from ``vmw_sample`` records.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from vehicle_mw.errors import VehicleMwError
+from vehicle_mw.manifest.someip import SomeIpService
+from vehicle_mw.someip.codec import CodecError, PayloadCodec, build_codec
+from vehicle_mw.someip.samples import EventEncoder, samples_to_values
+
+log = logging.getLogger("vehicle_mw.someip.provider")
+
+MethodHandler = Callable[[Any], Any]
+
+
+class ProviderError(VehicleMwError):
+    """A provider misconfigured by its caller (unknown event/method/field, bad value)."""
+
+
+class Provider:
+    """Offers one service instance; create it with :meth:`SomeIpRuntime.provide`."""
+
+    def __init__(self, service: SomeIpService, interface_ip: str, daemon_client: Any,
+                 handlers: Mapping[str, MethodHandler] | None = None):  # fmt: skip
+        from someipy import ServerServiceInstance
+
+        from vehicle_mw.someip.service_model import someipy_service
+
+        self.service = service
+        self._daemon = daemon_client
+        types, order = service.types, service.byte_order
+        handlers = dict(handlers or {})
+        unknown = sorted(set(handlers) - {m.name for m in service.methods})
+        if unknown:
+            raise ProviderError(f"{service.name}: handlers for unknown methods {unknown}")
+        self.field_values: dict[str, Any] = {}
+        self._field_codecs: dict[str, PayloadCodec] = {}
+        someipy_handlers: dict[int, Any] = {}
+        for m in service.methods:
+            someipy_handlers[m.id] = self._method_handler(m.name, handlers.get(m.name),
+                                                          build_codec(m.request, types, order),
+                                                          build_codec(m.response, types, order))  # fmt: skip
+        for f in service.fields:
+            codec = build_codec(f.type, types, order)
+            self._field_codecs[f.name] = codec
+            self.field_values[f.name] = f.initial if f.initial is not None else codec.zero()
+            if f.getter is not None:
+                someipy_handlers[f.getter] = self._getter(f.name, codec)
+            if f.setter is not None:
+                someipy_handlers[f.setter] = self._setter(f.name, codec)
+        self._someipy_service = someipy_service(service, someipy_handlers)
+        self._groups_of = {eid: [g.id for g in service.eventgroups if eid in g.events]
+                           for g in service.eventgroups for eid in g.events}  # fmt: skip
+        self._events = {e.name: e for e in service.events}
+        self._event_codecs = {e.name: build_codec(e.type, types, order) for e in service.events}
+        self._encoders = [EventEncoder(e, self._event_codecs[e.name], None) for e in service.events if e.signals]
+        self._field_encoders = [EventEncoder(f, self._field_codecs[f.name], None) for f in service.fields if f.signals]
+        self.event_values: dict[str, Any] = {name: c.zero() for name, c in self._event_codecs.items()}
+        ip = service.endpoint.ip or interface_ip
+        self._instance = ServerServiceInstance(daemon_client, self._someipy_service, service.instance_id, ip,
+                                               service.endpoint.port, ttl=service.sd.ttl,
+                                               cyclic_offer_delay_ms=service.sd.cyclic_offer_delay_ms)  # fmt: skip
+        self.offered = False
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        notifiers = [f.notifier for f in self.service.fields if f.notifier is not None]
+        if notifiers:
+            self._daemon.transmit_message_to_daemon({
+                "type": "VmwFieldNotifiers", "service_id": self.service.service_id,
+                "instance_id": self.service.instance_id, "event_ids": notifiers,
+            })  # fmt: skip
+        await self._instance.start_offer()
+        self.offered = True
+        for f in self.service.fields:  # the daemon keeps these for new subscribers (initial value)
+            if f.notifier is not None:
+                self._notify(f.name)
+
+    async def stop(self) -> None:
+        """Stop offering (sends StopOffer); :meth:`start` offers again."""
+        if self.offered:
+            self.offered = False
+            await self._instance.stop_offer()
+
+    # ---- events and fields ----------------------------------------------------------------
+
+    def send_event(self, name: str, value: Any) -> None:
+        event = self._events.get(name)
+        if event is None:
+            raise ProviderError(f"{self.service.name} has no event {name!r}")
+        try:
+            payload = self._event_codecs[name].encode(value)
+        except CodecError as exc:
+            raise ProviderError(f"{self.service.name}.{name}: {exc}") from None
+        self.event_values[name] = value
+        self._send(event.id, payload)
+
+    def set_field(self, name: str, value: Any) -> None:
+        """Change a field's value and notify subscribers."""
+        if name not in self._field_codecs:
+            raise ProviderError(f"{self.service.name} has no field {name!r}")
+        try:
+            self._field_codecs[name].encode(value)
+        except CodecError as exc:
+            raise ProviderError(f"{self.service.name}.{name}: {exc}") from None
+        self.field_values[name] = value
+        self._notify(name)
+
+    def feed(self, samples: np.ndarray) -> int:
+        """Apply sample records (e.g. decoded CAN signals) to the mapped events and fields and send them.
+
+        Each event or field touched by at least one signal is sent once, with the
+        latest value of each of its signals; returns how many messages were sent.
+        """
+        values = samples_to_values(samples)
+        sent = 0
+        for enc in self._encoders:
+            name = enc.definition.name
+            value, touched = enc.apply(self.event_values[name], values)
+            if touched:
+                self.send_event(name, value)
+                sent += 1
+        for enc in self._field_encoders:
+            name = enc.definition.name
+            value, touched = enc.apply(self.field_values[name], values)
+            if touched:
+                self.set_field(name, value)
+                sent += 1
+        return sent
+
+    def _notify(self, name: str) -> None:
+        fld = next(f for f in self.service.fields if f.name == name)
+        if fld.notifier is not None and self.offered:
+            self._send(fld.notifier, self._field_codecs[name].encode(self.field_values[name]))
+
+    def _send(self, event_id: int, payload: bytes) -> None:
+        if not self.offered:
+            return
+        for group_id in self._groups_of.get(event_id, []):
+            self._instance.send_event(group_id, event_id, payload)
+
+    # ---- methods --------------------------------------------------------------------------
+
+    def _method_handler(self, name: str, handler: MethodHandler | None, req: PayloadCodec,
+                        resp: PayloadCodec) -> Any:  # fmt: skip
+        async def serve(payload: bytes, addr: tuple[str, int]) -> Any:
+            if handler is None:
+                return _result(0x03)  # E_UNKNOWN_METHOD: declared but nobody serves it
+            try:
+                value = req.decode(payload)
+            except CodecError as exc:
+                log.warning("%s.%s: malformed request from %s:%s: %s", self.service.name, name, *addr, exc)
+                return _result(0x09)  # E_MALFORMED_MESSAGE
+            try:
+                out = handler(value)
+                if inspect.isawaitable(out):
+                    out = await out
+                return _result(0x00, resp.encode(out))
+            except Exception as exc:  # a handler bug answers E_NOT_OK instead of killing the provider
+                log.exception("%s.%s handler failed for %s:%s: %s", self.service.name, name, *addr, exc)
+                return _result(0x01)
+
+        return serve
+
+    def _getter(self, name: str, codec: PayloadCodec) -> Any:
+        async def get(payload: bytes, addr: tuple[str, int]) -> Any:
+            return _result(0x00, codec.encode(self.field_values[name]))
+
+        return get
+
+    def _setter(self, name: str, codec: PayloadCodec) -> Any:
+        async def set_(payload: bytes, addr: tuple[str, int]) -> Any:
+            try:
+                value = codec.decode(payload)
+            except CodecError as exc:
+                log.warning("%s.%s: malformed set from %s:%s: %s", self.service.name, name, *addr, exc)
+                return _result(0x09)
+            self.field_values[name] = value
+            self._notify(name)
+            return _result(0x00, codec.encode(value))
+
+        return set_
+
+
+def _result(code: int, payload: bytes = b"") -> Any:
+    from someipy import MessageType, MethodResult, ReturnCode
+
+    result = MethodResult()
+    result.return_code = ReturnCode(code)
+    result.message_type = MessageType.RESPONSE if code == 0 else MessageType.ERROR
+    result.payload = payload
+    return result
+
+
+__all__ = ["Provider", "ProviderError", "MethodHandler"]

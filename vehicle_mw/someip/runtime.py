@@ -1,0 +1,133 @@
+"""The SOME/IP runtime: owns the someipy daemon and the consumers and providers using it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from vehicle_mw.errors import VehicleMwError
+from vehicle_mw.manifest.someip import ServiceDiscovery, SomeIpService
+from vehicle_mw.someip.consumer import Consumer
+from vehicle_mw.someip.daemon import DaemonProcess
+from vehicle_mw.someip.provider import MethodHandler, Provider
+from vehicle_mw.someip.samples import SampleSink
+
+
+class SomeIpRuntimeError(VehicleMwError):
+    """The runtime cannot serve a request (e.g. services with different SD settings)."""
+
+
+def _daemon_client_class() -> type:
+    from someipy._internal._daemon.someipy_daemon_client import SomeIpDaemonClient
+
+    class LockedDaemonClient(SomeIpDaemonClient):
+        """someipy's client with find requests serialized: concurrent ones would swap their answers."""
+
+        def __init__(self, config: dict[str, Any]):
+            super().__init__(config)
+            self._find_lock = asyncio.Lock()
+
+        async def _find_service(self, *args: Any) -> Any:
+            async with self._find_lock:
+                return await super()._find_service(*args)
+
+        async def vmw_status(self) -> dict[str, Any]:
+            """Active subscriptions and dropped-input counters of the daemon (a vehicle_mw extension)."""
+            async with self._find_lock:
+                self.transmit_message_to_daemon({"type": "VmwStatusRequest"})
+                reply = await self._rx_message_queue.get()
+                self._rx_message_queue.task_done()
+            if reply.get("type") != "VmwStatusResponse":
+                raise SomeIpRuntimeError(f"unexpected reply from the someipy daemon: {reply.get('type')}")
+            return reply
+
+    return LockedDaemonClient
+
+
+class SomeIpRuntime:
+    """Start with ``async with SomeIpRuntime(interface_ip) as rt:``; then :meth:`consume` / :meth:`provide`.
+
+    The someipy daemon (with vehicle_mw's workarounds) is started on first use with
+    the SD settings of the first service and stopped on exit.
+    """
+
+    def __init__(self, interface_ip: str, log_level: str = "ERROR"):
+        import logging
+
+        from someipy.someipy_logging import set_someipy_log_level
+
+        self.interface_ip = interface_ip
+        self._log_level = log_level
+        set_someipy_log_level(getattr(logging, log_level))  # someipy logs to stdout; keep it quiet
+        self._sd: ServiceDiscovery | None = None
+        self.daemon: DaemonProcess | None = None
+        self._client: Any = None
+        self.consumers: list[Consumer] = []
+        self.providers: list[Provider] = []
+
+    async def __aenter__(self) -> SomeIpRuntime:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _ensure_daemon(self, sd: ServiceDiscovery) -> Any:
+        if self._sd is None:
+            self._sd = sd
+            self.daemon = DaemonProcess(self.interface_ip, sd.multicast_address, sd.port,
+                                        os.environ.get("VMW_SOMEIPYD_LOG", self._log_level))
+            await asyncio.to_thread(self.daemon.start)
+            self._client = _daemon_client_class()({"socket_path": self.daemon.socket_path, "use_tcp": False})
+            await self._client._connect_to_daemon()
+        elif (sd.multicast_address, sd.port) != (self._sd.multicast_address, self._sd.port):
+            raise SomeIpRuntimeError(
+                f"one runtime runs one SD: {sd.multicast_address}:{sd.port} differs from "
+                f"{self._sd.multicast_address}:{self._sd.port}"
+            )
+        return self._client
+
+    async def consume(self, service: SomeIpService, sink: SampleSink | None = None,
+                      poll_interval: float = 0.1) -> Consumer:  # fmt: skip
+        """Find, subscribe and decode ``service``; samples go to ``sink`` (anything with ``push_batch``)."""
+        client = await self._ensure_daemon(service.sd)
+        consumer = Consumer(service, self.interface_ip, client, sink)
+        await consumer.start(poll_interval)
+        self.consumers.append(consumer)
+        return consumer
+
+    async def provide(self, service: SomeIpService, handlers: Mapping[str, MethodHandler] | None = None) -> Provider:
+        """Offer ``service``; ``handlers`` maps method names to functions (value -> value, may be async)."""
+        client = await self._ensure_daemon(service.sd)
+        provider = Provider(service, self.interface_ip, client, handlers)
+        await provider.start()
+        self.providers.append(provider)
+        return provider
+
+    async def status(self) -> dict[str, Any]:
+        """The daemon's view: active subscriptions, malformed SD/SOME/IP datagrams dropped per peer."""
+        if self._client is None:
+            return {"active": [], "sd_errors": {}, "message_errors": {}}
+        return await self._client.vmw_status()
+
+    async def close(self) -> None:
+        for consumer in self.consumers:
+            await consumer.close()
+        for provider in self.providers:
+            await provider.stop()
+        self.consumers.clear()
+        self.providers.clear()
+        if self._client is not None:
+            try:
+                await self._client.disconnect_from_daemon()
+            except (asyncio.TimeoutError, OSError):
+                pass
+            self._client = None
+        if self.daemon is not None:
+            await asyncio.to_thread(self.daemon.stop)
+            self.daemon = None
+        self._sd = None
+
+
+__all__ = ["SomeIpRuntime", "SomeIpRuntimeError"]

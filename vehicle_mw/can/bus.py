@@ -77,6 +77,7 @@ class BusReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()
+        self.bus: can.BusABC | None = None  # the open python-can bus, for diagnostics
 
     def start(self) -> BusReader:
         self._thread = threading.Thread(target=self._run, name=f"can-{self.cfg.name}", daemon=True)
@@ -104,6 +105,7 @@ class BusReader:
                 self._stop.wait(delay)
                 delay = min(delay * 2, self._backoff[1])
                 continue
+            self.bus = bus
             self.status.opens += 1
             self.status.state = "up"
             self._opened.set()
@@ -114,6 +116,7 @@ class BusReader:
                 self._failed("receive", exc)
             finally:
                 self._flush()
+                self.bus = None
                 try:
                     bus.shutdown()
                 except Exception as exc:

@@ -6,6 +6,7 @@ thread-safe: use one per decoding thread.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,9 +111,17 @@ class Decoder:
                 frames, _ = self.decode_ring(frame_ring, sample_ring)
                 if frames:
                     continue
-                if len(frame_ring) and not sample_ring.wait_space(poll_s):
+                if len(frame_ring) and not self._wait_space(sample_ring, poll_s):
                     continue
                 break
+
+    @staticmethod
+    def _wait_space(ring, timeout: float) -> bool:
+        wait_space = getattr(ring, "wait_space", None)
+        if wait_space is not None:
+            return bool(wait_space(timeout))
+        time.sleep(min(timeout, 0.001))  # rings without a space wait: brief pause, then retry
+        return True
 
     def stats(self) -> DecodeStats:
         s = ffi.new("vmw_decode_stats *")

@@ -1,0 +1,105 @@
+"""Live buses through python-can's virtual interface: several at once, failures, reopening."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+
+import can
+import pytest
+
+from vehicle_mw.can import BusReader, CanIngest, CollectingSink
+from vehicle_mw.manifest.can import CanBus
+from vehicle_mw.native.records import FRAME_ERROR
+
+
+def _channel(tag: str) -> str:
+    return f"vmw-test-{tag}-{os.getpid()}-{threading.get_ident()}"
+
+
+def _wait(predicate, timeout: float = 5.0) -> bool:
+    """Poll a condition another thread makes true, with a bounded deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.005)
+    return predicate()
+
+
+def test_two_buses_at_once_keep_their_bus_ids_and_sequences():
+    cfgs = [
+        CanBus(name="pt", interface="virtual", channel=_channel("a")),
+        CanBus(name="body", interface="virtual", channel=_channel("b")),
+    ]
+    sink = CollectingSink()
+    senders = [can.Bus(interface="virtual", channel=c.channel) for c in cfgs]
+    try:
+        with CanIngest(cfgs, sink) as ingest:
+            assert all(r.wait_open(5) for r in ingest.readers)
+            for i in range(100):
+                senders[0].send(can.Message(arbitration_id=0x100, is_extended_id=False, data=[i]))
+                senders[1].send(can.Message(arbitration_id=0x18DAF100, is_extended_id=True, data=[i, i]))
+            assert sink.wait_for(200, timeout=5)
+            states = [s.state for s in ingest.status()]
+            counts = [s.frames for s in ingest.status()]
+    finally:
+        for s in senders:
+            s.shutdown()
+    frames = sink.frames()
+    for bus_id, can_id in [(0, 0x100), (1, 0x18DAF100)]:
+        mine = frames[frames["bus_id"] == bus_id]
+        assert mine["seq"].tolist() == list(range(100))
+        assert set(mine["can_id"].tolist()) == {can_id}
+        assert [int(d[0]) for d in mine["data"]] == list(range(100))
+    assert counts == [100, 100] and states == ["up", "up"]
+
+
+def test_error_frames_are_counted_and_passed_on():
+    cfg = CanBus(name="pt", interface="virtual", channel=_channel("err"))
+    sink = CollectingSink()
+    sender = can.Bus(interface="virtual", channel=cfg.channel)
+    reader = BusReader(cfg, 0, sink).start()
+    try:
+        assert reader.wait_open(5)
+        sender.send(can.Message(is_error_frame=True, arbitration_id=0x4, is_extended_id=False))
+        sender.send(can.Message(arbitration_id=0x5, is_extended_id=False, data=[1]))
+        assert sink.wait_for(2, timeout=5)
+    finally:
+        reader.stop()
+        sender.shutdown()
+    assert reader.status.error_frames == 1
+    assert (sink.frames()["flags"] & FRAME_ERROR).tolist() == [FRAME_ERROR, 0]
+
+
+def test_a_bus_that_disappears_is_reported_and_reopened():
+    cfg = CanBus(name="pt", interface="virtual", channel=_channel("gone"))
+    sink = CollectingSink()
+    sender = can.Bus(interface="virtual", channel=cfg.channel)
+    reader = BusReader(cfg, 0, sink, backoff_s=(0.01, 0.05)).start()
+    try:
+        assert reader.wait_open(5)
+        sender.send(can.Message(arbitration_id=1, is_extended_id=False, data=[1]))
+        assert sink.wait_for(1, timeout=5)
+        reader.bus.shutdown()  # the device goes away under the reader
+        assert _wait(lambda: reader.status.opens >= 2 and reader.status.state == "up")
+        assert reader.status.failures >= 1 and "CanOperationError" in reader.status.last_error
+        sender.send(can.Message(arbitration_id=2, is_extended_id=False, data=[2]))
+        assert sink.wait_for(2, timeout=5)
+    finally:
+        reader.stop()
+        sender.shutdown()
+    assert sink.frames()["seq"].tolist() == [0, 1]
+
+
+def test_a_bus_that_cannot_open_is_retried_with_backoff():
+    pytest.importorskip("can.interfaces.socketcan")
+    cfg = CanBus(name="missing", interface="socketcan", channel="vmwnone0")
+    reader = BusReader(cfg, 0, CollectingSink(), backoff_s=(0.01, 0.04)).start()
+    try:
+        assert _wait(lambda: reader.status.failures >= 3)
+    finally:
+        reader.stop()
+    assert reader.status.opens == 0 and reader.status.state == "stopped"
+    assert reader.status.last_error.startswith("open:")

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from vehicle_mw.channel.protocol import (
     PROTOCOL_VERSION,
@@ -194,6 +195,10 @@ class MiniGateway:
         if ws.request is None or ws.request.path != "/v1/link":
             await ws.close(1008, "unknown path; use /v1/link")
             return
+        with contextlib.suppress(ConnectionClosed):
+            await self._ws_session(ws, peer)
+
+    async def _ws_session(self, ws: ServerConnection, peer: str) -> None:
         vehicle: str | None = None
         async for data in ws:
             try:

@@ -71,13 +71,13 @@ class Uplink:
         self.events: collections.deque[SwitchEvent] = collections.deque(maxlen=1000)
         self.batches_sent = 0
         self._listeners: list[Callable[[SwitchEvent], None]] = []
-        self._wake: asyncio.Event | None = None
+        self._wake = asyncio.Event()  # asyncio primitives bind to the loop on first use (3.10+)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
         self._cursor = 0
         self._cursor_owner: tuple[str, int] | None = None
         self._inflight: collections.deque[int] = collections.deque()
-        self._changed: asyncio.Condition | None = None
+        self._changed = asyncio.Condition()
 
     # ---------------------------------------------------------------- observable state
 
@@ -109,7 +109,6 @@ class Uplink:
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait (bounded) until ``predicate()`` holds; re-checked on every state change."""
-        assert self._changed is not None, "Uplink.run() is not running"
         try:
             async with asyncio.timeout(timeout):
                 async with self._changed:
@@ -139,8 +138,6 @@ class Uplink:
     async def run(self) -> None:
         """Run until :meth:`stop`; never raises for link problems (they are retried)."""
         self._loop = asyncio.get_running_loop()
-        self._wake = asyncio.Event()
-        self._changed = asyncio.Condition()
         self.outbox.add_listener(self._on_append)
         tasks = [asyncio.create_task(s.run(), name=f"link-{n}") for n, s in self.sessions.items()]
         try:
@@ -196,8 +193,7 @@ class Uplink:
             loop.call_soon_threadsafe(self._poke)
 
     def _poke(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        self._wake.set()
 
     def _ack(self, seq: int) -> None:
         if seq > self.outbox.acked_seq:
@@ -312,7 +308,6 @@ class Uplink:
             self.batches_sent += 1
 
     async def _pump(self) -> None:
-        assert self._wake is not None and self._changed is not None
         next_status = time.monotonic() + self.config.status_interval_s
         while not self._stopping:
             self._wake.clear()

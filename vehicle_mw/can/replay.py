@@ -2,9 +2,10 @@
 
 Formats are python-can's: asc, blf, trc, candump ``.log``, csv (and ``.mf4``
 when asammdf is installed). Frames go through the same packing and sink as a
-live bus. Each frame's ``timestamp_ns`` is the wall-clock time it is due
-(replay start + log offset / speed), so downstream timing matches the log even
-when the replay runs late; how late each batch really left is reported.
+live bus. In timed replay each frame's ``timestamp_ns`` is the wall-clock time
+it is due (replay start + log offset / speed), so downstream timing matches the
+log even when the replay runs late; how late each batch really left is
+reported. Flat out (``speed=0``) frames keep the log's own timestamps.
 """
 
 from __future__ import annotations
@@ -123,7 +124,8 @@ class _Replayer:
                     self.first_due = due
             bus = self.channel_map.get(msg.channel, self.bus_id) if msg.channel is not None else self.bus_id
             seq = self.seq.get(bus, 0)
-            if self.batch.add(msg, bus, seq, self.start_real + offset):
+            ts = self.start_real + offset if self.speed > 0 else int(t0 * 1e9) + offset
+            if self.batch.add(msg, bus, seq, ts):
                 self.seq[bus] = seq + 1
             self.frames += 1
             if self.batch.full:

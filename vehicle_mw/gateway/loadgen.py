@@ -15,6 +15,7 @@ import uuid
 import grpc
 from grpc import aio
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from vehicle_mw.v1 import link_pb2
 
@@ -135,11 +136,12 @@ class WsVehicle(SimVehicle):
         return cls(ws)
 
     async def send_raw(self, data: bytes) -> None:
-        await self.ws.send(data)
+        try:
+            await self.ws.send(data)
+        except ConnectionClosed as exc:
+            raise ConnectionError(f"gateway connection closed: {exc}") from None
 
     async def recv(self, timeout: float = 10.0) -> link_pb2.Downlink | None:
-        from websockets.exceptions import ConnectionClosed
-
         try:
             data = await asyncio.wait_for(self.ws.recv(), timeout)
         except ConnectionClosed:
@@ -147,7 +149,8 @@ class WsVehicle(SimVehicle):
         return link_pb2.Downlink.FromString(data)
 
     async def close(self) -> None:
-        await self.ws.close()
+        with contextlib.suppress(ConnectionClosed):
+            await self.ws.close()
 
 
 class GrpcVehicle(SimVehicle):

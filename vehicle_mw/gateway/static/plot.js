@@ -18,6 +18,8 @@ function drawPlot(canvas, series, opts) {
   ctx.font = "12px system-ui, sans-serif";
   ctx.fillStyle = "#555";
   const pts = series.points || [];
+  canvas.dataset.points = String(pts.length);   // what was drawn, for tests and accessibility tools
+  canvas.dataset.title = (opts && opts.title) || "";
   if (!pts.length) { ctx.fillText("no samples yet", L, H / 2); return; }
   const xs = pts.map(p => p[0] / 1e9);
   const lows = pts.map(p => (p.length > 2 ? p[2] : p[1]));

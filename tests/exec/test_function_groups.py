@@ -23,7 +23,9 @@ def test_switch_starts_and_stops_exactly_the_difference(ws, run_manager):
     pids = {n: a["pid"] for n, a in s["apps"].items()}
 
     m.switch("Main", "Parked")
-    s = m.wait_for(lambda s: running(s) == {"always", "park", "both"} and s["apps"]["drive"]["state"] == "off", 20)
+    s = m.wait_for(
+        lambda s: running(s) == {"always", "park", "both"} and s["apps"]["drive"]["state"] == "off", 20
+    )
     # apps in both states kept running: same processes
     assert s["apps"]["always"]["pid"] == pids["always"]
     assert s["apps"]["both"]["pid"] == pids["both"]
@@ -34,6 +36,7 @@ def test_switch_starts_and_stops_exactly_the_difference(ws, run_manager):
     assert lines.index("drive exit") < lines.index("park start")
 
     m.switch("Main", "Diagnostics")
+
     def off(s):
         return {n for n, a in s["apps"].items() if a["state"] == "off"}
 

@@ -46,7 +46,10 @@ def test_entry_point_needs_exactly_one_kind(tmp_path):
 
 
 def test_unknown_dependency_and_cycles(tmp_path):
-    assert "depends on unknown ['ghost']" in problems(write(tmp_path, [app("a", "steady", depends_on=["ghost"])]))[0][1]
+    assert (
+        "depends on unknown ['ghost']"
+        in problems(write(tmp_path, [app("a", "steady", depends_on=["ghost"])]))[0][1]
+    )
     cyc = [app("a", "steady", depends_on=["b"]), app("b", "steady", depends_on=["a"])]
     assert "dependency cycle: a -> b -> a" in problems(write(tmp_path, cyc))[0][1]
 

@@ -76,7 +76,12 @@ def test_logical_violation_detected(ws, run_manager):
     path = ws.write(
         [
             app("skipper", "steady", supervision=supervision, env={"VMW_TEST_CHECKPOINTS": "read,publish"}),
-            app("good", "steady", supervision=supervision, env={"VMW_TEST_CHECKPOINTS": "read,compute,publish"}),
+            app(
+                "good",
+                "steady",
+                supervision=supervision,
+                env={"VMW_TEST_CHECKPOINTS": "read,compute,publish"},
+            ),
         ]
     )
     m = run_manager(path)
@@ -89,8 +94,13 @@ def test_logical_violation_detected(ws, run_manager):
 
 def test_deadline_violation_detected(ws, run_manager):
     # steady walks start -> end back to back (microseconds apart): a 1 s minimum is violated.
-    supervision = {"checkpoints": ["start", "end"], "deadline": [{"start": "start", "end": "end", "min": 1.0, "max": 2.0}]}
-    path = ws.write([app("fast", "steady", supervision=supervision, env={"VMW_TEST_CHECKPOINTS": "start,end"})])
+    supervision = {
+        "checkpoints": ["start", "end"],
+        "deadline": [{"start": "start", "end": "end", "min": 1.0, "max": 2.0}],
+    }
+    path = ws.write(
+        [app("fast", "steady", supervision=supervision, env={"VMW_TEST_CHECKPOINTS": "start,end"})]
+    )
     m = run_manager(path)
     m.wait_for(lambda s: any(e.action == "violation" for e in m.events), W)
     reason = next(e.reason for e in m.events if e.action == "violation")

@@ -100,6 +100,8 @@ class ExecutionManager:
         self._selector = selectors.DefaultSelector()
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._stop_queue: list[AppRuntime] = []  # apps leaving a state, stopped one at a time
+        self._stop_reasons: dict[str, str] = {}
 
     @classmethod
     def from_file(cls, path: str | pathlib.Path, **kwargs: Any) -> ExecutionManager:
@@ -170,6 +172,7 @@ class ExecutionManager:
         now = time.monotonic()
         for app in self.apps.values():
             self._supervise(app, now)
+        self._advance_stops(now)
         self._start_wanted(now)
         self._publish()
         self._systemd(now)
@@ -206,13 +209,12 @@ class ExecutionManager:
             if app.cfg.function_group == group and app.state is AppState.FAILED and why == "requested":
                 app.state = AppState.OFF  # an explicit switch gives failed apps a fresh start
                 app.budget = RestartBudget(app.cfg.restart)
-        # stop what is no longer wanted, newest first
+        # stop what is no longer wanted, newest first, one after the other (see _advance_stops)
         leaving = [a for a in self.apps.values() if a.proc is not None and not self._wanted(a)]
         for app in sorted(leaving, key=lambda a: a.start_seq, reverse=True):
-            if app.state is not AppState.STOPPING:
-                self._decide(app.name, "stop", f"not in {group} state {state}")
-                app.failure = None
-                app.begin_stop(time.monotonic())
+            if app.state is not AppState.STOPPING and app not in self._stop_queue:
+                self._stop_queue.append(app)
+                self._stop_reasons[app.name] = f"not in {group} state {state}"
         for app in self.apps.values():
             if (
                 app.proc is None
@@ -221,9 +223,22 @@ class ExecutionManager:
             ):
                 app.state = AppState.OFF
 
+    def _advance_stops(self, now: float) -> None:
+        """Stop the apps leaving a state in reverse startup order: the next once the previous exited."""
+        while self._stop_queue:
+            head = self._stop_queue[0]
+            if head.proc is None or (head.state is not AppState.STOPPING and self._wanted(head)):
+                self._stop_queue.pop(0)  # exited, or wanted again before its turn came
+                continue
+            if head.state is not AppState.STOPPING:
+                self._decide(head.name, "stop", self._stop_reasons.pop(head.name, "state switch"))
+                head.failure = None
+                head.begin_stop(now)
+            return
+
     def _start_wanted(self, now: float) -> None:
         # A state switch first stops what leaves, then starts what enters.
-        switching = {
+        switching = {a.cfg.function_group for a in self._stop_queue} | {
             a.cfg.function_group for a in self.apps.values() if a.state is AppState.STOPPING and not a.failure
         }
         for app in self.execution.applications:

@@ -50,8 +50,12 @@ class SystemdNotifier:
         try:
             if self._sock is None:
                 self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+                self._sock.setblocking(False)  # a slow reader must never stall supervision
             self._sock.sendto(payload, self.address)
             return True
+        except BlockingIOError:
+            log.debug("sd_notify to %s dropped: receiver queue full", self.address.replace("\0", "@"))
+            return False
         except OSError as exc:
             log.warning("sd_notify to %s failed: %s", self.address.replace("\0", "@"), exc)
             return False

@@ -146,3 +146,25 @@ def test_catalog_compression_and_named_series(tmp_path):
             assert status == 404
 
     run(scenario())
+
+
+def test_evicted_batches_do_not_stall_the_watermark(tmp_path):
+    cfg = local_config(tmp_path, allow_anonymous=True)
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            v = await WsVehicle.connect(gw.ws_url)
+            await v.open(hello(V))
+            await v.send(numbered(1))
+            after_gap = numbered(4)
+            after_gap.batch.evicted_batches_before = 2  # the outbox evicted 2 and 3
+            await v.send(after_gap)
+            assert await v.wait_ack(4) == 4
+            await v.close()
+        async with Gateway(cfg) as gw:  # the skip is remembered
+            v = await WsVehicle.connect(gw.ws_url)
+            assert (await v.open(hello(V))).welcome.acked_seq == 4
+            await v.close()
+        assert stored(cfg.database) == list(range(1, 11)) + list(range(31, 41))
+
+    run(scenario())

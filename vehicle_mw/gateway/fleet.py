@@ -79,6 +79,16 @@ class VehicleState:
             self.stored_above = {s for s in self.stored_above if s > seq}
             self._advance()
 
+    def skip_evicted(self, first: int, last: int) -> None:
+        """Batches ``first..last`` were evicted by the vehicle's outbox: they never come, never stall."""
+        if last <= self.acked_seq:
+            return
+        if first <= self.acked_seq + 1:
+            self.raise_floor(last)
+            return
+        self.stored_above.update(range(first, last + 1))
+        self._advance()
+
     def durable(self, seq: int) -> bool:
         """Record that ``seq`` is durable; True when the watermark moved."""
         self.inflight.discard(seq)

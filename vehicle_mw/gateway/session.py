@@ -256,6 +256,16 @@ class LinkSession:
             )
         if batch.seq == 0:
             raise ProtocolViolation(Code.MALFORMED, "SampleBatch.seq must start at 1")
+        if batch.evicted_batches_before:
+            if batch.evicted_batches_before >= batch.seq:
+                raise ProtocolViolation(
+                    Code.MALFORMED,
+                    f"batch {batch.seq}: evicted_batches_before={batch.evicted_batches_before} too large",
+                )
+            before = state.acked_seq
+            state.skip_evicted(batch.seq - batch.evicted_batches_before, batch.seq - 1)
+            if state.acked_seq != before:
+                _quiet(self.core.sink.write_acked(state.vehicle_id, state.acked_seq))
         if state.is_duplicate(batch.seq):
             state.duplicates += 1
             self.core.metrics.batches.labels("duplicate").inc()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import actions, app
+from exec_helpers import actions, app
 
 
 def running(status) -> set[str]:

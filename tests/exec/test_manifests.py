@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 import yaml
-from conftest import MACHINE, app
+from exec_helpers import MACHINE, app
 
 from vehicle_mw.exec import load_execution
 from vehicle_mw.manifest import ManifestError

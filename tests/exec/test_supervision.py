@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import actions, app, app_state
+from exec_helpers import actions, app, app_state
 
 W = 20.0  # bound for each awaited condition
 

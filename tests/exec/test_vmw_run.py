@@ -12,7 +12,7 @@ import threading
 import time
 
 import pytest
-from conftest import app
+from exec_helpers import app
 
 VMW = [sys.executable, "-m", "vehicle_mw"]
 

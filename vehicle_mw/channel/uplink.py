@@ -298,6 +298,7 @@ class Uplink:
         room = self.config.max_inflight_batches - len(self._inflight)
         if room <= 0:
             return
+        self.outbox.sync_if_due()
         compress = self.config.compression == "zlib"
         for b in self.outbox.pending(self._cursor, room):
             session.send(

@@ -93,6 +93,7 @@ class Outbox:
         self._where: dict[int, _Segment] = {}
         self._acked = 0
         self._high = 0
+        self._synced = 0  # highest seq that is durable under the fsync policy (sendable)
         self._evicted_total = 0
         self._evicted_before: dict[int, int] = {}
         self._evicted_pending = 0  # evicted records not yet attached to a later live batch
@@ -135,12 +136,18 @@ class Outbox:
         return seqs
 
     def pending(self, after_seq: int, limit: int) -> list[Batch]:
-        """Up to ``limit`` live batches with seq > after_seq, in seq order."""
+        """Up to ``limit`` durable live batches with seq > after_seq, in seq order.
+
+        Only batches already synced under the fsync policy are returned, so nothing that is sent
+        can be lost by a power cut and its seq reused afterwards (``fsync: none`` trusts the page
+        cache: safe against a process crash, not against power loss).
+        """
         with self._lock:
             self._check_open()
             start = bisect.bisect_right(self._live, max(after_seq, self._acked))
+            stop = bisect.bisect_right(self._live, self._synced, start, min(len(self._live), start + limit))
             out = []
-            for i, seq in enumerate(self._live[start : start + limit], start):
+            for i, seq in enumerate(self._live[start:stop], start):
                 previous = max(self._live[i - 1] if i > 0 else 0, self._acked)
                 seg = self._where[seq]
                 ref = seg.refs[seq]
@@ -177,12 +184,18 @@ class Outbox:
                 self._drop_segment(seg)
 
     def sync(self) -> None:
-        """fsync whatever is written but not yet synced (call periodically with ``fsync: interval``)."""
+        """fsync whatever is written but not yet synced; it becomes visible to :meth:`pending`."""
         with self._lock:
             if self._dirty and self._segments and not self._closed:
                 os.fsync(self._segments[-1].fd)
                 self._dirty = False
                 self._last_fsync = time.monotonic()
+            self._synced = self._high
+
+    def sync_if_due(self) -> None:
+        """With ``fsync: interval``: sync when the interval has passed (the uplink calls this)."""
+        if self._synced < self._high and time.monotonic() - self._last_fsync >= self.config.fsync_interval_s:
+            self.sync()
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (from the appending thread) after every append."""
@@ -264,7 +277,9 @@ class Outbox:
 
     def _maybe_fsync(self) -> None:
         policy = self.config.fsync
-        if policy == "batch" or (
+        if policy == "none":
+            self._synced = self._high
+        elif policy == "batch" or (
             policy == "interval" and time.monotonic() - self._last_fsync >= self.config.fsync_interval_s
         ):
             self.sync()
@@ -443,6 +458,7 @@ class Outbox:
         if self._torn_cut and self.config.fsync != "none":
             for seg in self._segments:
                 os.fsync(seg.fd)
+        self._synced = self._high  # what survived the restart is on disk
 
     def _fsync_dir(self) -> None:
         dfd = os.open(self.directory, os.O_RDONLY)

@@ -1,0 +1,218 @@
+"""Outbox: persistence, seq numbering, torn tails, CRC, eviction under the bound."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import numpy as np
+import pytest
+
+from vehicle_mw.manifest.channel import OutboxConfig
+from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
+from vehicle_mw.store import Outbox, OutboxError
+from vehicle_mw.store.segment import OVERHEAD
+
+
+def samples(start: int, n: int) -> np.ndarray:
+    s = np.zeros(n, SAMPLE_DTYPE)
+    s["source_seq"] = np.arange(start, start + n)
+    s["value"] = np.arange(start, start + n) * 1.5
+    return s
+
+
+def config(tmp_path, **kw) -> OutboxConfig:
+    base = {"directory": str(tmp_path), "fsync": "none", "max_batch_samples": 10, "segment_bytes": 8192}
+    base.update(kw)
+    base.setdefault("max_bytes", 4 << 20)
+    return OutboxConfig(**base)
+
+
+def all_source_seqs(box: Outbox) -> list[int]:
+    out: list[int] = []
+    for b in box.pending(0, 1_000_000):
+        out.extend(int(x) for x in b.samples["source_seq"])
+    return out
+
+
+def test_append_splits_into_batches_and_reads_back(tmp_path):
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        assert box.append(samples(0, 25)) == [1, 2, 3]
+        batches = box.pending(0, 10)
+        assert [len(b.samples) for b in batches] == [10, 10, 5]
+        assert np.array_equal(np.concatenate([b.samples for b in batches]), samples(0, 25))
+        assert [b.seq for b in box.pending(1, 10)] == [2, 3]
+
+
+def test_reopen_keeps_unacked_batches_and_numbering(tmp_path):
+    cfg = config(tmp_path)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 100))
+        box.ack(4)
+    with Outbox(tmp_path, cfg) as box:
+        assert box.acked_seq == 4
+        assert [b.seq for b in box.pending(0, 100)] == list(range(5, 11))
+        assert box.append(samples(100, 1)) == [11]
+
+
+def test_seq_never_reused_after_everything_acked_and_deleted(tmp_path):
+    cfg = config(tmp_path)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 500))  # 50 batches over several segments
+        assert len(list(tmp_path.glob("seg-*.log"))) > 2
+        box.ack(50)
+        assert len(list(tmp_path.glob("seg-*.log"))) == 1  # only the active one is kept
+    with Outbox(tmp_path, cfg) as box:
+        assert box.pending(0, 10) == []
+        assert box.append(samples(500, 1)) == [51]
+
+
+def test_ack_deletes_segments_only_when_fully_acked(tmp_path):
+    cfg = config(tmp_path)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 500))
+        before = sorted(tmp_path.glob("seg-*.log"))
+        box.ack(1)
+        assert sorted(tmp_path.glob("seg-*.log")) == before
+        box.ack(49)
+        assert len(list(tmp_path.glob("seg-*.log"))) < len(before)
+        assert [b.seq for b in box.pending(0, 10)] == [50]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_torn_tail_is_cut_and_never_replayed(tmp_path, seed):
+    rng = random.Random(seed)
+    cfg = config(tmp_path, segment_bytes=1 << 20)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 100))
+    seg = next(tmp_path.glob("seg-*.log"))
+    record = OVERHEAD + 10 * SAMPLE_SIZE
+    size = seg.stat().st_size
+    assert size == 10 * record
+    cut = rng.randrange(size - record + 1, size)  # inside the last record
+    os.truncate(seg, cut)
+    with Outbox(tmp_path, cfg) as box:
+        assert all_source_seqs(box) == list(range(90))
+        assert box.stats().torn_bytes_cut == cut - 9 * record
+        assert box.append(samples(90, 10))[0] >= 10  # written anew, cleanly
+    with Outbox(tmp_path, cfg) as box:
+        assert all_source_seqs(box) == list(range(100))
+
+
+def test_garbage_after_last_record_is_cut(tmp_path):
+    cfg = config(tmp_path, segment_bytes=1 << 20)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 30))
+    seg = next(tmp_path.glob("seg-*.log"))
+    with open(seg, "ab") as fh:
+        fh.write(b"VMWB" + os.urandom(200))
+    with Outbox(tmp_path, cfg) as box:
+        assert all_source_seqs(box) == list(range(30))
+        assert box.stats().torn_bytes_cut == 204
+
+
+def test_flipped_bit_fails_crc_and_cuts_from_there(tmp_path):
+    cfg = config(tmp_path, segment_bytes=1 << 20)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 30))
+    seg = next(tmp_path.glob("seg-*.log"))
+    data = bytearray(seg.read_bytes())
+    record = OVERHEAD + 10 * SAMPLE_SIZE
+    data[record + 40] ^= 0x01  # payload of the second record
+    seg.write_bytes(bytes(data))
+    with Outbox(tmp_path, cfg) as box:
+        assert all_source_seqs(box) == list(range(10))
+
+
+def test_eviction_keeps_disk_bound_and_takes_low_priority_first(tmp_path):
+    record = OVERHEAD + 10 * SAMPLE_SIZE
+    cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 200), priority=5)  # 20 high-priority batches
+        n = 200
+        while box.stats().evicted_records == 0:
+            box.append(samples(n, 10), priority=1)
+            n += 10
+        for _ in range(200):
+            box.append(samples(n, 10), priority=1)
+            n += 10
+            assert box.stats().disk_bytes <= cfg.max_bytes
+        on_disk = sum(p.stat().st_size for p in tmp_path.glob("seg-*.log"))
+        assert on_disk == box.stats().disk_bytes <= cfg.max_bytes
+        kept = set(all_source_seqs(box))
+        assert set(range(200)) <= kept, "high-priority batches must survive low-priority pressure"
+        st = box.stats()
+        assert st.evicted_records + len(kept) == n  # every record is either kept or counted
+        assert st.disk_bytes > cfg.max_bytes // 2
+        # the loss is reported with the next live batch, as records and as seq gaps
+        batches = box.pending(0, 10_000)
+        assert sum(b.evicted_before for b in batches) == st.evicted_records
+        gaps = sum(b.evicted_batches_before for b in batches)
+        assert gaps * 10 == st.evicted_records
+        assert record * len(batches) == st.disk_bytes
+
+
+def test_lower_priority_append_is_refused_when_only_higher_priority_is_stored(tmp_path):
+    cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
+    with Outbox(tmp_path, cfg) as box:
+        record = OVERHEAD + 10 * SAMPLE_SIZE
+        n = 0
+        while box.stats().disk_bytes + record <= cfg.max_bytes:
+            box.append(samples(n, 10), priority=9)
+            n += 10
+        high = box.stats().evicted_records
+        assert box.append(samples(n, 10), priority=0) == []
+        assert box.stats().evicted_records == high + 10
+        assert min(b.priority for b in box.pending(0, 10_000)) == 9
+
+
+def test_eviction_count_survives_restart(tmp_path):
+    cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
+    with Outbox(tmp_path, cfg) as box:
+        for i in range(300):
+            box.append(samples(i * 10, 10))
+        evicted = box.stats().evicted_records
+        reported = [(b.seq, b.evicted_before) for b in box.pending(0, 10_000) if b.evicted_before]
+    assert evicted > 0
+    with Outbox(tmp_path, cfg) as box:
+        assert box.stats().evicted_records == evicted
+        assert [(b.seq, b.evicted_before) for b in box.pending(0, 10_000) if b.evicted_before] == reported
+
+
+def test_bad_input_is_refused_with_a_clear_error(tmp_path):
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        with pytest.raises(OutboxError, match="SAMPLE_DTYPE"):
+            box.append(np.zeros(3, np.float64))
+        with pytest.raises(OutboxError, match="priority"):
+            box.append(samples(0, 1), priority=300)
+        assert box.append(samples(0, 0)) == []
+
+
+def test_unreadable_state_file_names_the_file(tmp_path):
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        box.append(samples(0, 10))
+    (tmp_path / "state.json").write_text("{not json")
+    with pytest.raises(OutboxError, match="state.json"):
+        Outbox(tmp_path, config(tmp_path))
+
+
+def test_state_file_is_valid_json_with_watermarks(tmp_path):
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        box.append(samples(0, 30))
+        box.ack(2)
+    state = json.loads((tmp_path / "state.json").read_text())
+    assert state["acked_seq"] == 2 and state["high_seq"] == 3
+
+
+@pytest.mark.parametrize("policy", ["batch", "interval", "none"])
+def test_every_fsync_policy_round_trips(tmp_path, policy):
+    cfg = config(tmp_path, fsync=policy, fsync_interval_s=3600)
+    with Outbox(tmp_path, cfg) as box:
+        box.append(samples(0, 55))
+        sendable = len(box.pending(0, 100))
+        assert sendable == (0 if policy == "interval" else 6)  # only synced batches are sent
+        box.sync()
+        assert len(box.pending(0, 100)) == 6
+    with Outbox(tmp_path, cfg) as box:
+        assert all_source_seqs(box) == list(range(55))

@@ -234,6 +234,10 @@ class PayloadCodec:
 def build_codec(ref: TypeRef | None, types: Mapping[str, TypeRef], byte_order: str = "big") -> PayloadCodec:
     """Compile a manifest type reference into a :class:`PayloadCodec`."""
     order = ">" if byte_order == "big" else "<"
+    if isinstance(ref, dict):  # a type written inline in Python, validated like the manifest's
+        from pydantic import TypeAdapter
+
+        ref = TypeAdapter(TypeRef).validate_python(ref)
     return PayloadCodec(None if ref is None else _compile(ref, types, order, ()), order)
 
 

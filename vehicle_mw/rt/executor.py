@@ -13,10 +13,11 @@ import heapq
 import logging
 import threading
 from collections.abc import Callable, Sized
+from time import monotonic_ns  # CLOCK_MONOTONIC, the native sleep's clock; cheaper to call than cffi
 from typing import Any
 
 from vehicle_mw.errors import VehicleMwError
-from vehicle_mw.native import monotonic_ns, sleep_until_ns
+from vehicle_mw.native import lib as _native
 from vehicle_mw.rt.scheduling import Refusal, Scheduling, apply_to_current_thread
 from vehicle_mw.rt.stats import TaskStats
 from vehicle_mw.rt.tasks import ErrorPolicy, PeriodicTask, RingSource, RingTask, Task, TimerTask
@@ -90,7 +91,12 @@ class _Worker:
                 continue
             remaining = None if next_due is None else next_due - now
             if remaining is not None and remaining <= _GUARD_NS:
-                sleep_until_ns(next_due)
+                _native.vmw_sleep_until_ns(next_due)  # absolute, EINTR-safe; GIL released
+                # hot path: run the release we slept for straight away
+                with self.lock:
+                    due_task = heapq.heappop(self.heap) if self.heap and self.heap[0][0] <= next_due else None
+                if due_task is not None:
+                    self._activate(due_task[0], due_task[2])
                 continue
             budget = None if remaining is None else (remaining - _GUARD_NS) / 1e9
             if self.rings:
@@ -321,17 +327,23 @@ class Executor:
         worker.ready.wait(5)
 
     def start(self, lead_time: float = 0.002) -> None:
-        """Start one thread per core; periodic epochs begin ``lead_time`` s from now."""
+        """Start one thread per core; periodic epochs begin ``lead_time`` s after all threads are set up.
+
+        Set-up (affinity, real-time policy, mlockall of the whole process) can take tens of
+        milliseconds, so the schedule starts only once every thread reports ready.
+        """
         if self._epoch is not None:
             raise ExecutorError(f"executor {self.name} already started")
         if not self._workers:
             self._worker(None)
-        self._epoch = monotonic_ns() + _ns(lead_time, "lead_time", allow_zero=True)
         for worker in self._workers.values():
-            for task in self._tasks.values():
-                if isinstance(task, PeriodicTask) and task.core == worker.core:
-                    self._schedule_first(worker, task)
-            self._start_worker(worker)
+            worker.thread.start()
+        for worker in self._workers.values():
+            worker.ready.wait(5)
+        self._epoch = monotonic_ns() + _ns(lead_time, "lead_time", allow_zero=True)
+        for task in self._tasks.values():
+            if isinstance(task, PeriodicTask):
+                self._schedule_first(self._workers[task.core], task)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop all threads (a task that is running finishes first)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import select
 import socket
 import threading
@@ -105,7 +106,8 @@ class Consumer:
 
     # ---- lifecycle ------------------------------------------------------------------------
 
-    async def start(self, poll_interval: float = 0.1) -> None:
+    async def start(self, poll_interval: float = 0.1, rt_priority: int | None = None) -> None:
+        self._rt_priority = rt_priority
         if any(e.protocol == "udp" for e in self.service.events) or any(f.protocol == "udp" for f in self.service.fields):
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
@@ -192,6 +194,12 @@ class Consumer:
     def _receive_loop(self) -> None:
         sock, fast = self._sock, self._fast
         assert sock is not None
+        if self._rt_priority is not None:  # wake-up latency is what p99 is made of on a loaded ECU
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
+            except (PermissionError, OSError) as exc:
+                log.warning("%s: SCHED_FIFO %d not granted for the receiver: %s", self.service.name,
+                            self._rt_priority, exc)  # fmt: skip
         buf = bytearray(65536)
         view = memoryview(buf)
         poller = select.poll()

@@ -88,12 +88,16 @@ class SomeIpRuntime:
             )
         return self._client
 
-    async def consume(self, service: SomeIpService, sink: SampleSink | None = None,
-                      poll_interval: float = 0.1) -> Consumer:  # fmt: skip
-        """Find, subscribe and decode ``service``; samples go to ``sink`` (anything with ``push_batch``)."""
+    async def consume(self, service: SomeIpService, sink: SampleSink | None = None, poll_interval: float = 0.1,
+                      rt_priority: int | None = None) -> Consumer:  # fmt: skip
+        """Find, subscribe and decode ``service``; samples go to ``sink`` (anything with ``push_batch``).
+
+        ``poll_interval``: how often availability is checked (loss is noticed within it);
+        ``rt_priority``: SCHED_FIFO priority of the event receiver thread (root/CAP_SYS_NICE).
+        """
         client = await self._ensure_daemon(service.sd)
         consumer = Consumer(service, self.interface_ip, client, sink)
-        await consumer.start(poll_interval)
+        await consumer.start(poll_interval, rt_priority)
         self.consumers.append(consumer)
         return consumer
 

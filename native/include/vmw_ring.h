@@ -96,6 +96,8 @@ uint64_t vmw_slot_ring_size(const vmw_slot_ring *r);
 /* Block until a record is readable or timeout_ns passes (< 0: forever). 1 = readable;
  * 0 = timed out, or woken by *_wake() / another consumer without a record (wait again). */
 int vmw_slot_ring_wait(vmw_slot_ring *r, int64_t timeout_ns);
+/* Producer: block until at least one slot is free, or timeout. 1 = room. */
+int vmw_slot_ring_wait_space(vmw_slot_ring *r, int64_t timeout_ns);
 void vmw_slot_ring_stats(const vmw_slot_ring *r, vmw_ring_stats *out);
 /* Wake every waiter (e.g. to cancel a blocked wait); their wait returns 0 if nothing is readable. */
 void vmw_slot_ring_wake(vmw_slot_ring *r);
@@ -121,6 +123,8 @@ int vmw_byte_ring_peek(vmw_byte_ring *r, const void **ptr, uint32_t *len);
 int vmw_byte_ring_release(vmw_byte_ring *r);
 uint64_t vmw_byte_ring_size(const vmw_byte_ring *r);
 int vmw_byte_ring_wait(vmw_byte_ring *r, int64_t timeout_ns);
+/* Producer: block until a record of max_record bytes fits, or timeout. */
+int vmw_byte_ring_wait_space(vmw_byte_ring *r, int64_t timeout_ns);
 void vmw_byte_ring_stats(const vmw_byte_ring *r, vmw_ring_stats *out);
 void vmw_byte_ring_wake(vmw_byte_ring *r);
 
@@ -139,6 +143,7 @@ size_t vmw_mpmc_ring_pop_n(vmw_mpmc_ring *r, void *dst, size_t max_n);
 int vmw_mpmc_ring_last_error(const vmw_mpmc_ring *r);
 uint64_t vmw_mpmc_ring_size(const vmw_mpmc_ring *r);
 int vmw_mpmc_ring_wait(vmw_mpmc_ring *r, int64_t timeout_ns);
+int vmw_mpmc_ring_wait_space(vmw_mpmc_ring *r, int64_t timeout_ns);
 void vmw_mpmc_ring_stats(const vmw_mpmc_ring *r, vmw_ring_stats *out);
 void vmw_mpmc_ring_wake(vmw_mpmc_ring *r);
 /* Repair cells left half-done by participants that died (kill -9); returns cells repaired.

@@ -48,6 +48,8 @@ typedef struct vmw_ring_header {
     /* line 3: blocking wait (futex words) */
     _Alignas(VMW_CACHELINE) _Atomic uint32_t data_word;
     _Atomic uint32_t data_waiting;
+    _Atomic uint32_t space_word; /* producers blocked on a full ring */
+    _Atomic uint32_t space_waiting;
     /* lines 4..: MPMC participants */
     _Alignas(VMW_CACHELINE) vmw_participant producers[32];
     vmw_participant consumers[32];

@@ -240,6 +240,7 @@ int vmw_byte_ring_release(vmw_byte_ring *r) {
     }
     atomic_store_explicit(&h->popped, atomic_load_explicit(&h->popped, memory_order_relaxed) + 1,
                           memory_order_relaxed);
+    vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
     return 1;
 }
 
@@ -262,7 +263,22 @@ int vmw_byte_ring_wait(vmw_byte_ring *r, int64_t timeout_ns) {
     return vmw_wait_ready(&r->h->data_word, &r->h->data_waiting, bytes_ready, r, timeout_ns, 0);
 }
 
-void vmw_byte_ring_wake(vmw_byte_ring *r) { vmw_futex_wake_all(&r->h->data_word); }
+/* Room for one record of max_record bytes wherever head is (wrap included). */
+static int bytes_have_room(void *arg) {
+    vmw_byte_ring *r = arg;
+    uint64_t head = atomic_load_explicit(&r->h->head, memory_order_relaxed);
+    uint64_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
+    return r->cap - (head - tail) >= r->cap / 2;
+}
+
+int vmw_byte_ring_wait_space(vmw_byte_ring *r, int64_t timeout_ns) {
+    return vmw_wait_ready(&r->h->space_word, &r->h->space_waiting, bytes_have_room, r, timeout_ns, 0);
+}
+
+void vmw_byte_ring_wake(vmw_byte_ring *r) {
+    vmw_futex_wake_all(&r->h->data_word);
+    vmw_futex_wake_all(&r->h->space_word);
+}
 
 void vmw_byte_ring_stats(const vmw_byte_ring *r, vmw_ring_stats *out) {
     vmw_ring_header *h = r->h;

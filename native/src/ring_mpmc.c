@@ -192,7 +192,10 @@ size_t vmw_mpmc_ring_recover(vmw_mpmc_ring *r) {
             fixed++;
         }
     }
-    if (fixed) vmw_futex_wake_all(&h->data_word);
+    if (fixed) {
+        vmw_futex_wake_all(&h->data_word);
+        vmw_futex_wake_all(&h->space_word);
+    }
     return fixed;
 }
 
@@ -286,6 +289,7 @@ static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard) {
         }
         atomic_store_explicit(&me->intent, VMW_POS_IDLE, memory_order_release);
         atomic_fetch_add_explicit(discard ? &h->dropped : &h->popped, out, memory_order_relaxed);
+        vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
         if (out || discard) return out ? out : k;
     }
 }
@@ -325,7 +329,21 @@ int vmw_mpmc_ring_wait(vmw_mpmc_ring *r, int64_t timeout_ns) {
     return vmw_wait_ready(&r->h->data_word, &r->h->data_waiting, mpmc_ready, r, timeout_ns, STUCK_SLICE_NS);
 }
 
-void vmw_mpmc_ring_wake(vmw_mpmc_ring *r) { vmw_futex_wake_all(&r->h->data_word); }
+static int mpmc_has_room(void *arg) {
+    vmw_mpmc_ring *r = arg;
+    uint64_t head = atomic_load_explicit(&r->h->head, memory_order_acquire);
+    uint64_t seq = atomic_load_explicit(cell_seq(r, head), memory_order_acquire) & ~ABANDONED;
+    return (int64_t)(seq - head) >= 0;
+}
+
+int vmw_mpmc_ring_wait_space(vmw_mpmc_ring *r, int64_t timeout_ns) {
+    return vmw_wait_ready(&r->h->space_word, &r->h->space_waiting, mpmc_has_room, r, timeout_ns, STUCK_SLICE_NS);
+}
+
+void vmw_mpmc_ring_wake(vmw_mpmc_ring *r) {
+    vmw_futex_wake_all(&r->h->data_word);
+    vmw_futex_wake_all(&r->h->space_word);
+}
 
 void vmw_mpmc_ring_stats(const vmw_mpmc_ring *r, vmw_ring_stats *out) {
     vmw_ring_header *h = r->h;

@@ -131,6 +131,7 @@ size_t vmw_slot_ring_push_n(vmw_slot_ring *r, const void *src, size_t n) {
 static void count_popped(vmw_ring_header *h, uint64_t n) {
     atomic_store_explicit(&h->popped, atomic_load_explicit(&h->popped, memory_order_relaxed) + n,
                           memory_order_relaxed);
+    vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
 }
 
 size_t vmw_slot_ring_pop_n(vmw_slot_ring *r, void *dst, size_t max_n) {
@@ -204,7 +205,19 @@ int vmw_slot_ring_wait(vmw_slot_ring *r, int64_t timeout_ns) {
     return vmw_wait_ready(&r->h->data_word, &r->h->data_waiting, slot_ready, r, timeout_ns, 0);
 }
 
-void vmw_slot_ring_wake(vmw_slot_ring *r) { vmw_futex_wake_all(&r->h->data_word); }
+static int slot_has_room(void *arg) {
+    vmw_slot_ring *r = arg;
+    return vmw_slot_ring_size(r) < r->cap;
+}
+
+int vmw_slot_ring_wait_space(vmw_slot_ring *r, int64_t timeout_ns) {
+    return vmw_wait_ready(&r->h->space_word, &r->h->space_waiting, slot_has_room, r, timeout_ns, 0);
+}
+
+void vmw_slot_ring_wake(vmw_slot_ring *r) {
+    vmw_futex_wake_all(&r->h->data_word);
+    vmw_futex_wake_all(&r->h->space_word);
+}
 
 void vmw_slot_ring_stats(const vmw_slot_ring *r, vmw_ring_stats *out) {
     vmw_ring_header *h = r->h;

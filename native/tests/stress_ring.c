@@ -47,7 +47,7 @@ static void *slot_producer(void *arg) {
         while (done < n) {
             size_t k = vmw_slot_ring_push_n(slot, batch + done, n - done);
             done += k;
-            if (!k) sched_yield();
+            if (!k) vmw_slot_ring_wait_space(slot, 100000000);
         }
         seq += n;
     }
@@ -89,7 +89,7 @@ static void *bytes_producer(void *arg) {
         uint32_t len = 8 + (uint32_t)(seq % 290);
         memcpy(rec, &seq, 8);
         for (uint32_t i = 8; i < len; i++) rec[i] = (unsigned char)(seq + i);
-        while (vmw_byte_ring_push_n(bytes, rec, &len, 1) == 0) sched_yield();
+        while (vmw_byte_ring_push_n(bytes, rec, &len, 1) == 0) vmw_byte_ring_wait_space(bytes, 100000000);
     }
     return arg;
 }
@@ -143,7 +143,7 @@ static void *mpmc_producer(void *arg) {
         while (done < n) {
             size_t k = vmw_mpmc_ring_push_n(r, batch + done, n - done);
             done += k;
-            if (!k) sched_yield();
+            if (!k) vmw_mpmc_ring_wait_space(r, 10000000);
         }
         seq += n;
     }

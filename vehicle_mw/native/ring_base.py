@@ -27,6 +27,7 @@ class RingBase:
         self._ptr = ffi.gc(ptr, getattr(lib, f"vmw_{k}_ring_close"))
         self._wait = getattr(lib, f"vmw_{k}_ring_wait")
         self._wake = getattr(lib, f"vmw_{k}_ring_wake")
+        self._wait_space = getattr(lib, f"vmw_{k}_ring_wait_space")
         self._size = getattr(lib, f"vmw_{k}_ring_size")
         self._stats = getattr(lib, f"vmw_{k}_ring_stats")
         self._stats_out = ffi.new("vmw_ring_stats *")
@@ -56,13 +57,20 @@ class RingBase:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block (futex, no spinning, GIL released) until a record is readable; False on timeout."""
+        return self._block(self._wait, timeout)
+
+    def wait_space(self, timeout: float | None = None) -> bool:
+        """Producer side: block until a record fits (a ByteRing: a max_record one); False on timeout."""
+        return self._block(self._wait_space, timeout)
+
+    def _block(self, fn: Any, timeout: float | None) -> bool:
         ptr = self.cptr
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                return len(self) > 0
-            if self._wait(ptr, _timeout_ns(remaining)):
+                return bool(fn(ptr, 0))
+            if fn(ptr, _timeout_ns(remaining)):
                 return True
 
     def _wait_until_cancelled(self, timeout: float | None, cancelled: threading.Event) -> bool:

@@ -185,7 +185,8 @@ class _Worker:
                 if batch is None or len(batch) == 0:
                     break
                 did = True
-                task.stats.records += len(batch)
+                slot_size = getattr(task.ring, "slot_size", None)  # SlotRing batches are bytes
+                task.stats.records += len(batch) // slot_size if slot_size else len(batch)
                 self._call(task, task.handler, None, batch)
                 if task.stats.stopped:
                     break
@@ -350,6 +351,10 @@ class Executor:
         self._stopping.set()
         for worker in self._workers.values():
             worker.wakeup.set()
+            for task in worker.rings:
+                wake = getattr(task.ring, "wake", None)  # SlotRing: wake a blocked wait() at once
+                if wake is not None:
+                    wake()
         for worker in self._workers.values():
             if worker.thread.is_alive():
                 worker.thread.join(timeout)

@@ -41,6 +41,8 @@ struct vmw_mpmc_ring {
     int last_error;
     uint64_t stuck_tail; /* wait(): the cell seen claimed-but-unpublished, and since when */
     int64_t stuck_since;
+    uint64_t stuck_head; /* wait_space(): the same for a cell taken but never freed */
+    int64_t stuck_head_since;
 };
 
 static _Atomic uint64_t *cell_seq(const vmw_mpmc_ring *r, uint64_t pos) {
@@ -306,23 +308,28 @@ uint64_t vmw_mpmc_ring_size(const vmw_mpmc_ring *r) {
     return (int64_t)n < 0 ? 0 : (n > r->cap ? r->cap : n);
 }
 
+/* A cell stays half-done: a participant is mid-copy, or died there. Look for the dead
+ * only when the same position stays stuck for half a wait slice. */
+static int stuck_long_enough(uint64_t *pos_seen, int64_t *since, uint64_t pos) {
+    int64_t now = vmw_wait_now_ns();
+    if (*pos_seen != pos || *since == 0) {
+        *pos_seen = pos;
+        *since = now;
+        return 0;
+    }
+    if (now - *since < STUCK_SLICE_NS / 2) return 0;
+    *since = 0;
+    return 1;
+}
+
 static int mpmc_ready(void *arg) {
     vmw_mpmc_ring *r = arg;
     uint64_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
     uint64_t seq = atomic_load_explicit(cell_seq(r, tail), memory_order_acquire);
     if ((seq & ~ABANDONED) == tail + 1) return 1;
     if (seq != tail || atomic_load_explicit(&r->h->head, memory_order_acquire) == tail) return 0;
-    /* claimed but unpublished: a producer is mid-write, or died there. Look for the
-     * dead only when the same cell stays stuck across a wait slice. */
-    int64_t now = vmw_wait_now_ns();
-    if (r->stuck_tail != tail || r->stuck_since == 0) {
-        r->stuck_tail = tail;
-        r->stuck_since = now;
-        return 0;
-    }
-    if (now - r->stuck_since < STUCK_SLICE_NS / 2) return 0;
-    r->stuck_since = 0;
-    return vmw_mpmc_ring_recover(r) > 0;
+    /* claimed by a producer but unpublished */
+    return stuck_long_enough(&r->stuck_tail, &r->stuck_since, tail) && vmw_mpmc_ring_recover(r) > 0;
 }
 
 int vmw_mpmc_ring_wait(vmw_mpmc_ring *r, int64_t timeout_ns) {
@@ -333,7 +340,11 @@ static int mpmc_has_room(void *arg) {
     vmw_mpmc_ring *r = arg;
     uint64_t head = atomic_load_explicit(&r->h->head, memory_order_acquire);
     uint64_t seq = atomic_load_explicit(cell_seq(r, head), memory_order_acquire) & ~ABANDONED;
-    return (int64_t)(seq - head) >= 0;
+    if ((int64_t)(seq - head) >= 0) return 1;
+    /* full; if the oldest cell was taken by a consumer that never freed it, it may be dead */
+    uint64_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
+    if ((int64_t)(tail - (head - r->cap)) <= 0) return 0;
+    return stuck_long_enough(&r->stuck_head, &r->stuck_head_since, head) && vmw_mpmc_ring_recover(r) > 0;
 }
 
 int vmw_mpmc_ring_wait_space(vmw_mpmc_ring *r, int64_t timeout_ns) {

@@ -56,7 +56,7 @@ def test_two_buses_at_once_keep_their_bus_ids_and_sequences():
     assert counts == [100, 100] and states == ["up", "up"]
 
 
-def test_error_frames_are_counted_and_passed_on():
+def test_error_frames_and_bus_off_are_counted_and_passed_on():
     cfg = CanBus(name="pt", interface="virtual", channel=_channel("err"))
     sink = CollectingSink()
     sender = can.Bus(interface="virtual", channel=cfg.channel)
@@ -65,12 +65,13 @@ def test_error_frames_are_counted_and_passed_on():
         assert reader.wait_open(5)
         sender.send(can.Message(is_error_frame=True, arbitration_id=0x4, is_extended_id=False))
         sender.send(can.Message(arbitration_id=0x5, is_extended_id=False, data=[1]))
-        assert sink.wait_for(2, timeout=5)
+        sender.send(can.Message(is_error_frame=True, arbitration_id=0x40, is_extended_id=False))  # bus-off
+        assert sink.wait_for(3, timeout=5)
     finally:
         reader.stop()
         sender.shutdown()
-    assert reader.status.error_frames == 1
-    assert (sink.frames()["flags"] & FRAME_ERROR).tolist() == [FRAME_ERROR, 0]
+    assert reader.status.error_frames == 2 and reader.status.bus_off == 1
+    assert (sink.frames()["flags"] & FRAME_ERROR).tolist() == [FRAME_ERROR, 0, FRAME_ERROR]
 
 
 def test_a_bus_that_disappears_is_reported_and_reopened():

@@ -26,6 +26,8 @@ from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
 
 log = logging.getLogger(__name__)
 
+CAN_ERR_BUSOFF = 0x40  # error class bit in a SocketCAN error frame's id (linux/can/error.h)
+
 
 @dataclass
 class BusStatus:
@@ -38,6 +40,7 @@ class BusStatus:
     delivered: int = 0
     dropped: int = 0  # sink full (live buses never block)
     error_frames: int = 0
+    bus_off: int = 0  # error frames reporting bus-off (SocketCAN CAN_ERR_BUSOFF)
     bad_frames: int = 0
     opens: int = 0
     failures: int = 0
@@ -171,7 +174,7 @@ class BusReader:
                     self._seq += 1
                     st.frames += 1
                     if msg.is_error_frame:
-                        st.error_frames += 1
+                        self._error_frame(msg)
                 else:
                     st.bad_frames = batch.bad_frames
                 if batch.full:
@@ -180,6 +183,15 @@ class BusReader:
             self._flush()
             if flowing:
                 sleep_until_ns(monotonic_ns() + latency)
+
+    def _error_frame(self, msg: can.Message) -> None:
+        st = self.status
+        st.error_frames += 1
+        if msg.arbitration_id & CAN_ERR_BUSOFF:
+            st.bus_off += 1
+            log.warning(
+                "CAN bus %s (%s %s) reports bus-off", self.cfg.name, self.cfg.interface, self.cfg.channel
+            )
 
     def _flush(self) -> None:
         batch = self._batch

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 class TokenBucket:
     """Sustained ``rate`` per second with a burst of ``rate * burst_s``."""
 
+    __slots__ = ("capacity", "rate", "stamp", "tokens")
+
     def __init__(self, rate: float, burst_s: float):
         self.rate = rate
         self.capacity = rate * burst_s
@@ -36,7 +38,7 @@ class TokenBucket:
         return True
 
 
-@dataclass
+@dataclass(slots=True)
 class VehicleState:
     """One vehicle as the gateway sees it while the process runs."""
 

@@ -46,6 +46,25 @@ def log_event(event: str, **fields: object) -> None:
 class LinkSession:
     """The gateway's half of one vehicle connection."""
 
+    __slots__ = (
+        "_close_reason",
+        "_expected_catalog",
+        "_probe_id",
+        "_send",
+        "_task",
+        "_welcomed",
+        "batches",
+        "cert_names",
+        "core",
+        "peer",
+        "rtt_ms",
+        "samples",
+        "session_id",
+        "session_key",
+        "transport",
+        "vehicle",
+    )
+
     def __init__(
         self,
         core: GatewayCore,
@@ -69,6 +88,7 @@ class LinkSession:
         self._task: asyncio.Task | None = None
         self._probe_id = 0
         self._expected_catalog: bytes | None = None
+        self._welcomed = False
 
     # ------------------------------------------------------------------ io helpers
 
@@ -84,7 +104,9 @@ class LinkSession:
                 self._task.cancel()
 
     def probe(self) -> None:
-        """Measure RTT from the gateway side (the Echo sets ``rtt_ms``)."""
+        """Measure RTT from the gateway side (the Echo sets ``rtt_ms``); only after the Welcome."""
+        if not self._welcomed:
+            return
         self._probe_id += 1
         self.send(link_pb2.Downlink(probe=link_pb2.Probe(id=self._probe_id, sent_ns=time.time_ns())))
 
@@ -205,6 +227,7 @@ class LinkSession:
             )
         )
         self._expected_catalog = None if catalog_known else bytes(hello.catalog_hash)
+        self._welcomed = True
         log_event(
             "session_open",
             vehicle=state.vehicle_id,

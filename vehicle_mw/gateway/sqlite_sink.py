@@ -56,6 +56,8 @@ class SqliteSink(Sink):
         self.commits = 0
         self.commit_seconds_total = 0.0
         self.on_commit: Callable[[int, float], None] | None = None  # (ops, seconds), for metrics
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -76,6 +78,10 @@ class SqliteSink(Sink):
         self._queue.put(_STOP)
         await asyncio.to_thread(self._thread.join)
         self._thread = None
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     # ------------------------------------------------------------------ reads at connect
 
@@ -83,29 +89,32 @@ class SqliteSink(Sink):
         return await asyncio.to_thread(self._load_vehicle, vehicle_id)
 
     def _load_vehicle(self, vehicle_id: str) -> VehicleRecord | None:
-        conn = connect(self.path, self.synchronous, readonly=True)
-        try:
-            row = conn.execute(
-                "SELECT key, acked_seq, catalog_hash, revoked FROM vehicles WHERE vehicle_id=?", (vehicle_id,)
-            ).fetchone()
-            if row is None:
-                return None
-            key, acked, catalog_hash, revoked = row
-            above = {
-                s
-                for (s,) in conn.execute(
-                    "SELECT seq FROM batches WHERE vehicle_key=? AND seq>? ORDER BY seq", (key, acked)
-                )
-            }
-            record = VehicleRecord(vehicle_id, acked, set(), bytes(catalog_hash), bool(revoked))
-            for seq in sorted(above):
-                if seq == record.acked_seq + 1:
-                    record.acked_seq = seq
-                else:
-                    record.stored_above.add(seq)
-            return record
-        finally:
-            conn.close()
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = connect(self.path, self.synchronous, readonly=True)
+            return self._load_with(self._reader, vehicle_id)
+
+    @staticmethod
+    def _load_with(conn: sqlite3.Connection, vehicle_id: str) -> VehicleRecord | None:
+        row = conn.execute(
+            "SELECT key, acked_seq, catalog_hash, revoked FROM vehicles WHERE vehicle_id=?", (vehicle_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        key, acked, catalog_hash, revoked = row
+        above = {
+            s
+            for (s,) in conn.execute(
+                "SELECT seq FROM batches WHERE vehicle_key=? AND seq>? ORDER BY seq", (key, acked)
+            )
+        }
+        record = VehicleRecord(vehicle_id, acked, set(), bytes(catalog_hash), bool(revoked))
+        for seq in sorted(above):
+            if seq == record.acked_seq + 1:
+                record.acked_seq = seq
+            else:
+                record.stored_above.add(seq)
+        return record
 
     # ------------------------------------------------------------------ writes
 
@@ -221,24 +230,26 @@ class SqliteSink(Sink):
         )
         if cur.rowcount == 0:
             return False
-        seq = batch.seq
+        seq = int(batch.seq)
         if len(cols.int_value) == n and n:
             kinds = list(cols.kind) if len(cols.kind) == n else [0] * n
             ints = [iv if k else None for iv, k in zip(cols.int_value, kinds, strict=True)]
+            rows = zip(
+                cols.signal_id,
+                cols.source_ts_ns,
+                cols.value,
+                ints,
+                cols.source_id,
+                cols.source_seq,
+                strict=True,
+            )
+            conn.executemany(f"INSERT INTO samples VALUES ({key}, ?, ?, ?, ?, ?, ?, {seq})", rows)
         else:
-            ints = [None] * n
-        rows = zip(
-            [key] * n,
-            cols.signal_id,
-            cols.source_ts_ns,
-            cols.value,
-            ints,
-            cols.source_id,
-            cols.source_seq,
-            [seq] * n,
-            strict=True,
-        )
-        conn.executemany("INSERT INTO samples VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            # the common all-float batch: constants in the statement, five bound columns per row
+            rows = zip(
+                cols.signal_id, cols.source_ts_ns, cols.value, cols.source_id, cols.source_seq, strict=True
+            )
+            conn.executemany(f"INSERT INTO samples VALUES ({key}, ?, ?, ?, NULL, ?, ?, {seq})", rows)
         return True
 
     def _op_acked(self, conn, vehicle_id: str, acked_seq: int) -> None:

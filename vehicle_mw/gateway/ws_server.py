@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.protocol import State
 
 from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.identity import names_from_peercert
@@ -16,6 +17,7 @@ from vehicle_mw.gateway.session import LinkSession, ProtocolViolation
 from vehicle_mw.v1 import link_pb2
 
 PATH = "/v1/link"
+MAX_UNREAD_BYTES = 1 << 20
 
 
 async def _frames(ws: ServerConnection) -> AsyncIterator[bytes]:
@@ -36,12 +38,19 @@ async def _discard(ws: ServerConnection) -> None:
         pass
 
 
-async def _writer(ws: ServerConnection, out: asyncio.Queue) -> None:
+def _send_now(ws: ServerConnection, session: LinkSession, data: bytes) -> None:
+    """Write one binary frame without a task or queue per connection (the downlink is small:
+    Welcome, Acks, Echoes, Commands). A vehicle that stops reading is cut, not buffered forever."""
+    if ws.protocol.state is not State.OPEN:
+        return
+    if ws.transport.get_write_buffer_size() > MAX_UNREAD_BYTES:
+        session.close(f"vehicle leaves more than {MAX_UNREAD_BYTES} downlink bytes unread")
+        return
+    ws.protocol.send_binary(data)
     try:
-        while (data := await out.get()) is not None:
-            await ws.send(data)
-    except ConnectionClosed:
-        pass
+        ws.send_data()
+    except OSError:
+        session.close("connection lost while sending")
 
 
 def _only_link_path(connection: ServerConnection, request: Request) -> Response | None:
@@ -58,14 +67,8 @@ async def serve_websocket(core: GatewayCore, host: str, port: int, ssl_ctx: ssl.
         sslobj = ws.transport.get_extra_info("ssl_object")
         names = names_from_peercert(sslobj.getpeercert()) if sslobj is not None else frozenset()
         peer = "{}:{}".format(*ws.remote_address[:2])
-        out: asyncio.Queue = asyncio.Queue()
-        session = LinkSession(core, "websocket", peer, names, out.put_nowait)
-        writer = asyncio.create_task(_writer(ws, out))
-        try:
-            reason = await session.run(_frames(ws))
-        finally:
-            out.put_nowait(None)
-            await writer
+        session = LinkSession(core, "websocket", peer, names, lambda data: _send_now(ws, session, data))
+        reason = await session.run(_frames(ws))
         # keep reading (and discarding) so that a flooding peer's close frame is seen promptly
         drain = asyncio.create_task(_discard(ws))
         await ws.close(1000 if reason == "peer closed" else 1008, reason[:120])

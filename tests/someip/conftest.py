@@ -38,8 +38,15 @@ class Peer:
 
     def __init__(self, argv: list[str]):
         env = dict(os.environ, PYTHONPATH=str(ROOT))
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            start_new_session=True,
+        )
         self._sel = selectors.DefaultSelector()
         self._sel.register(self.proc.stdout, selectors.EVENT_READ)
         ready = self._read(20.0)
@@ -51,7 +58,9 @@ class Peer:
             if self._sel.select(max(0.0, deadline - time.monotonic())):
                 line = self.proc.stdout.readline()
                 if not line:
-                    raise AssertionError(f"peer exited: {self.proc.wait(5)} {self.proc.stderr.read()[-3000:]}")
+                    raise AssertionError(
+                        f"peer exited: {self.proc.wait(5)} {self.proc.stderr.read()[-3000:]}"
+                    )
                 return json.loads(line)
         raise AssertionError(f"peer gave no reply within {timeout} s")
 
@@ -84,7 +93,9 @@ class Peer:
             stream.close()
 
 
-def write_manifest(tmp_path: pathlib.Path, name: str = "svc.yaml", protocol: str = "udp", **overrides: Any) -> pathlib.Path:
+def write_manifest(
+    tmp_path: pathlib.Path, name: str = "svc.yaml", protocol: str = "udp", **overrides: Any
+) -> pathlib.Path:
     """The example manifest, with every event/method/field on ``protocol`` and top-level overrides."""
     data = yaml.safe_load(EXAMPLE.read_text())
     for section in ("events", "methods", "fields"):

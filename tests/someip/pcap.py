@@ -89,8 +89,19 @@ def write_udp(path: pathlib.Path, packets: list[tuple[tuple[str, int], tuple[str
     out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101))
     for i, (src, dst, payload) in enumerate(packets):
         udp = struct.pack(">HHHH", src[1], dst[1], 8 + len(payload), 0) + payload
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), i, 0, 64, 17, 0,
-                         bytes(int(x) for x in src[0].split(".")), bytes(int(x) for x in dst[0].split(".")))
+        ip = struct.pack(
+            ">BBHHHBBH4s4s",
+            0x45,
+            0,
+            20 + len(udp),
+            i,
+            0,
+            64,
+            17,
+            0,
+            bytes(int(x) for x in src[0].split(".")),
+            bytes(int(x) for x in dst[0].split(".")),
+        )
         csum = sum(struct.unpack(">10H", ip))
         csum = (csum & 0xFFFF) + (csum >> 16)
         csum = (csum & 0xFFFF) + (csum >> 16)

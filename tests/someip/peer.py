@@ -1,6 +1,6 @@
 """A provider or consumer process driven by JSON lines on stdin (one reply line per command).
 
-    python tests/someip/peer.py provide|consume MANIFEST.yaml INTERFACE_IP
+python tests/someip/peer.py provide|consume MANIFEST.yaml INTERFACE_IP
 """
 
 from __future__ import annotations
@@ -76,9 +76,15 @@ async def consumer_ops(rt: SomeIpRuntime, service: SomeIpService):
             n = cmd["n"]
             ok = await asyncio.to_thread(sink.wait_for, lambda s: len(s) >= n, timeout)
             s = sink.samples()
-            return {"ok": ok, "count": len(s), "values": {str(k): v for k, v in samples_to_values(s).items()},
-                    "signal_ids": s["signal_id"].tolist()[:64], "seq": s["source_seq"].tolist()[:64],
-                    "source_id": sorted(set(s["source_id"].tolist())), "ts": s["timestamp_ns"].tolist()[:4]}
+            return {
+                "ok": ok,
+                "count": len(s),
+                "values": {str(k): v for k, v in samples_to_values(s).items()},
+                "signal_ids": s["signal_id"].tolist()[:64],
+                "seq": s["source_seq"].tolist()[:64],
+                "source_id": sorted(set(s["source_id"].tolist())),
+                "ts": s["timestamp_ns"].tolist()[:4],
+            }
         if name == "call":
             return await consumer.call(cmd["method"], cmd.get("value"), timeout)
         if name == "get_field":
@@ -92,8 +98,11 @@ async def consumer_ops(rt: SomeIpRuntime, service: SomeIpService):
                 await asyncio.sleep(0.02)
             return consumer.field_values.get(cmd["field"])
         if name == "stats":
-            return {"events": consumer.stats.events, "dropped": {f"{p}|{r}": n for (p, r), n in consumer.stats.dropped.items()},
-                    "lost": consumer.lost_count}
+            return {
+                "events": consumer.stats.events,
+                "dropped": {f"{p}|{r}": n for (p, r), n in consumer.stats.dropped.items()},
+                "lost": consumer.lost_count,
+            }
         raise ValueError(f"unknown op {name}")
 
     return op
@@ -113,7 +122,11 @@ async def main() -> None:
             try:
                 reply = {"ok": True, "result": await op(json.loads(line))}
             except Exception as exc:
-                reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}", "trace": traceback.format_exc()}
+                reply = {
+                    "ok": False,
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "trace": traceback.format_exc(),
+                }
             print(json.dumps(reply), flush=True)
 
 

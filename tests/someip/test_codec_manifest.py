@@ -53,21 +53,42 @@ def test_manifest_errors_name_the_problem(tmp_path):
     assert "unknown key" in _bad(tmp_path, lambda d: d.update(colour="red"))
     assert "unknown events" in _bad(tmp_path, lambda d: d["eventgroups"][0]["events"].append(0x8100))
     assert "duplicate method ids" in _bad(tmp_path, lambda d: d["fields"][0].update(getter=1))
-    assert "duplicate signal ids" in _bad(tmp_path, lambda d: d["events"][1]["signals"][0].update(signal_id=1001))
+    assert "duplicate signal ids" in _bad(
+        tmp_path, lambda d: d["events"][1]["signals"][0].update(signal_id=1001)
+    )
 
 
 def test_primitives_big_and_little_endian():
     for order, fmt in (("big", ">"), ("little", "<")):
-        codec = build_codec({"struct": [{"name": "a", "type": "uint16"}, {"name": "b", "type": "int64"},
-                                        {"name": "c", "type": "float64"}, {"name": "d", "type": "bool"}]}, {}, order)
+        codec = build_codec(
+            {
+                "struct": [
+                    {"name": "a", "type": "uint16"},
+                    {"name": "b", "type": "int64"},
+                    {"name": "c", "type": "float64"},
+                    {"name": "d", "type": "bool"},
+                ]
+            },
+            {},
+            order,
+        )
         raw = codec.encode({"a": 513, "b": -2, "c": 0.5, "d": True})
         assert raw == struct.pack(fmt + "Hqd?", 513, -2, 0.5, True)
         assert codec.decode(raw) == {"a": 513, "b": -2, "c": 0.5, "d": True}
 
 
 def _typed(ref):
-    return parse_manifest({"name": "x", "service_id": 1, "instance_id": 1, "endpoint": {"port": 1},
-                           "consumer_endpoint": {"port": 2}, "types": {"T": ref}}, SomeIpService).types["T"]
+    return parse_manifest(
+        {
+            "name": "x",
+            "service_id": 1,
+            "instance_id": 1,
+            "endpoint": {"port": 1},
+            "consumer_endpoint": {"port": 2},
+            "types": {"T": ref},
+        },
+        SomeIpService,
+    ).types["T"]
 
 
 def test_dynamic_string_has_length_bom_and_terminator():
@@ -86,7 +107,9 @@ def test_arrays_fixed_and_dynamic_with_length_fields():
     dyn = build_codec(_typed({"array": "uint16", "length_field_size": 1}), {})
     assert dyn.encode([1, 2]) == b"\x04\x00\x01\x00\x02"  # length field counts bytes
     assert dyn.decode(b"\x04\x00\x01\x00\x02") == [1, 2]
-    nested = build_codec(_typed({"array": {"array": "int8", "length_field_size": 1}, "length_field_size": 2}), {})
+    nested = build_codec(
+        _typed({"array": {"array": "int8", "length_field_size": 1}, "length_field_size": 2}), {}
+    )
     assert nested.decode(nested.encode([[1], [], [-1, -2]])) == [[1], [], [-1, -2]]
 
 
@@ -132,8 +155,18 @@ def test_path_getter():
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.integers(-(2**31), 2**31 - 1), st.text(max_size=8), st.booleans()), max_size=5))
 def test_roundtrip_property(items):
-    ref = _typed({"array": {"struct": [{"name": "i", "type": "int32"}, {"name": "s", "type": "string"},
-                                       {"name": "b", "type": "bool"}]}, "length_field_size": 4})  # fmt: skip
+    ref = _typed(
+        {
+            "array": {
+                "struct": [
+                    {"name": "i", "type": "int32"},
+                    {"name": "s", "type": "string"},
+                    {"name": "b", "type": "bool"},
+                ]
+            },
+            "length_field_size": 4,
+        }
+    )
     codec = build_codec(ref, {})
     value = [{"i": i, "s": s.replace("\x00", ""), "b": b} for i, s, b in items]
     assert codec.decode(codec.encode(value)) == value

@@ -34,7 +34,9 @@ def test_events_decode_into_samples(pair):
     assert got["ok"], got
     values = got["values"]
     assert [values[str(i)] for i in (1001, 1002, 1003, 1004)] == [1.5, 2.5, 3.5, 4.5]
-    assert values["1010"] == -1 and values["1011"] is True and values["1012"] == 123456 and values["1013"] == 90
+    assert (
+        values["1010"] == -1 and values["1011"] is True and values["1012"] == 123456 and values["1013"] == 90
+    )
     assert got["source_id"] == [7]
     assert got["seq"] == sorted(got["seq"]) and len(set(got["seq"])) == 3  # one sequence number per event
     assert all(ts > 1.6e18 for ts in got["ts"])  # CLOCK_REALTIME receive time, ns
@@ -106,8 +108,12 @@ def _inject(netns, ns: str, dst: tuple[str, int], datagrams: list[bytes], src_po
         f"s.bind(('{netns.ip_a}',{src_port}))\n"
         f"for d in ast.literal_eval(sys.stdin.read()): s.sendto(d, {dst!r})\n"
     )
-    subprocess.run([*netns.exec_prefix(ns), sys.executable, "-c", code], input=repr(datagrams).encode(),
-                   check=True, timeout=20)  # fmt: skip
+    subprocess.run(
+        [*netns.exec_prefix(ns), sys.executable, "-c", code],
+        input=repr(datagrams).encode(),
+        check=True,
+        timeout=20,
+    )
 
 
 def test_malformed_input_is_counted_and_never_stops_the_consumer(peers, tmp_path, netns):
@@ -130,7 +136,12 @@ def test_malformed_input_is_counted_and_never_stops_the_consumer(peers, tmp_path
     ]
     _inject(netns, netns.ns_a, (netns.ip_b, 40000), bad, 30599)
     # bad SD: truncated entries array to the SD port of the consumer's daemon
-    sd = bytes.fromhex("ffff8100") + struct.pack(">I", 40) + bytes.fromhex("0000000101010200c0000000") + struct.pack(">I", 64)
+    sd = (
+        bytes.fromhex("ffff8100")
+        + struct.pack(">I", 40)
+        + bytes.fromhex("0000000101010200c0000000")
+        + struct.pack(">I", 64)
+    )
     _inject(netns, netns.ns_a, ("224.224.224.245", 30490), [sd], 30598)
     got = consumer.cmd("wait_samples", n=9)  # initial mode + 2 x 4 wheel signals from the last datagram
     assert got["ok"], got
@@ -144,5 +155,3 @@ def test_malformed_input_is_counted_and_never_stops_the_consumer(peers, tmp_path
     # still alive and decoding
     provider.cmd("send", event="wheel_speeds", value=WHEELS)
     assert consumer.cmd("wait_samples", n=13)["ok"]
-
-

@@ -58,8 +58,9 @@ def make_daemon() -> SomeipDaemon:
 
 def offered(methods: list[Method]) -> ServiceToOffer:
     groups = [EventGroup(1, [Event(0x8001, UDP)]), EventGroup(2, [Event(0x8002, UDP)])]
-    return ServiceToOffer(1, 0x5678, 0x1234, 1, 0, 3, 1000, Endpoint(ipaddress.IPv4Address("127.0.0.1"), 30509),
-                          methods, groups)  # fmt: skip
+    return ServiceToOffer(
+        1, 0x5678, 0x1234, 1, 0, 3, 1000, Endpoint(ipaddress.IPv4Address("127.0.0.1"), 30509), methods, groups
+    )
 
 
 def subscription(group: int) -> SdSubscription:
@@ -95,8 +96,19 @@ def test_method_hash_lets_a_service_with_methods_ack_subscriptions():
 def test_subscription_expiry_task_survives_an_expired_subscription():
     def run() -> SomeipDaemon:
         daemon = make_daemon()
-        daemon._active_subscriptions.add(Subscription(0x1234, 0x5678, 1, EventGroup(1, []), 1, None, None,
-                                                      frozenset({UDP}), timestamp_last_update=0.0))  # fmt: skip
+        daemon._active_subscriptions.add(
+            Subscription(
+                0x1234,
+                0x5678,
+                1,
+                EventGroup(1, []),
+                1,
+                None,
+                None,
+                frozenset({UDP}),
+                timestamp_last_update=0.0,
+            )
+        )
         daemon._check_service_ttl_task_impl()
         return daemon
 
@@ -144,8 +156,18 @@ def test_offer_endpoint_follows_the_protocol_asked_for():
     async def run() -> int:
         daemon = make_daemon()
         daemon._requested_subscriptions.add_subscription(
-            7, Subscription(0x1234, 0x5678, 1, EventGroup(1, [Event(0x8001, TCP)]), 3,
-                            Endpoint(ipaddress.IPv4Address("127.0.0.1"), 40000), None, frozenset({TCP})))  # fmt: skip
+            7,
+            Subscription(
+                0x1234,
+                0x5678,
+                1,
+                EventGroup(1, [Event(0x8001, TCP)]),
+                3,
+                Endpoint(ipaddress.IPv4Address("127.0.0.1"), 40000),
+                None,
+                frozenset({TCP}),
+            ),
+        )
         daemon.datagram_received_mcast(offer_datagram([UDP_OPT, TCP_OPT]), PEER)
         for endpoints in list(daemon._someip_client_endpoints._storage.values()):
             for endpoint in endpoints:
@@ -162,8 +184,19 @@ def test_stop_offer_forgets_the_service_and_its_subscriptions():
         daemon = make_daemon()
         daemon.datagram_received_mcast(offer_datagram([UDP_OPT]), PEER)
         assert len(daemon._found_services) == 1
-        daemon._active_subscriptions.add(Subscription(0x1234, 0x5678, 1, EventGroup(1, []), 3, None, None,
-                                                      frozenset({UDP}), timestamp_last_update=1e12))  # fmt: skip
+        daemon._active_subscriptions.add(
+            Subscription(
+                0x1234,
+                0x5678,
+                1,
+                EventGroup(1, []),
+                3,
+                None,
+                None,
+                frozenset({UDP}),
+                timestamp_last_update=1e12,
+            )
+        )
         daemon.datagram_received_mcast(offer_datagram([UDP_OPT], ttl=0), PEER)
         return daemon
 
@@ -194,11 +227,21 @@ def test_an_event_goes_once_to_the_subscribers_of_its_eventgroup():
         daemon._handle_subscription(subscription(2))
         endpoint = Recorder()
         daemon._someip_server_endpoints.add_endpoint(1, endpoint)
-        daemon._handle_send_event_request({
-            "service_id": 0x1234, "instance_id": 0x5678, "major_version": 1, "client_id": 0, "session_id": 1,
-            "eventgroup_id": 1, "event": Event(0x8001, UDP).to_json(), "src_endpoint_ip": "127.0.0.1",
-            "src_endpoint_port": 30509, "payload": "AAAA",
-        }, 1)  # fmt: skip
+        daemon._handle_send_event_request(
+            {
+                "service_id": 0x1234,
+                "instance_id": 0x5678,
+                "major_version": 1,
+                "client_id": 0,
+                "session_id": 1,
+                "eventgroup_id": 1,
+                "event": Event(0x8001, UDP).to_json(),
+                "src_endpoint_ip": "127.0.0.1",
+                "src_endpoint_port": 30509,
+                "payload": "AAAA",
+            },
+            1,
+        )
         return len(endpoint.sent)
 
     assert run() == 1
@@ -209,8 +252,9 @@ def test_an_event_goes_once_to_the_subscribers_of_its_eventgroup():
 def test_stopping_a_tcp_offer_closes_its_connections():
     async def run() -> bytes | None:
         factory = SomeipEndpointFactory()
-        endpoint = await factory.create_server_endpoint(Endpoint(ipaddress.IPv4Address("127.0.0.1"), 0), TCP,
-                                                        lambda *a: None)  # fmt: skip
+        endpoint = await factory.create_server_endpoint(
+            Endpoint(ipaddress.IPv4Address("127.0.0.1"), 0), TCP, lambda *a: None
+        )
         port = endpoint._server.sockets[0].getsockname()[1]
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         for _ in range(200):  # until the server registered the connection (bounded)
@@ -220,7 +264,7 @@ def test_stopping_a_tcp_offer_closes_its_connections():
         endpoint.shutdown()
         try:
             return await asyncio.wait_for(reader.read(1), 1.0)  # b"" = closed by the server
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         finally:
             writer.close()

@@ -9,17 +9,25 @@ generated and nothing is rebuilt when a service changes.
 from __future__ import annotations
 
 import ipaddress
-from typing import Literal, Union
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from vehicle_mw.manifest.loading import StrictModel
 
 PRIMITIVES = (
-    "uint8", "uint16", "uint32", "uint64",
-    "int8", "int16", "int32", "int64",
-    "float32", "float64", "bool",
-)  # fmt: skip
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "float32",
+    "float64",
+    "bool",
+)
 
 LengthFieldSize = Literal[0, 1, 2, 4]
 Protocol = Literal["udp", "tcp"]
@@ -53,7 +61,7 @@ class StructType(StrictModel):
     length_field_size: LengthFieldSize = Field(0, description="bytes of the length field before the struct")
 
 
-TypeRef = Union[str, ArrayType, StringType, StructType]
+TypeRef = str | ArrayType | StringType | StructType
 
 
 class Endpoint(StrictModel):
@@ -71,7 +79,9 @@ class Endpoint(StrictModel):
 class SignalMapping(StrictModel):
     """Where a sample comes from in a decoded payload, and what it is called."""
 
-    path: str = Field("", description="member path in the decoded value: '' (whole), 'a.b', 'wheels[2].speed'")
+    path: str = Field(
+        "", description="member path in the decoded value: '' (whole), 'a.b', 'wheels[2].speed'"
+    )
     signal_id: int = Field(ge=0, lt=2**32, description="signal id of the sample records")
     vss: str | None = Field(None, description="VSS name, e.g. Vehicle.Speed")
 
@@ -125,9 +135,13 @@ class SomeIpService(StrictModel):
     instance_id: int = Field(ge=1, le=0xFFFE)
     major_version: int = Field(1, ge=0, le=0xFE)
     minor_version: int = Field(0, ge=0, le=0xFFFFFFFE)
-    byte_order: Literal["big", "little"] = Field("big", description="payload byte order (SOME/IP default: big)")
+    byte_order: Literal["big", "little"] = Field(
+        "big", description="payload byte order (SOME/IP default: big)"
+    )
     endpoint: Endpoint = Field(description="provider endpoint (UDP and TCP share the port)")
-    consumer_endpoint: Endpoint = Field(description="consumer endpoint: events and method responses arrive here")
+    consumer_endpoint: Endpoint = Field(
+        description="consumer endpoint: events and method responses arrive here"
+    )
     source_id: int = Field(0, ge=0, le=0xFFFF, description="source_id of the samples this service produces")
     sd: ServiceDiscovery = Field(default_factory=ServiceDiscovery)
     types: dict[str, TypeRef] = Field(default_factory=dict, description="named payload types")

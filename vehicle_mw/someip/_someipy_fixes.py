@@ -80,14 +80,20 @@ def _patch(owner: Any, attr: str, value: Any) -> Callable[[], None]:
     return undo
 
 
-@_register("method_hash", "Method defines __eq__ without __hash__: offering a service with methods "
-           "raises TypeError when a subscription arrives, so no SubscribeAck is sent")  # fmt: skip
+@_register(
+    "method_hash",
+    "Method defines __eq__ without __hash__: offering a service with methods "
+    "raises TypeError when a subscription arrives, so no SubscribeAck is sent",
+)
 def _method_hash() -> Callable[[], None]:
     return _patch(Method, "__hash__", lambda self: hash((self.id, self.protocol)))
 
 
-@_register("subscription_expiry", "the expiry task logs subscription.eventgroup_id, which does not exist: "
-           "the task dies on the first expired subscription and service TTLs are never checked again")  # fmt: skip
+@_register(
+    "subscription_expiry",
+    "the expiry task logs subscription.eventgroup_id, which does not exist: "
+    "the task dies on the first expired subscription and service TTLs are never checked again",
+)
 def _subscription_expiry() -> Callable[[], None]:
     return _patch(Subscription, "eventgroup_id", property(lambda self: self.eventgroup.id))
 
@@ -96,20 +102,35 @@ def _dispatch_all(endpoint: UDPSomeipEndpoint, data: bytes, addr: tuple[str, int
     for item in wire.split(data):
         if isinstance(item, wire.Malformed):
             MESSAGE_ERRORS[addr[0]] = MESSAGE_ERRORS.get(addr[0], 0) + 1
-            log.warning("malformed SOME/IP from %s:%s at offset %d: %s", addr[0], addr[1], item.offset, item.reason)
+            log.warning(
+                "malformed SOME/IP from %s:%s at offset %d: %s", addr[0], addr[1], item.offset, item.reason
+            )
             return
         header = SomeIpHeader(
-            service_id=item.service_id, method_id=item.method_id, length=len(item.payload) + 8,
-            client_id=item.client_id, session_id=item.session_id, protocol_version=wire.PROTOCOL_VERSION,
-            interface_version=item.interface_version, message_type=item.message_type, return_code=item.return_code,
-        )  # fmt: skip
+            service_id=item.service_id,
+            method_id=item.method_id,
+            length=len(item.payload) + 8,
+            client_id=item.client_id,
+            session_id=item.session_id,
+            protocol_version=wire.PROTOCOL_VERSION,
+            interface_version=item.interface_version,
+            message_type=item.message_type,
+            return_code=item.return_code,
+        )
         if endpoint._callback is not None:
-            endpoint._callback(SomeIpMessage(header, bytes(item.payload)), addr, (endpoint._ip, endpoint._port),
-                               endpoint._protocol)  # fmt: skip
+            endpoint._callback(
+                SomeIpMessage(header, bytes(item.payload)),
+                addr,
+                (endpoint._ip, endpoint._port),
+                endpoint._protocol,
+            )
 
 
-@_register("all_messages_per_read", "only the first SOME/IP message of a UDP datagram or TCP read is handled; "
-           "the rest are silently dropped (vsomeip packs several into one datagram)")  # fmt: skip
+@_register(
+    "all_messages_per_read",
+    "only the first SOME/IP message of a UDP datagram or TCP read is handled; "
+    "the rest are silently dropped (vsomeip packs several into one datagram)",
+)
 def _all_messages_per_read() -> Callable[[], None]:
     def datagram_received(self: UDPSomeipEndpoint, data: bytes, addr: tuple[str, int]) -> None:
         _dispatch_all(self, data, addr)
@@ -127,8 +148,11 @@ def _all_messages_per_read() -> Callable[[], None]:
     return lambda: (undo_udp(), undo_tcp())
 
 
-@_register("tcp_stop_closes_connections", "stopping a TCP offer closes only the listening socket: accepted "
-           "connections stay open, so after a re-offer clients stay on a dead connection and get no events")  # fmt: skip
+@_register(
+    "tcp_stop_closes_connections",
+    "stopping a TCP offer closes only the listening socket: accepted "
+    "connections stay open, so after a re-offer clients stay on a dead connection and get no events",
+)
 def _tcp_stop_closes_connections() -> Callable[[], None]:
     from someipy._internal.someip_endpoint import TCPSomeipEndpoint
 
@@ -146,14 +170,19 @@ def _tcp_stop_closes_connections() -> Callable[[], None]:
 
 def _preferred_protocol(daemon: Any, service_id: int) -> TransportLayerProtocol:
     """TCP when every local subscription to the service asks for TCP only, else UDP."""
-    wanted = [s.protocols for s in daemon._requested_subscriptions.subscriptions if s.service_id == service_id]
+    wanted = [
+        s.protocols for s in daemon._requested_subscriptions.subscriptions if s.service_id == service_id
+    ]
     if wanted and all(TransportLayerProtocol.UDP not in p for p in wanted):
         return TransportLayerProtocol.TCP
     return TransportLayerProtocol.UDP
 
 
-@_register("offer_endpoint_by_protocol", "the first endpoint option of an offer is taken as the service endpoint "
-           "whatever its protocol, so TCP subscriptions and calls connect to the UDP port")  # fmt: skip
+@_register(
+    "offer_endpoint_by_protocol",
+    "the first endpoint option of an offer is taken as the service endpoint "
+    "whatever its protocol, so TCP subscriptions and calls connect to the UDP port",
+)
 def _offer_endpoint_by_protocol() -> Callable[[], None]:
     original = someipyd.deserialize_sd_message
 
@@ -178,8 +207,11 @@ def _forget_service(daemon: Any, entry: Any) -> int:
     """Drop a stopped service instance and the subscriptions to it; returns how many were dropped."""
 
     def same(s: Any) -> bool:
-        return (s.service_id, s.instance_id, s.major_version) == (entry.service_id, entry.instance_id,
-                                                                  entry.major_version)  # fmt: skip
+        return (s.service_id, s.instance_id, s.major_version) == (
+            entry.service_id,
+            entry.instance_id,
+            entry.major_version,
+        )
 
     before = len(daemon._found_services)
     daemon._found_services = [s for s in daemon._found_services if not same(s)]
@@ -189,15 +221,21 @@ def _forget_service(daemon: Any, entry: Any) -> int:
     return before - len(daemon._found_services)
 
 
-@_register("stop_offer", "StopOffer entries are ignored: a stopped service stays 'found' and subscribed "
-           "until its TTL runs out (or forever, with the expiry task dead)")  # fmt: skip
+@_register(
+    "stop_offer",
+    "StopOffer entries are ignored: a stopped service stays 'found' and subscribed "
+    "until its TTL runs out (or forever, with the expiry task dead)",
+)
 def _stop_offer() -> Callable[[], None]:
     FIXES_RUNTIME["stop_offer"] = True
     return lambda: FIXES_RUNTIME.pop("stop_offer", None)
 
 
-@_register("sd_input_guard", "a malformed SD datagram raises inside the daemon's datagram handler "
-           "(IndexError/struct.error/ValueError) instead of being counted and dropped")  # fmt: skip
+@_register(
+    "sd_input_guard",
+    "a malformed SD datagram raises inside the daemon's datagram handler "
+    "(IndexError/struct.error/ValueError) instead of being counted and dropped",
+)
 def _sd_input_guard() -> Callable[[], None]:
     FIXES_RUNTIME["sd_input_guard"] = True
     return lambda: FIXES_RUNTIME.pop("sd_input_guard", None)
@@ -207,8 +245,11 @@ FIXES_RUNTIME: dict[str, bool] = {}
 _SENDING: dict[str, int] = {}
 
 
-@_register("event_per_eventgroup", "an event is sent to every subscriber of the service, once per subscribed "
-           "eventgroup, instead of once to each subscriber of the event's eventgroup (duplicates)")  # fmt: skip
+@_register(
+    "event_per_eventgroup",
+    "an event is sent to every subscriber of the service, once per subscribed "
+    "eventgroup, instead of once to each subscriber of the event's eventgroup (duplicates)",
+)
 def _event_per_eventgroup() -> Callable[[], None]:
     from someipy._internal.subscribers import Subscribers
 
@@ -253,12 +294,16 @@ def _install_sd_hooks() -> None:
                 message = someipyd.deserialize_sd_message(data, addr[0], addr[1], multicast=True)
                 for entry in message.entries:
                     if entry.type == SdEntryType.STOP_OFFER_SERVICE and _forget_service(self, entry):
-                        log.info("service %#06x.%#06x stopped by %s", entry.service_id, entry.instance_id, addr[0])
+                        log.info(
+                            "service %#06x.%#06x stopped by %s", entry.service_id, entry.instance_id, addr[0]
+                        )
         except Exception as exc:
             if not FIXES_RUNTIME.get("sd_input_guard"):
                 raise
             SD_ERRORS[addr[0]] = SD_ERRORS.get(addr[0], 0) + 1
-            log.warning("malformed SD datagram from %s:%s dropped: %s: %s", addr[0], addr[1], type(exc).__name__, exc)
+            log.warning(
+                "malformed SD datagram from %s:%s dropped: %s: %s", addr[0], addr[1], type(exc).__name__, exc
+            )
         finally:
             _CURRENT_DAEMON.pop("daemon", None)
 

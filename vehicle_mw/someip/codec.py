@@ -15,13 +15,21 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from vehicle_mw.errors import VehicleMwError
-from vehicle_mw.manifest.someip import PRIMITIVES, ArrayType, StringType, StructType, TypeRef
+from vehicle_mw.manifest.someip import PRIMITIVES, ArrayType, StringType, TypeRef
 
 _FORMATS = {
-    "uint8": "B", "uint16": "H", "uint32": "I", "uint64": "Q",
-    "int8": "b", "int16": "h", "int32": "i", "int64": "q",
-    "float32": "f", "float64": "d", "bool": "?",
-}  # fmt: skip
+    "uint8": "B",
+    "uint16": "H",
+    "uint32": "I",
+    "uint64": "Q",
+    "int8": "b",
+    "int16": "h",
+    "int32": "i",
+    "int64": "q",
+    "float32": "f",
+    "float64": "d",
+    "bool": "?",
+}
 _LENGTH_FORMATS = {1: "B", 2: "H", 4: "I"}
 _BOMS = {"utf-8": b"\xef\xbb\xbf", "utf-16be": b"\xfe\xff", "utf-16le": b"\xff\xfe"}
 _TERMINATORS = {"utf-8": b"\x00", "utf-16be": b"\x00\x00", "utf-16le": b"\x00\x00"}
@@ -58,7 +66,9 @@ class _Primitive(Codec):
     def decode(self, buf, off):
         end = off + self._s.size
         if end > len(buf):
-            raise CodecError(f"{self.name} needs {self._s.size} bytes at offset {off}, payload has {len(buf)}")
+            raise CodecError(
+                f"{self.name} needs {self._s.size} bytes at offset {off}, payload has {len(buf)}"
+            )
         return self._s.unpack_from(buf, off)[0], end
 
     def encode(self, value, out):
@@ -77,14 +87,18 @@ class _Primitive(Codec):
 
 def _read_length(buf, off: int, size: int, order: str) -> tuple[int, int]:
     if off + size > len(buf):
-        raise CodecError(f"length field of {size} bytes at offset {off} runs past the payload ({len(buf)} bytes)")
+        raise CodecError(
+            f"length field of {size} bytes at offset {off} runs past the payload ({len(buf)} bytes)"
+        )
     return struct.unpack_from(order + _LENGTH_FORMATS[size], buf, off)[0], off + size
 
 
 def _check_span(off: int, length: int, buf, what: str) -> int:
     end = off + length
     if end > len(buf):
-        raise CodecError(f"{what} length field says {length} bytes at offset {off}, payload has {len(buf) - off} left")
+        raise CodecError(
+            f"{what} length field says {length} bytes at offset {off}, payload has {len(buf) - off} left"
+        )
     return end
 
 
@@ -130,8 +144,11 @@ class _Array(Codec):
         self.element, self.count, self.lf, self.order = element, spec.length, spec.length_field_size, order
         if self.count is not None and element.fmt is not None:
             self.fmt = element.fmt * self.count
-            self.leaves = [f"[{i}]" + (("." + leaf) if leaf and not leaf.startswith("[") else leaf)
-                           for i in range(self.count) for leaf in element.leaves]  # fmt: skip
+            self.leaves = [
+                f"[{i}]" + (("." + leaf) if leaf and not leaf.startswith("[") else leaf)
+                for i in range(self.count)
+                for leaf in element.leaves
+            ]
 
     def decode(self, buf, off):
         items = []
@@ -172,8 +189,11 @@ class _Struct(Codec):
         self.members, self.lf, self.order = members, lf, order
         if lf == 0 and all(c.fmt is not None for _, c in members):
             self.fmt = "".join(c.fmt for _, c in members)  # type: ignore[misc]
-            self.leaves = [name + (("." + leaf) if leaf and not leaf.startswith("[") else leaf)
-                           for name, c in members for leaf in c.leaves]  # fmt: skip
+            self.leaves = [
+                name + (("." + leaf) if leaf and not leaf.startswith("[") else leaf)
+                for name, c in members
+                for leaf in c.leaves
+            ]
 
     def decode(self, buf, off):
         end = None
@@ -250,7 +270,9 @@ def _compile(ref: TypeRef, types: Mapping[str, TypeRef], order: str, seen: tuple
         if ref in seen:
             raise CodecError(f"type {ref!r} refers to itself ({' -> '.join(seen + (ref,))})")
         if ref not in types:
-            raise CodecError(f"unknown type {ref!r}; declare it under 'types' or use one of {list(PRIMITIVES)}")
+            raise CodecError(
+                f"unknown type {ref!r}; declare it under 'types' or use one of {list(PRIMITIVES)}"
+            )
         return _compile(types[ref], types, order, seen + (ref,))
     if isinstance(ref, StringType):
         return _String(ref, order)

@@ -73,7 +73,9 @@ class _EventSink:
 class Consumer:
     """Uses one service instance; create it with :meth:`SomeIpRuntime.consume`."""
 
-    def __init__(self, service: SomeIpService, interface_ip: str, daemon_client: Any, sink: SampleSink | None):
+    def __init__(
+        self, service: SomeIpService, interface_ip: str, daemon_client: Any, sink: SampleSink | None
+    ):
         from someipy import ClientServiceInstance
 
         from vehicle_mw.someip.service_model import someipy_service
@@ -88,12 +90,21 @@ class Consumer:
         self._port = service.consumer_endpoint.port
         self._daemon = daemon_client
         self._decoders: dict[int, EventDecoder] = event_decoders(service)
-        self._field_codecs = {f.notifier: (f.name, build_codec(f.type, service.types, service.byte_order))
-                              for f in service.fields if f.notifier is not None}  # fmt: skip
+        self._field_codecs = {
+            f.notifier: (f.name, build_codec(f.type, service.types, service.byte_order))
+            for f in service.fields
+            if f.notifier is not None
+        }
         self._seq = itertools.count()
         self._someipy_service = someipy_service(service)
-        self._client = ClientServiceInstance(daemon_client, self._someipy_service, service.instance_id, self._ip,
-                                             self._port + 1, client_id=0x1000 + service.source_id)  # fmt: skip
+        self._client = ClientServiceInstance(
+            daemon_client,
+            self._someipy_service,
+            service.instance_id,
+            self._ip,
+            self._port + 1,
+            client_id=0x1000 + service.source_id,
+        )
         self._client.register_callback(self._slow_event)
         self._slow = _EventSink(sink, self.stats, self._field_changed)
         self._fast = _EventSink(sink, self.stats, self._field_changed)
@@ -108,22 +119,33 @@ class Consumer:
 
     async def start(self, poll_interval: float = 0.1, rt_priority: int | None = None) -> None:
         self._rt_priority = rt_priority
-        if any(e.protocol == "udp" for e in self.service.events) or any(f.protocol == "udp" for f in self.service.fields):
+        if any(e.protocol == "udp" for e in self.service.events) or any(
+            f.protocol == "udp" for f in self.service.fields
+        ):
             self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
             self._sock.bind((self._ip, self._port))
             self._sock.setblocking(False)
-            self._thread = threading.Thread(target=self._receive_loop, name=f"someip-rx-{self.service.name}",
-                                            daemon=True)  # fmt: skip
+            self._thread = threading.Thread(
+                target=self._receive_loop, name=f"someip-rx-{self.service.name}", daemon=True
+            )
             self._thread.start()
         for group in self._someipy_service.eventgroups.values():
-            self._daemon.transmit_message_to_daemon({
-                "type": "SubscribeEventGroupRequest", "service_id": self.service.service_id,
-                "instance_id": self.service.instance_id, "major_version": self.service.major_version,
-                "eventgroup": group.to_json(), "ttl_subscription": self.service.sd.ttl,
-                "client_endpoint_ip": self._ip, "client_endpoint_port": self._port,
-                "udp": group.has_udp, "tcp": group.has_tcp, "vmw_external_endpoint": True,
-            })  # fmt: skip
+            self._daemon.transmit_message_to_daemon(
+                {
+                    "type": "SubscribeEventGroupRequest",
+                    "service_id": self.service.service_id,
+                    "instance_id": self.service.instance_id,
+                    "major_version": self.service.major_version,
+                    "eventgroup": group.to_json(),
+                    "ttl_subscription": self.service.sd.ttl,
+                    "client_endpoint_ip": self._ip,
+                    "client_endpoint_port": self._port,
+                    "udp": group.has_udp,
+                    "tcp": group.has_tcp,
+                    "vmw_external_endpoint": True,
+                }
+            )
         self._monitor = asyncio.create_task(self._watch_availability(poll_interval))
 
     async def close(self) -> None:
@@ -145,8 +167,9 @@ class Consumer:
 
     async def _watch_availability(self, interval: float) -> None:
         while True:
-            found = await self._daemon._find_service(self.service.service_id, self.service.instance_id,
-                                                     self.service.major_version, 0xFFFFFFFF)  # fmt: skip
+            found = await self._daemon._find_service(
+                self.service.service_id, self.service.instance_id, self.service.major_version, 0xFFFFFFFF
+            )
             if found is not None and not self.available.is_set():
                 self.provider_ip = str(found.endpoint[0])
                 self.available.set()
@@ -154,7 +177,9 @@ class Consumer:
             elif found is None and self.available.is_set():
                 self.available.clear()
                 self.lost_count += 1
-                log.warning("%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name)
+                log.warning(
+                    "%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name
+                )
             async with self._changed:
                 self._changed.notify_all()
             await asyncio.sleep(interval)
@@ -162,7 +187,7 @@ class Consumer:
     async def wait_available(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self.available.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SomeIpCallError(f"service {self.service.name} not offered within {timeout} s") from None
 
     async def subscribed(self) -> bool:
@@ -176,7 +201,9 @@ class Consumer:
         deadline = asyncio.get_running_loop().time() + timeout
         while not await self.subscribed():
             if asyncio.get_running_loop().time() > deadline:
-                raise SomeIpCallError(f"{self.service.name}: subscriptions not acknowledged within {timeout} s")
+                raise SomeIpCallError(
+                    f"{self.service.name}: subscriptions not acknowledged within {timeout} s"
+                )
             await asyncio.sleep(poll)
 
     async def wait_lost(self, timeout: float) -> None:
@@ -186,7 +213,7 @@ class Consumer:
 
         try:
             await asyncio.wait_for(lost(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise SomeIpCallError(f"service {self.service.name} still offered after {timeout} s") from None
 
     # ---- events ---------------------------------------------------------------------------
@@ -198,8 +225,12 @@ class Consumer:
             try:
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
             except (PermissionError, OSError) as exc:
-                log.warning("%s: SCHED_FIFO %d not granted for the receiver: %s", self.service.name,
-                            self._rt_priority, exc)  # fmt: skip
+                log.warning(
+                    "%s: SCHED_FIFO %d not granted for the receiver: %s",
+                    self.service.name,
+                    self._rt_priority,
+                    exc,
+                )
         buf = bytearray(65536)
         view = memoryview(buf)
         poller = select.poll()
@@ -293,7 +324,7 @@ class Consumer:
     async def _invoke(self, method_id: int, payload: bytes, codec: Any, what: str, timeout: float) -> Any:
         try:
             result = await asyncio.wait_for(self._client.call_method(method_id, payload), timeout)
-        except (asyncio.TimeoutError, TimeoutError):
+        except TimeoutError:
             raise SomeIpCallError(f"{self.service.name}: {what} got no response within {timeout} s") from None
         except RuntimeError as exc:  # someipy: service not found
             raise SomeIpCallError(f"{self.service.name}: {what}: {exc}") from None

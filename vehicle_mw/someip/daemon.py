@@ -45,20 +45,29 @@ class DaemonProcess:
 
     def start(self, timeout: float = 10.0) -> None:
         config = {
-            "socket_path": self.socket_path, "interface": self.interface_ip, "sd_address": self.sd_address,
-            "sd_port": self.sd_port, "log_level": self._log_level, "log_path": self.log_path, "use_tcp": False,
-        }  # fmt: skip
+            "socket_path": self.socket_path,
+            "interface": self.interface_ip,
+            "sd_address": self.sd_address,
+            "sd_port": self.sd_port,
+            "log_level": self._log_level,
+            "log_path": self.log_path,
+            "use_tcp": False,
+        }
         config_path = self._dir / "someipyd.json"
         config_path.write_text(json.dumps(config))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "vehicle_mw.someip.daemon", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
                 err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise DaemonError(f"someipy daemon exited with {self._proc.returncode}: {err.strip()[-2000:]}")
+                raise DaemonError(
+                    f"someipy daemon exited with {self._proc.returncode}: {err.strip()[-2000:]}"
+                )
             if self._accepts():
                 return
             time.sleep(0.02)
@@ -140,9 +149,11 @@ def install_extensions() -> None:
 
     cls = d.SomeipDaemon
     subscribe, send_event, handle_sub, client_msg = (
-        cls._handle_subscribe_eventgroup_request, cls._handle_send_event_request,
-        cls._handle_subscription, cls.handle_client_message,
-    )  # fmt: skip
+        cls._handle_subscribe_eventgroup_request,
+        cls._handle_send_event_request,
+        cls._handle_subscription,
+        cls.handle_client_message,
+    )
 
     async def _subscribe(self: Any, message: dict, client_id: int) -> None:
         if message.get("vmw_external_endpoint") and message["udp"]:
@@ -158,13 +169,22 @@ def install_extensions() -> None:
         if key in getattr(self, "_vmw_notifiers", {}):
             import base64
 
-            self._vmw_notifiers[key] = (message["eventgroup_id"], event.protocol, base64.b64decode(message["payload"]),
-                                        message["src_endpoint_ip"], message["src_endpoint_port"])  # fmt: skip
+            self._vmw_notifiers[key] = (
+                message["eventgroup_id"],
+                event.protocol,
+                base64.b64decode(message["payload"]),
+                message["src_endpoint_ip"],
+                message["src_endpoint_port"],
+            )
 
     def _subscription(self: Any, sub: Any) -> None:
         handle_sub(self, sub)
         for (sid, iid, event_id), value in getattr(self, "_vmw_notifiers", {}).items():
-            if value is None or (sid, iid) != (sub.service_id, sub.instance_id) or value[0] != sub.eventgroup_id:
+            if (
+                value is None
+                or (sid, iid) != (sub.service_id, sub.instance_id)
+                or value[0] != sub.eventgroup_id
+            ):
                 continue
             _, protocol, payload, ip, port = value
             endpoint = self._someip_server_endpoints.get_endpoint_by_ip_port(ip, port, protocol)
@@ -178,9 +198,12 @@ def install_extensions() -> None:
 
             status = {
                 "type": "VmwStatusResponse",
-                "active": [[s.service_id, s.instance_id, s.eventgroup.id] for s in self._active_subscriptions],
-                "sd_errors": dict(fixes.SD_ERRORS), "message_errors": dict(fixes.MESSAGE_ERRORS),
-            }  # fmt: skip
+                "active": [
+                    [s.service_id, s.instance_id, s.eventgroup.id] for s in self._active_subscriptions
+                ],
+                "sd_errors": dict(fixes.SD_ERRORS),
+                "message_errors": dict(fixes.MESSAGE_ERRORS),
+            }
             queue = self._tx_queues.get(event_args.client.id)
             if queue is not None:
                 queue.put_nowait(self.prepare_message(status))

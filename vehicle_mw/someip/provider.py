@@ -28,8 +28,13 @@ class ProviderError(VehicleMwError):
 class Provider:
     """Offers one service instance; create it with :meth:`SomeIpRuntime.provide`."""
 
-    def __init__(self, service: SomeIpService, interface_ip: str, daemon_client: Any,
-                 handlers: Mapping[str, MethodHandler] | None = None):  # fmt: skip
+    def __init__(
+        self,
+        service: SomeIpService,
+        interface_ip: str,
+        daemon_client: Any,
+        handlers: Mapping[str, MethodHandler] | None = None,
+    ):
         from someipy import ServerServiceInstance
 
         from vehicle_mw.someip.service_model import someipy_service
@@ -45,9 +50,12 @@ class Provider:
         self._field_codecs: dict[str, PayloadCodec] = {}
         someipy_handlers: dict[int, Any] = {}
         for m in service.methods:
-            someipy_handlers[m.id] = self._method_handler(m.name, handlers.get(m.name),
-                                                          build_codec(m.request, types, order),
-                                                          build_codec(m.response, types, order))  # fmt: skip
+            someipy_handlers[m.id] = self._method_handler(
+                m.name,
+                handlers.get(m.name),
+                build_codec(m.request, types, order),
+                build_codec(m.response, types, order),
+            )
         for f in service.fields:
             codec = build_codec(f.type, types, order)
             self._field_codecs[f.name] = codec
@@ -57,17 +65,30 @@ class Provider:
             if f.setter is not None:
                 someipy_handlers[f.setter] = self._setter(f.name, codec)
         self._someipy_service = someipy_service(service, someipy_handlers)
-        self._groups_of = {eid: [g.id for g in service.eventgroups if eid in g.events]
-                           for g in service.eventgroups for eid in g.events}  # fmt: skip
+        self._groups_of = {
+            eid: [g.id for g in service.eventgroups if eid in g.events]
+            for g in service.eventgroups
+            for eid in g.events
+        }
         self._events = {e.name: e for e in service.events}
         self._event_codecs = {e.name: build_codec(e.type, types, order) for e in service.events}
-        self._encoders = [EventEncoder(e, self._event_codecs[e.name], None) for e in service.events if e.signals]
-        self._field_encoders = [EventEncoder(f, self._field_codecs[f.name], None) for f in service.fields if f.signals]
+        self._encoders = [
+            EventEncoder(e, self._event_codecs[e.name], None) for e in service.events if e.signals
+        ]
+        self._field_encoders = [
+            EventEncoder(f, self._field_codecs[f.name], None) for f in service.fields if f.signals
+        ]
         self.event_values: dict[str, Any] = {name: c.zero() for name, c in self._event_codecs.items()}
         ip = service.endpoint.ip or interface_ip
-        self._instance = ServerServiceInstance(daemon_client, self._someipy_service, service.instance_id, ip,
-                                               service.endpoint.port, ttl=service.sd.ttl,
-                                               cyclic_offer_delay_ms=service.sd.cyclic_offer_delay_ms)  # fmt: skip
+        self._instance = ServerServiceInstance(
+            daemon_client,
+            self._someipy_service,
+            service.instance_id,
+            ip,
+            service.endpoint.port,
+            ttl=service.sd.ttl,
+            cyclic_offer_delay_ms=service.sd.cyclic_offer_delay_ms,
+        )
         self.offered = False
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -75,10 +96,14 @@ class Provider:
     async def start(self) -> None:
         notifiers = [f.notifier for f in self.service.fields if f.notifier is not None]
         if notifiers:
-            self._daemon.transmit_message_to_daemon({
-                "type": "VmwFieldNotifiers", "service_id": self.service.service_id,
-                "instance_id": self.service.instance_id, "event_ids": notifiers,
-            })  # fmt: skip
+            self._daemon.transmit_message_to_daemon(
+                {
+                    "type": "VmwFieldNotifiers",
+                    "service_id": self.service.service_id,
+                    "instance_id": self.service.instance_id,
+                    "event_ids": notifiers,
+                }
+            )
         await self._instance.start_offer()
         self.offered = True
         for f in self.service.fields:  # the daemon keeps these for new subscribers (initial value)
@@ -150,8 +175,9 @@ class Provider:
 
     # ---- methods --------------------------------------------------------------------------
 
-    def _method_handler(self, name: str, handler: MethodHandler | None, req: PayloadCodec,
-                        resp: PayloadCodec) -> Any:  # fmt: skip
+    def _method_handler(
+        self, name: str, handler: MethodHandler | None, req: PayloadCodec, resp: PayloadCodec
+    ) -> Any:
         async def serve(payload: bytes, addr: tuple[str, int]) -> Any:
             if handler is None:
                 return _result(0x03)  # E_UNKNOWN_METHOD: declared but nobody serves it

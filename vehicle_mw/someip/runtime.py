@@ -76,8 +76,12 @@ class SomeIpRuntime:
     async def _ensure_daemon(self, sd: ServiceDiscovery) -> Any:
         if self._sd is None:
             self._sd = sd
-            self.daemon = DaemonProcess(self.interface_ip, sd.multicast_address, sd.port,
-                                        os.environ.get("VMW_SOMEIPYD_LOG", self._log_level))
+            self.daemon = DaemonProcess(
+                self.interface_ip,
+                sd.multicast_address,
+                sd.port,
+                os.environ.get("VMW_SOMEIPYD_LOG", self._log_level),
+            )
             await asyncio.to_thread(self.daemon.start)
             self._client = _daemon_client_class()({"socket_path": self.daemon.socket_path, "use_tcp": False})
             await self._client._connect_to_daemon()
@@ -88,8 +92,13 @@ class SomeIpRuntime:
             )
         return self._client
 
-    async def consume(self, service: SomeIpService, sink: SampleSink | None = None, poll_interval: float = 0.1,
-                      rt_priority: int | None = None) -> Consumer:  # fmt: skip
+    async def consume(
+        self,
+        service: SomeIpService,
+        sink: SampleSink | None = None,
+        poll_interval: float = 0.1,
+        rt_priority: int | None = None,
+    ) -> Consumer:
         """Find, subscribe and decode ``service``; samples go to ``sink`` (anything with ``push_batch``).
 
         ``poll_interval``: how often availability is checked (loss is noticed within it);
@@ -101,7 +110,9 @@ class SomeIpRuntime:
         self.consumers.append(consumer)
         return consumer
 
-    async def provide(self, service: SomeIpService, handlers: Mapping[str, MethodHandler] | None = None) -> Provider:
+    async def provide(
+        self, service: SomeIpService, handlers: Mapping[str, MethodHandler] | None = None
+    ) -> Provider:
         """Offer ``service``; ``handlers`` maps method names to functions (value -> value, may be async)."""
         client = await self._ensure_daemon(service.sd)
         provider = Provider(service, self.interface_ip, client, handlers)
@@ -125,7 +136,7 @@ class SomeIpRuntime:
         if self._client is not None:
             try:
                 await self._client.disconnect_from_daemon()
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 pass
             self._client = None
         if self.daemon is not None:

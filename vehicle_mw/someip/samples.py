@@ -85,18 +85,29 @@ class EventDecoder:
         if codec.fixed is not None and all(s.path in codec.leaves for s in signals):
             fmt = codec.codec.fmt if codec.codec is not None else ""
             self.fast = codec.fixed
-            self.fast_map = [(codec.leaves.index(s.path), s.signal_id, _RECORD[_kind_of_leaf(fmt[codec.leaves.index(s.path)])],
-                              _kind_of_leaf(fmt[codec.leaves.index(s.path)])) for s in signals]  # fmt: skip
+            self.fast_map = [
+                (
+                    codec.leaves.index(s.path),
+                    s.signal_id,
+                    _RECORD[_kind_of_leaf(fmt[codec.leaves.index(s.path)])],
+                    _kind_of_leaf(fmt[codec.leaves.index(s.path)]),
+                )
+                for s in signals
+            ]
         self.slow_map = [(path_getter(s.path), s.signal_id) for s in signals]
 
     def write(self, payload: memoryview, ts_ns: int, seq: int, out: bytearray, n: int) -> int:
         """Pack this event's samples into ``out`` at record ``n``; returns the new record count."""
         if self.fast is not None:
             if len(payload) != self.fast.size:
-                raise CodecError(f"event {self.name}: payload has {len(payload)} bytes, type needs {self.fast.size}")
+                raise CodecError(
+                    f"event {self.name}: payload has {len(payload)} bytes, type needs {self.fast.size}"
+                )
             leaves = self.fast.unpack_from(payload)
             for index, signal_id, record, kind in self.fast_map:
-                record.pack_into(out, n * SAMPLE_SIZE, ts_ns, seq, signal_id, self.source_id, kind, 0, leaves[index])
+                record.pack_into(
+                    out, n * SAMPLE_SIZE, ts_ns, seq, signal_id, self.source_id, kind, 0, leaves[index]
+                )
                 n += 1
             return n
         value = self.codec.decode(payload)
@@ -105,7 +116,9 @@ class EventDecoder:
             kind = _kind_of(leaf)
             if kind == VALUE_F64:
                 leaf = float(leaf)
-            _RECORD[kind].pack_into(out, n * SAMPLE_SIZE, ts_ns, seq, signal_id, self.source_id, kind, 0, leaf)
+            _RECORD[kind].pack_into(
+                out, n * SAMPLE_SIZE, ts_ns, seq, signal_id, self.source_id, kind, 0, leaf
+            )
             n += 1
         return n
 
@@ -115,12 +128,14 @@ def event_decoders(service: SomeIpService) -> dict[int, EventDecoder]:
     out: dict[int, EventDecoder] = {}
     order = service.byte_order
     for event in service.events:
-        out[event.id] = EventDecoder(event.name, build_codec(event.type, service.types, order), event.signals,
-                                     service.source_id)  # fmt: skip
+        out[event.id] = EventDecoder(
+            event.name, build_codec(event.type, service.types, order), event.signals, service.source_id
+        )
     for fld in service.fields:
         if fld.notifier is not None:
-            out[fld.notifier] = EventDecoder(fld.name, build_codec(fld.type, service.types, order), fld.signals,
-                                             service.source_id)  # fmt: skip
+            out[fld.notifier] = EventDecoder(
+                fld.name, build_codec(fld.type, service.types, order), fld.signals, service.source_id
+            )
     return out
 
 

@@ -47,9 +47,12 @@ class Entry:
     @property
     def name(self) -> str:
         stop = self.ttl == 0
-        names = {FIND: "Find", OFFER: "StopOffer" if stop else "Offer",
-                 SUBSCRIBE: "StopSubscribe" if stop else "Subscribe",
-                 SUBSCRIBE_ACK: "SubscribeNack" if stop else "SubscribeAck"}  # fmt: skip
+        names = {
+            FIND: "Find",
+            OFFER: "StopOffer" if stop else "Offer",
+            SUBSCRIBE: "StopSubscribe" if stop else "Subscribe",
+            SUBSCRIBE_ACK: "SubscribeNack" if stop else "SubscribeAck",
+        }
         return names.get(self.type, f"type{self.type:#04x}")
 
 
@@ -106,15 +109,46 @@ def encode(entries: list[Entry], session_id: int = 1, reboot: bool = True, unica
     for e in entries:
         first = len(options)
         for o in e.options:
-            options.append(_ENDPOINT.pack(9, o.kind, 0, ipaddress.IPv4Address(o.address).packed, 0, o.protocol, o.port))
-        tail = e.minor_version.to_bytes(4, "big") if e.type in (FIND, OFFER) else e.eventgroup_id.to_bytes(4, "big")
-        body += _ENTRY.pack(e.type, first if e.options else 0, 0, len(e.options) << 4, e.service_id, e.instance_id,
-                            e.major_version, e.ttl.to_bytes(3, "big"), tail)  # fmt: skip
+            options.append(
+                _ENDPOINT.pack(9, o.kind, 0, ipaddress.IPv4Address(o.address).packed, 0, o.protocol, o.port)
+            )
+        tail = (
+            e.minor_version.to_bytes(4, "big")
+            if e.type in (FIND, OFFER)
+            else e.eventgroup_id.to_bytes(4, "big")
+        )
+        body += _ENTRY.pack(
+            e.type,
+            first if e.options else 0,
+            0,
+            len(e.options) << 4,
+            e.service_id,
+            e.instance_id,
+            e.major_version,
+            e.ttl.to_bytes(3, "big"),
+            tail,
+        )
     opts = b"".join(options)
     flags = (0x80 if reboot else 0) | (0x40 if unicast else 0)
-    payload = bytes([flags, 0, 0, 0]) + struct.pack(">I", len(body)) + body + struct.pack(">I", len(opts)) + opts
+    payload = (
+        bytes([flags, 0, 0, 0]) + struct.pack(">I", len(body)) + body + struct.pack(">I", len(opts)) + opts
+    )
     return wire.build(SD_SERVICE, SD_METHOD, payload, session_id=session_id, interface_version=1)
 
 
-__all__ = ["Entry", "Option", "SdError", "decode", "encode", "is_sd", "FIND", "OFFER", "SUBSCRIBE", "SUBSCRIBE_ACK",
-           "TCP", "UDP", "OPTION_IPV4_ENDPOINT", "OPTION_IPV4_MULTICAST"]  # fmt: skip
+__all__ = [
+    "Entry",
+    "Option",
+    "SdError",
+    "decode",
+    "encode",
+    "is_sd",
+    "FIND",
+    "OFFER",
+    "SUBSCRIBE",
+    "SUBSCRIBE_ACK",
+    "TCP",
+    "UDP",
+    "OPTION_IPV4_ENDPOINT",
+    "OPTION_IPV4_MULTICAST",
+]

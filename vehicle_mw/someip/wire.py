@@ -49,9 +49,16 @@ def build(
     """One serialized SOME/IP message."""
     return (
         HEADER.pack(
-            service_id, method_id, len(payload) + 8, client_id, session_id,
-            PROTOCOL_VERSION, interface_version, message_type, return_code,
-        )  # fmt: skip
+            service_id,
+            method_id,
+            len(payload) + 8,
+            client_id,
+            session_id,
+            PROTOCOL_VERSION,
+            interface_version,
+            message_type,
+            return_code,
+        )
         + payload
     )
 
@@ -78,7 +85,9 @@ def split(datagram: bytes | memoryview) -> Iterator[Message | Malformed]:
             yield Malformed(off, f"length field {length} < 8")
             return
         if off + 8 + length > end:
-            yield Malformed(off, f"length field {length} runs {off + 8 + length - end} bytes past the datagram")
+            yield Malformed(
+                off, f"length field {length} runs {off + 8 + length - end} bytes past the datagram"
+            )
             return
         if pv != PROTOCOL_VERSION:
             yield Malformed(off, f"protocol version {pv}")

@@ -13,7 +13,7 @@ import pytest
 
 from vehicle_mw.can import frames_from_messages, replay_log
 from vehicle_mw.native import FRAME_SIZE, SAMPLE_DTYPE, SAMPLE_SIZE, SlotRing
-from vehicle_mw.signals import Decoder, DecoderError, load_catalog
+from vehicle_mw.signals import Decoder, DecoderError, DecoderThread, load_catalog
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data" / "opendbc"
 
@@ -45,19 +45,13 @@ def test_replay_through_rings_gives_the_same_samples_as_array_decoding(rings):
     catalog = load_catalog(DATA / "toyota_prius_2010_pt.dbc")
     frame_ring = rings("f", FRAME_SIZE, 256)
     sample_ring = rings("s", SAMPLE_SIZE, 1 << 16)
-    decoder = Decoder(catalog)
-    stop = threading.Event()
-    worker = threading.Thread(target=decoder.run, args=(frame_ring, sample_ring, stop))
-    worker.start()
-    try:
+    with DecoderThread(catalog, frame_ring, sample_ring) as worker:
         report = replay_log(DATA / "prius_random.log", frame_ring, speed=0)
         assert report.delivered == report.frames
         # samples are pushed before their frames are released: an empty frame ring means all decoded
         drained = _wait_drained(frame_ring)
-    finally:
-        stop.set()
-        worker.join(5)
-    assert drained
+    assert drained and not worker.alive and worker.error is None
+    assert worker.stats().frames == report.frames
     got = _pop_all(sample_ring)
     expected = Decoder(catalog).decode_array(
         frames_from_messages(can.LogReader(str(DATA / "prius_random.log")))

@@ -51,7 +51,9 @@ class FrameBatch:
         """Append one message; False (and counted in ``bad_frames``) when it cannot be a frame record."""
         try:
             data = msg.data
-            n = len(data) if data is not None else 0
+            if data is None:
+                data = b""
+            n = len(data)
             if n > 64:
                 raise ValueError("payload longer than 64 bytes")
             _RECORD.pack_into(
@@ -63,7 +65,7 @@ class FrameBatch:
                 bus_id,
                 n,
                 message_flags(msg),
-                bytes(data) if n else b"",
+                data,  # bytearray or bytes; '64s' pads with zeros
             )
         except (struct.error, ValueError, TypeError, OverflowError):
             self.bad_frames += 1

@@ -18,6 +18,9 @@ What other parts use::
     decoder.decode_ring(frame_ring, sample_ring, max_frames)  # SlotRing -> SlotRing, all in C
     decoder.stats(), decoder.unknown_ids(), decoder.short_ids()
 
+    with DecoderThread(catalog, frame_ring, sample_ring):  # decode ring to ring in a thread
+        ...
+
 Signal ids count from 1 in the order bus id, message name, signal name. A
 sample's value is what cantools' ``decode_message(decode_choices=False,
 scaling=True)`` gives; its ``kind`` says how to read the 8 value bytes
@@ -30,6 +33,7 @@ from vehicle_mw.signals.database import load_database
 from vehicle_mw.signals.decoder import Decoder, DecodeStats, sample_values, values_as_float
 from vehicle_mw.signals.errors import DatabaseError, DecoderError
 from vehicle_mw.signals.layout import SignalLayout
+from vehicle_mw.signals.worker import DecoderThread
 
 __all__ = [
     "BusDatabases",
@@ -37,6 +41,7 @@ __all__ = [
     "DecodeStats",
     "Decoder",
     "DecoderError",
+    "DecoderThread",
     "MessageEntry",
     "SignalCatalog",
     "SignalInfo",

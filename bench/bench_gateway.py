@@ -277,7 +277,7 @@ def bench_latency(kind: str, seconds: float, workdir: pathlib.Path) -> dict:
         cfg = ChannelConfig(
             vehicle_id="LATENCY000000001",
             websocket_url=server.url,
-            outbox=OutboxConfig(directory=str(workdir / f"outbox-{kind}"), fsync="interval"),
+            outbox=OutboxConfig(directory=str(workdir / f"outbox-{kind}"), fsync="batch"),
         )
 
         async def run() -> int:

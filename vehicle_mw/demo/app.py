@@ -103,7 +103,7 @@ def _vehicle_config(opts: DemoOptions, gateway: Gateway) -> ChannelConfig:
         grpc_target=gateway.grpc_target,
         websocket_url=gateway.ws_url,
         tls=tls,
-        outbox=OutboxConfig(directory=str(opts.workdir / "outbox"), fsync="interval"),
+        outbox=OutboxConfig(directory=str(opts.workdir / "outbox"), fsync="batch"),
         status_interval_s=1.0,
     )
 

@@ -22,7 +22,7 @@ async def _chaos(tmp_path, events: int, seed: int) -> collections.Counter:
             target = rig.proxies[rng.choice(["grpc", "websocket", rig.uplink.active or "grpc"])]
             hold = rng.uniform(0.02, 0.3)
             if kind == "switch":
-                rig.uplink.force_switch(reason="test: forced")
+                done["forced_ok"] += rig.uplink.force_switch(reason="test: forced")
             elif kind == "cut":
                 target.cut()
             elif kind == "cut_refuse":
@@ -58,10 +58,10 @@ async def _chaos(tmp_path, events: int, seed: int) -> collections.Counter:
 def test_exactly_once_across_200_random_events(tmp_path):
     done = asyncio.run(_chaos(tmp_path, events=200, seed=6))
     assert sum(done[k] for k in ("switch", "cut", "cut_refuse", "stall", "half_open", "delay")) == 200
-    assert done["switches"] >= 10, done
+    assert done["switches"] >= 5 and done["forced_ok"] >= 1, done
 
 
 @pytest.mark.soak
 def test_soak_exactly_once_across_1000_random_events(tmp_path):
     done = asyncio.run(_chaos(tmp_path, events=1000, seed=1006))
-    assert done["switches"] >= 50, done
+    assert done["switches"] >= 25, done

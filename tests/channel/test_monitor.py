@@ -60,11 +60,21 @@ def test_late_echo_counts_as_lost_but_proves_life():
     mon = LinkMonitor("grpc", 0.1)
     mon.reset(0.0, up=True)
     pid = mon.probe_sent(0.0)
-    mon.expire(0.5)  # loss timeout is max(2 intervals, srtt + 4 rttvar) = 0.2 s
+    mon.expire(0.5)  # no RTT yet: loss timeout is max(2 intervals, 200 ms) = 0.2 s
     assert mon.loss == 1.0
     assert not mon.alive(0.5)
-    assert mon.echo_received(pid, 0.6) is None
+    assert mon.echo_received(pid, 0.6) == pytest.approx(0.6)  # the RTT sample still counts
+    assert mon.loss == 1.0  # and the loss is not counted twice
     assert mon.alive(0.6)
+
+
+def test_answer_later_than_rto_counts_as_loss():
+    mon = LinkMonitor("grpc", 0.25)
+    mon.reset(0.0, up=True)
+    for i in range(10):
+        answer(mon, i * 0.25, 0.010)
+    answer(mon, 3.0, 0.500)  # a retransmission-like delay, beyond max(srtt + 4 rttvar, 200 ms)
+    assert mon.loss == pytest.approx(1 / 11)
 
 
 def test_half_open_detected_within_two_probe_intervals():

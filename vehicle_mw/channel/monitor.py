@@ -1,8 +1,9 @@
 """Per-link health from probes: smoothed RTT and RTT variance (RFC 6298), loss, half-open detection.
 
 Pure bookkeeping driven by the caller's clock, so it is tested with synthetic timestamps and used
-unchanged on real links. A probe unanswered after ``max(2 * interval, srtt + 4 * rttvar)`` counts
-as lost; a link from which nothing at all arrived for two probe intervals is declared half-open.
+unchanged on real links. A probe answered later than the RTO (``srtt + 4 * rttvar``) or not at
+all counts as lost; a link from which nothing at all arrived for two probe intervals is declared half-open
+(data leaves it at once); after four intervals (at least 1 s) its session is torn down.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ class LinkMonitor:
 
     ALPHA = 1 / 8
     BETA = 1 / 4
+    MIN_LOSS_TIMEOUT_S = 0.2  # like Linux TCP_RTO_MIN: scheduling hiccups are not losses
 
     def __init__(self, name: str, probe_interval_s: float, window: int = 20) -> None:
         self.name = name
@@ -47,6 +49,7 @@ class LinkMonitor:
         self.rttvar = 0.0
         self.samples = 0
         self._outstanding: dict[int, float] = {}
+        self._expired: dict[int, float] = {}  # counted as lost, an answer may still come
         self._results: deque[bool] = deque(maxlen=self.window)  # True = lost
         self._last_inbound = now
         self._next_id = 1
@@ -64,11 +67,14 @@ class LinkMonitor:
         """An Echo came back; returns the RTT sample in seconds (None for an unknown id)."""
         self.inbound(now)
         sent = self._outstanding.pop(probe_id, None)
-        if sent is None:
-            return None  # already expired as lost, or not ours: the late answer still proves life
+        if sent is not None:
+            self._results.append(now - sent > self.loss_timeout)
+        else:
+            sent = self._expired.pop(probe_id, None)  # already counted lost; its RTT still counts
+            if sent is None:
+                return None  # not ours
         rtt = max(0.0, now - sent)
         self._add_rtt(rtt)
-        self._results.append(False)
         return rtt
 
     def inbound(self, now: float) -> None:
@@ -82,13 +88,26 @@ class LinkMonitor:
             if now - sent > timeout:
                 del self._outstanding[pid]
                 self._results.append(True)
+                self._expired[pid] = sent
+        while len(self._expired) > 4 * self.window:  # forget the oldest unanswered ones
+            del self._expired[next(iter(self._expired))]
 
     # ---------------------------------------------------------------- views
 
     @property
+    def last_inbound(self) -> float:
+        return self._last_inbound
+
+    @property
     def loss_timeout(self) -> float:
-        rto = (self.srtt or 0.0) + 4.0 * self.rttvar
-        return max(2.0 * self.interval, rto)
+        """An answer later than this (RTO = srtt + 4 rttvar, at least MIN_LOSS_TIMEOUT_S) is a loss.
+
+        On TCP a lost segment shows up as an answer delayed by a retransmission, so a late echo
+        counts as lost (its RTT still feeds the estimator); no echo at all counts once expired.
+        """
+        if self.srtt is None:
+            return max(2.0 * self.interval, self.MIN_LOSS_TIMEOUT_S)
+        return max(self.srtt + 4.0 * self.rttvar, self.MIN_LOSS_TIMEOUT_S)
 
     @property
     def loss(self) -> float:
@@ -99,6 +118,14 @@ class LinkMonitor:
     def alive(self, now: float) -> bool:
         """False once nothing arrived for two probe intervals (half-open or dead link)."""
         return now - self._last_inbound <= 2.0 * self.interval
+
+    def dead(self, now: float) -> bool:
+        """Silent long enough to give the session up and reconnect (4 probe intervals, at least 1 s).
+
+        Data moves away after two silent intervals already (:meth:`alive`); waiting longer before
+        tearing down lets a link that only got slow (RTT > 2 intervals) show its real RTT instead.
+        """
+        return now - self._last_inbound > max(4.0 * self.interval, 1.0)
 
     def view(self, now: float) -> LinkView:
         self.expire(now)

@@ -235,8 +235,10 @@ class LinkSession:
         next_probe = time.monotonic()
         while True:
             now = time.monotonic()
-            if not self.monitor.alive(now):
-                raise LinkClosed(f"{self.name}: half-open: nothing received for {2 * interval:.2f} s")
+            if self.monitor.dead(now):
+                raise LinkClosed(
+                    f"{self.name}: half-open: nothing received for {now - self.monitor.last_inbound:.2f} s"
+                )
             if now >= next_probe:
                 up = link_pb2.Uplink()
                 up.probe.id = self.monitor.probe_sent(now)

@@ -135,14 +135,12 @@ def test_malformed_input_is_counted_and_never_stops_the_consumer(peers, tmp_path
         wire.build(0x1234, 0x8001, struct.pack(">ffff", 9, 9, 9, 9)) + good,  # two messages in one datagram
     ]
     _inject(netns, netns.ns_a, (netns.ip_b, 40000), bad, 30599)
-    # bad SD: truncated entries array to the SD port of the consumer's daemon
-    sd = (
-        bytes.fromhex("ffff8100")
-        + struct.pack(">I", 40)
-        + bytes.fromhex("0000000101010200c0000000")
-        + struct.pack(">I", 64)
-    )
-    _inject(netns, netns.ns_a, ("224.224.224.245", 30490), [sd], 30598)
+    # bad SD to the consumer's daemon: an offer whose entries length runs past the datagram
+    from vehicle_mw.someip import sd
+
+    offer = sd.encode([sd.Entry(sd.OFFER, 0x7777, 1, 1, 3, options=[])])
+    bad_sd = offer[:20] + struct.pack(">I", 0xFFFF) + offer[24:]
+    _inject(netns, netns.ns_a, ("224.224.224.245", 30490), [bad_sd], 30598)
     got = consumer.cmd("wait_samples", n=9)  # initial mode + 2 x 4 wheel signals from the last datagram
     assert got["ok"], got
     stats = consumer.cmd("stats")["dropped"]
@@ -155,3 +153,44 @@ def test_malformed_input_is_counted_and_never_stops_the_consumer(peers, tmp_path
     # still alive and decoding
     provider.cmd("send", event="wheel_speeds", value=WHEELS)
     assert consumer.cmd("wait_samples", n=13)["ok"]
+
+
+def _multicast_run(peers, tmp_path, netns, fixes_off: str) -> dict:
+    import os
+    import subprocess
+
+    from tests.someip.conftest import PEER, ROOT
+
+    manifest = write_manifest(tmp_path, fields=[], eventgroups=[{"id": 1, "events": [0x8001, 0x8002]}])
+    mini = subprocess.Popen(
+        [*netns.exec_prefix(netns.ns_a), sys.executable, str(PEER.with_name("mini_provider.py")), netns.ip_a,
+         "239.7.7.7", "30600"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+    )  # fmt: skip
+    try:
+        assert mini.stdout.readline().strip() == "ready"
+        os.environ["VMW_SOMEIPY_FIXES_OFF"] = fixes_off
+        try:
+            consumer = peers("consume", manifest, "b")
+        finally:
+            del os.environ["VMW_SOMEIPY_FIXES_OFF"]
+        consumer.cmd("wait_available")
+        consumer.cmd("wait_subscribed")
+        got = consumer.cmd("wait_samples", n=8, timeout=3)
+        got["multicast"] = consumer.cmd("status")["multicast"]
+        return got
+    finally:
+        mini.stdin.close()
+        mini.wait(10)
+
+
+def test_multicast_eventgroup_is_received(peers, tmp_path, netns):
+    got = _multicast_run(peers, tmp_path, netns, "")
+    assert got["ok"], got
+    assert got["values"]["1002"] == 2.0
+    assert got["multicast"] == [[0x1234, 0x5678, 1, "239.7.7.7", 30600]]
+
+
+def test_multicast_eventgroup_is_lost_without_the_workaround(peers, tmp_path, netns):
+    got = _multicast_run(peers, tmp_path, netns, "multicast_eventgroups")
+    assert not got["ok"] and got["count"] == 0 and got["multicast"] == []

@@ -272,3 +272,20 @@ def test_stopping_a_tcp_offer_closes_its_connections():
     assert asyncio.run(run()) == b""
     with fixes.disabled("tcp_stop_closes_connections"):
         assert asyncio.run(run()) is None
+
+
+def test_multicast_option_of_a_subscribe_ack_is_kept():
+    ack = sd.encode(
+        [sd.Entry(sd.SUBSCRIBE_ACK, 0x1234, 0x5678, 1, 3, eventgroup_id=1,
+                  options=[sd.Option(sd.OPTION_IPV4_MULTICAST, "239.7.7.7", sd.UDP, 30600)])],
+        session_id=5,
+    )  # fmt: skip
+
+    def run() -> dict:
+        daemon = make_daemon()
+        daemon.datagram_received_ucast(ack, PEER)
+        return getattr(daemon, "_vmw_multicast", {})
+
+    assert run() == {(0x1234, 0x5678, 1): ("239.7.7.7", 30600)}
+    with fixes.disabled("multicast_eventgroups"):
+        assert run() == {}

@@ -25,7 +25,7 @@ from someipy._internal.tcp_client_manager import TcpClientProtocol
 from someipy._internal.transport_layer_protocol import TransportLayerProtocol
 from someipy.service import Method
 
-from vehicle_mw.someip import wire
+from vehicle_mw.someip import sd, wire
 
 SOMEIPY_VERSION = "2.1.2"
 log = logging.getLogger("vehicle_mw.someip.fixes")
@@ -242,6 +242,42 @@ def _sd_input_guard() -> Callable[[], None]:
 
 
 FIXES_RUNTIME: dict[str, bool] = {}
+
+
+@_register(
+    "multicast_eventgroups",
+    "a SubscribeAck's IPv4 multicast option is ignored, so events a provider "
+    "sends to the eventgroup's multicast address are never received",
+)
+def _multicast_eventgroups() -> Callable[[], None]:
+    FIXES_RUNTIME["multicast_eventgroups"] = True
+    return lambda: FIXES_RUNTIME.pop("multicast_eventgroups", None)
+
+
+def _sd_entries(data: bytes) -> list[sd.Entry]:
+    """SD entries of a datagram, read with vehicle_mw's decoder (someipy's raises on SubscribeAcks)."""
+    out: list[sd.Entry] = []
+    for message in wire.split(data):
+        if isinstance(message, wire.Message) and sd.is_sd(message):
+            out.extend(sd.decode(message.payload))
+    return out
+
+
+def _remember_multicast(daemon: Any, data: bytes) -> None:
+    """Keep (service, instance, eventgroup) -> (group, port) of acknowledged multicast eventgroups;
+    consumers read it with the daemon status and join the group on their own socket."""
+    groups = daemon.__dict__.setdefault("_vmw_multicast", {})
+    for entry in _sd_entries(data):
+        if entry.type != sd.SUBSCRIBE_ACK:
+            continue
+        key = (entry.service_id, entry.instance_id, entry.eventgroup_id)
+        mcast = [o for o in entry.options if o.kind == sd.OPTION_IPV4_MULTICAST]
+        if entry.ttl == 0 or not mcast:
+            groups.pop(key, None)
+        else:
+            groups[key] = (mcast[0].address, mcast[0].port)
+
+
 _SENDING: dict[str, int] = {}
 
 
@@ -290,13 +326,14 @@ def _install_sd_hooks() -> None:
         _CURRENT_DAEMON["daemon"] = self
         try:
             handler(self, data, addr)
-            if FIXES_RUNTIME.get("stop_offer") and someipyd.is_sd_message(data):
-                message = someipyd.deserialize_sd_message(data, addr[0], addr[1], multicast=True)
-                for entry in message.entries:
-                    if entry.type == SdEntryType.STOP_OFFER_SERVICE and _forget_service(self, entry):
+            if FIXES_RUNTIME.get("stop_offer"):
+                for entry in _sd_entries(data):
+                    if entry.type == sd.OFFER and entry.ttl == 0 and _forget_service(self, entry):
                         log.info(
                             "service %#06x.%#06x stopped by %s", entry.service_id, entry.instance_id, addr[0]
                         )
+            if FIXES_RUNTIME.get("multicast_eventgroups"):
+                _remember_multicast(self, data)
         except Exception as exc:
             if not FIXES_RUNTIME.get("sd_input_guard"):
                 raise
@@ -313,10 +350,13 @@ def _install_sd_hooks() -> None:
 
 
 def apply_all() -> None:
-    """Install every workaround (idempotent)."""
+    """Install every workaround (idempotent); ``VMW_SOMEIPY_FIXES_OFF=a,b`` leaves some out (tests)."""
+    import os
+
+    off = set(filter(None, os.environ.get("VMW_SOMEIPY_FIXES_OFF", "").split(",")))
     _install_sd_hooks()
     for fix in FIXES.values():
-        if not fix.enabled:
+        if not fix.enabled and fix.name not in off:
             fix.install()
             fix.enabled = True
 

@@ -13,6 +13,7 @@ import asyncio
 import itertools
 import logging
 import os
+import queue
 import select
 import socket
 import threading
@@ -111,6 +112,8 @@ class Consumer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._groups: dict[tuple[str, int], socket.socket] = {}
+        self._new_socks: queue.SimpleQueue[socket.socket] = queue.SimpleQueue()
         self._monitor: asyncio.Task[None] | None = None
         self._changed = asyncio.Condition()
         self._loop = asyncio.get_running_loop()
@@ -160,8 +163,9 @@ class Consumer:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(5.0)
-        if self._sock is not None:
-            self._sock.close()
+        for sock in [self._sock, *self._groups.values()]:
+            if sock is not None:
+                sock.close()
 
     # ---- availability ---------------------------------------------------------------------
 
@@ -180,6 +184,10 @@ class Consumer:
                 log.warning(
                     "%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name
                 )
+            if found is not None:
+                for sid, iid, _, group, port in (await self._daemon.vmw_status()).get("multicast", []):
+                    if (sid, iid) == (self.service.service_id, self.service.instance_id):
+                        self._join_multicast(group, port)
             async with self._changed:
                 self._changed.notify_all()
             await asyncio.sleep(interval)
@@ -219,8 +227,8 @@ class Consumer:
     # ---- events ---------------------------------------------------------------------------
 
     def _receive_loop(self) -> None:
-        sock, fast = self._sock, self._fast
-        assert sock is not None
+        fast = self._fast
+        assert self._sock is not None
         if self._rt_priority is not None:  # wake-up latency is what p99 is made of on a loaded ECU
             try:
                 os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self._rt_priority))
@@ -234,21 +242,44 @@ class Consumer:
         buf = bytearray(65536)
         view = memoryview(buf)
         poller = select.poll()
-        poller.register(sock, select.POLLIN)
+        socks: dict[int, socket.socket] = {}
+        pending = [self._sock]
         while not self._stop.is_set():
-            if not poller.poll(100):
-                continue
-            while True:  # drain what is queued, then hand the batch over
-                try:
-                    size, peer = sock.recvfrom_into(buf)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError:
-                    return
-                self._handle_datagram(view[:size], peer[0], time.time_ns(), fast)
-                if fast.n >= BATCH_RECORDS:
-                    fast.flush()
+            while pending:  # sockets added since (multicast eventgroups joined by the monitor)
+                sock = pending.pop()
+                socks[sock.fileno()] = sock
+                poller.register(sock, select.POLLIN)
+            for fd, _ in poller.poll(100):
+                sock = socks[fd]
+                while True:  # drain what is queued, then hand the batch over
+                    try:
+                        size, peer = sock.recvfrom_into(buf)
+                    except (BlockingIOError, InterruptedError):
+                        break
+                    except OSError:
+                        return
+                    self._handle_datagram(view[:size], peer[0], time.time_ns(), fast)
+                    if fast.n >= BATCH_RECORDS:
+                        fast.flush()
             fast.flush()
+            while not self._new_socks.empty():
+                pending.append(self._new_socks.get())
+
+    def _join_multicast(self, group: str, port: int) -> None:
+        """Receive a multicast eventgroup on a socket of its own (someipy would not)."""
+        if (group, port) in self._groups or self._thread is None:
+            return
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+        sock.bind((group, port))
+        sock.setsockopt(
+            socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(self._ip)
+        )
+        sock.setblocking(False)
+        self._groups[(group, port)] = sock
+        self._new_socks.put(sock)
+        log.info("%s: joined multicast eventgroup %s:%d", self.service.name, group, port)
 
     def _handle_datagram(self, data: memoryview, peer: str, ts_ns: int, out: _EventSink) -> None:
         stats, sid = self.stats, self.service.service_id

@@ -201,6 +201,7 @@ def install_extensions() -> None:
                 "active": [
                     [s.service_id, s.instance_id, s.eventgroup.id] for s in self._active_subscriptions
                 ],
+                "multicast": [[*key, *value] for key, value in getattr(self, "_vmw_multicast", {}).items()],
                 "sd_errors": dict(fixes.SD_ERRORS),
                 "message_errors": dict(fixes.MESSAGE_ERRORS),
             }

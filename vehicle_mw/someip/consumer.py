@@ -43,7 +43,7 @@ class InputStats:
 
     def __init__(self) -> None:
         self.events = 0
-        self.samples = 0
+        self.sink_overflow = 0  # samples the sink (a full ring) refused
         self.dropped: Counter[tuple[str, str]] = Counter()  # (peer ip, reason) -> count
         self._logged: set[tuple[str, str]] = set()
 
@@ -58,16 +58,23 @@ class InputStats:
 
 
 class _EventSink:
-    """Accumulates sample records of many events and hands full batches to the sink."""
+    """Accumulates sample records of many events and hands full batches to the sink.
 
-    def __init__(self, sink: SampleSink | None, stats: InputStats, on_field: Any):
-        self.sink, self.stats, self.on_field = sink, stats, on_field
+    The UDP receiver and the TCP path each have one; ``lock`` keeps the sink
+    single-producer (the sample ring is SPSC). Records a full ring refuses are counted.
+    """
+
+    def __init__(self, sink: SampleSink | None, stats: InputStats, on_field: Any, lock: threading.Lock):
+        self.sink, self.stats, self.on_field, self.lock = sink, stats, on_field, lock
         self.buf = bytearray((BATCH_RECORDS + _MAX_SAMPLES_PER_EVENT) * SAMPLE_SIZE)
         self.n = 0
 
     def flush(self) -> None:
         if self.n and self.sink is not None:
-            self.sink.push_batch(memoryview(self.buf)[: self.n * SAMPLE_SIZE])
+            with self.lock:
+                accepted = self.sink.push_batch(memoryview(self.buf)[: self.n * SAMPLE_SIZE])
+            if isinstance(accepted, int) and accepted < self.n:
+                self.stats.sink_overflow += self.n - accepted
         self.n = 0
 
 
@@ -107,8 +114,9 @@ class Consumer:
             client_id=0x1000 + service.source_id,
         )
         self._client.register_callback(self._slow_event)
-        self._slow = _EventSink(sink, self.stats, self._field_changed)
-        self._fast = _EventSink(sink, self.stats, self._field_changed)
+        push_lock = threading.Lock()
+        self._slow = _EventSink(sink, self.stats, self._field_changed, push_lock)
+        self._fast = _EventSink(sink, self.stats, self._field_changed, push_lock)
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()

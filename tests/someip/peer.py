@@ -18,6 +18,7 @@ from vehicle_mw.native.records import SAMPLE_DTYPE, VALUE_F64
 from vehicle_mw.someip import SampleCollector, SomeIpRuntime
 from vehicle_mw.someip.samples import samples_to_values
 
+RINGS: list = []  # unlinked when the peer exits
 HANDLERS = {
     "add": lambda req: req["a"] + req["b"],
     "shout": lambda text: text.upper() + "!",
@@ -26,6 +27,7 @@ HANDLERS = {
 
 async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
     provider = await rt.provide(service, HANDLERS)
+    state: dict = {}
 
     async def op(cmd: dict):
         name = cmd["op"]
@@ -44,6 +46,19 @@ async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
         if name == "start_offer":
             await provider.start()
             return True
+        if name == "feed_ring":  # samples pushed into a SlotRing that the provider drains
+            import os
+
+            from vehicle_mw.native import SAMPLE_SIZE, SlotRing
+
+            if "ring" not in state:
+                state["ring"] = SlotRing.create(f"/vmw-someip-peer-{os.getpid()}", SAMPLE_SIZE, 1024)
+                RINGS.append(state["ring"])
+                state["task"] = asyncio.create_task(provider.feed_from(state["ring"]))
+            rec = np.zeros(len(cmd["samples"]), SAMPLE_DTYPE)
+            for i, (sid, value) in enumerate(cmd["samples"]):
+                rec[i]["signal_id"], rec[i]["kind"], rec[i]["value"] = sid, VALUE_F64, value
+            return state["ring"].push_batch(rec.tobytes())
         if name == "feed":
             rec = np.zeros(len(cmd["samples"]), SAMPLE_DTYPE)
             for i, (sid, value) in enumerate(cmd["samples"]):
@@ -111,6 +126,19 @@ async def consumer_ops(rt: SomeIpRuntime, service: SomeIpService):
 async def main() -> None:
     role, manifest, ip = sys.argv[1:4]
     service = load_manifest(manifest, SomeIpService)
+    try:
+        await _run(role, service, ip)
+    finally:
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for ring in RINGS:
+            ring.close()
+            ring.unlink()
+
+
+async def _run(role: str, service: SomeIpService, ip: str) -> None:
     async with SomeIpRuntime(ip) as rt:
         op = await (provider_ops if role == "provide" else consumer_ops)(rt, service)
         loop = asyncio.get_running_loop()

@@ -87,6 +87,14 @@ def test_can_signals_reoffered_as_someip_events(pair):
     assert [got["values"][str(i)] for i in (1001, 1002, 1003, 1004, 1020)] == [10.0, 20.0, 30.0, 40.0, 3]
 
 
+def test_provider_fed_from_the_sample_ring(pair):
+    provider, consumer, _ = pair
+    assert provider.cmd("feed_ring", samples=[[1001, 11.0], [1004, 44.0]]) == 2
+    got = consumer.cmd("wait_samples", n=5)  # initial mode + one wheel_speeds event
+    assert got["ok"], got
+    assert [got["values"][str(i)] for i in (1001, 1002, 1003, 1004)] == [11.0, 0.0, 0.0, 44.0]
+
+
 def test_provider_crash_is_noticed_by_ttl_and_return_resubscribes(peers, tmp_path, netns):
     manifest = write_manifest(tmp_path)
     provider = peers("provide", manifest, "a")

@@ -13,6 +13,7 @@ import numpy as np
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.someip import SomeIpService
+from vehicle_mw.native.records import SAMPLE_DTYPE
 from vehicle_mw.someip.codec import CodecError, PayloadCodec, build_codec
 from vehicle_mw.someip.samples import EventEncoder, samples_to_values
 
@@ -161,6 +162,14 @@ class Provider:
                 self.set_field(name, value)
                 sent += 1
         return sent
+
+    async def feed_from(self, ring: Any, max_n: int = 256) -> None:
+        """Forever: take sample batches from ``ring`` (e.g. the decoded-CAN sample ring) and :meth:`feed`
+        them. Run it as a task; cancel the task to stop."""
+        while True:
+            batch = await ring.get_batch(max_n, timeout=1.0)
+            if batch:
+                self.feed(np.frombuffer(batch, SAMPLE_DTYPE))
 
     def _notify(self, name: str) -> None:
         fld = next(f for f in self.service.fields if f.name == name)

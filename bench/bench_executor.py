@@ -224,6 +224,10 @@ def main() -> int:
                 f"- {scn}: asyncio p99 / vmw p99 = **{a['p99'] / max(v['p99'], 1):.1f}×** (target ≥ 10×)"
             )
     vmw_idle = get("idle", "vmw")
+    for scn in ("idle", "load"):
+        v = get(scn, "vmw")
+        if v:
+            ratios.append(f"- {scn}: vmw releases skipped after a late wake-up or overrun: {v['overruns']}")
     cpu_lines = [
         f"- executor CPU with a 1 Hz task (idle in between): **{idle['cpu_percent']:.3f} %** of a core",
         f"- executor process CPU at 1 kHz (empty task body): {vmw_idle['cpu_percent']:.1f} %"

@@ -171,3 +171,28 @@ def test_sigterm_stops_in_reverse_startup_order(ws):
     assert lines.index("b term") > lines.index("c exit")
     assert lines.index("a term") > lines.index("b exit")
     assert "stubborn: kill" in stderr and proc.returncode == 0
+
+
+def test_control_socket_rejects_bad_requests_and_keeps_serving(ws, run_manager):
+    from vehicle_mw.exec import ControlError, ControlServer, request
+
+    m = run_manager(ws.write([app("a", "steady")]))
+    path = str(ws.root / "c.sock")
+    server = ControlServer(m, path)
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+            s.settimeout(10)
+            s.connect(path)
+            s.sendall(b"[1, 2]\n")
+            reply = json.loads(s.makefile().readline())
+        assert reply == {"ok": False, "error": "bad request: request must be a JSON object"}
+        with pytest.raises(ControlError, match="unknown command 'fly'"):
+            request(path, {"cmd": "fly"})
+        with pytest.raises(ControlError, match="has no state 'Flying'"):
+            request(path, {"cmd": "switch", "group": "Main", "state": "Flying"})
+        assert request(path, {"cmd": "status"})["groups"] == {"Main": "Driving"}
+    finally:
+        m.shutdown(timeout=30)
+        server.close()
+    with pytest.raises(ControlError, match="is `vmw run` running"):
+        request(path, {"cmd": "status"})

@@ -58,9 +58,15 @@ class ControlServer:
                     if not chunk:
                         break
                     data += chunk
-                reply = self.handle(json.loads(data or b"{}"))
+                req = json.loads(data or b"{}")
+                if not isinstance(req, dict):
+                    raise ValueError("request must be a JSON object")
+                reply = self.handle(req)
             except (OSError, ValueError) as exc:
                 reply = {"ok": False, "error": f"bad request: {exc}"}
+            except Exception as exc:  # a bad request must never stop supervision
+                log.exception("control request failed")
+                reply = {"ok": False, "error": f"internal error: {exc}"}
             try:
                 conn.sendall(json.dumps(reply).encode() + b"\n")
             except OSError as exc:
@@ -71,7 +77,7 @@ class ControlServer:
         if cmd == "status":
             return {"ok": True, **self.manager.status()}
         if cmd == "events":
-            since = int(req.get("since", 0))
+            since = max(0, int(req.get("since", 0)) - self.manager.events_dropped)
             return {"ok": True, "events": [e.as_dict() for e in self.manager.events[since:]]}
         if cmd == "switch":
             try:

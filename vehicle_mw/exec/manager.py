@@ -31,6 +31,7 @@ from vehicle_mw.manifest.machine import MachineManifest
 log = logging.getLogger("vehicle_mw.exec")
 
 TICK = 0.02  # supervision period in seconds
+MAX_EVENTS = 10_000  # decisions kept in memory (all are logged)
 
 
 class ExecError(VehicleMwError):
@@ -89,6 +90,7 @@ class ExecutionManager:
             self._check_state(group, state)
             self.groups[group] = state
         self.events: list[Event] = []
+        self.events_dropped = 0  # events[0] is decision number events_dropped
         self._requests: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._shutdown = threading.Event()
         self._changed = threading.Condition()
@@ -156,8 +158,11 @@ class ExecutionManager:
                 self._step()
                 for key, _ in self._selector.select(TICK):
                     key.data()
-            self._stop_all()
+        except BaseException:
+            log.exception("supervision loop failed; stopping all applications")
+            raise
         finally:
+            self._stop_all()
             self._stopped.set()
             self._publish()
             with self._changed:
@@ -180,6 +185,9 @@ class ExecutionManager:
     # -- decisions -------------------------------------------------------------------
     def _decide(self, subject: str, action: str, reason: str) -> None:
         self.events.append(Event(time.monotonic(), subject, action, reason))
+        if len(self.events) > MAX_EVENTS:  # a long-lived daemon keeps the recent history only
+            del self.events[: MAX_EVENTS // 10]
+            self.events_dropped += MAX_EVENTS // 10
         level = (
             logging.WARNING
             if action in ("violation", "failed", "fallback", "kill", "crashed")
@@ -429,7 +437,7 @@ class ExecutionManager:
                 for name, a in self.apps.items()
             },
             "healthy": self._healthy(),
-            "events": len(self.events),
+            "events": self.events_dropped + len(self.events),
             "stopped": self._stopped.is_set(),
         }
         with self._changed:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 import traceback
 
@@ -26,7 +27,9 @@ HANDLERS = {
 
 
 async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
-    provider = await rt.provide(service, HANDLERS)
+    provider = await rt.provide(
+        service, HANDLERS, fast_events=os.environ.get("VMW_TEST_FAST_EVENTS", "1") == "1"
+    )
     state: dict = {}
 
     async def op(cmd: dict):
@@ -38,6 +41,8 @@ async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
         if name == "set_field":
             provider.set_field(cmd["field"], cmd["value"])
             return True
+        if name == "fast_sent":
+            return provider.fast_sent
         if name == "field_value":
             return provider.field_values[cmd["field"]]
         if name == "stop_offer":

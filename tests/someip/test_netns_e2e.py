@@ -42,6 +42,19 @@ def test_events_decode_into_samples(pair):
     assert all(ts > 1.6e18 for ts in got["ts"])  # CLOCK_REALTIME receive time, ns
 
 
+def test_udp_events_take_the_raw_fast_path_tcp_the_daemon(pair):
+    provider, consumer, protocol = pair
+    for _ in range(20):  # until the provider's subscriber list (polled every 0.1 s) has the consumer
+        provider.cmd("send", event="wheel_speeds", value=WHEELS)
+        if protocol == "tcp" or provider.cmd("fast_sent"):
+            break
+    n = provider.cmd("fast_sent")
+    provider.cmd("send", values=[WHEELS] * 50, event="wheel_speeds")
+    assert provider.cmd("fast_sent") == (n + 50 if protocol == "udp" else 0)
+    got = consumer.cmd("wait_samples", n=1 + 4 * 51)
+    assert got["ok"], got
+
+
 def test_methods_and_fields(pair):
     provider, consumer, _ = pair
     assert consumer.cmd("call", method="add", value={"a": 40, "b": 2}) == 42

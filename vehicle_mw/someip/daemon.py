@@ -139,6 +139,17 @@ class _ExternalEndpoint:
         """Nothing to close: the socket belongs to the consumer."""
 
 
+def _subscribers(daemon: Any) -> list[list[Any]]:
+    """[service, instance, eventgroup, ip, port] of every live subscriber of the services offered here."""
+    out = []
+    for service, subscribers in daemon._service_subscribers.items():
+        subscribers.update()  # drop expired ones (someipy only does it when it sends)
+        for sub in subscribers._subscribers:
+            out.append([service.service_id, service.instance_id, sub.eventgroup_id, str(sub.endpoint[0]),
+                        sub.endpoint[1]])  # fmt: skip
+    return out
+
+
 def install_extensions() -> None:
     """Add the external-endpoint and field-notifier behaviours to someipy's daemon class."""
     import someipy.someipyd as d
@@ -202,6 +213,7 @@ def install_extensions() -> None:
                     [s.service_id, s.instance_id, s.eventgroup.id] for s in self._active_subscriptions
                 ],
                 "multicast": [[*key, *value] for key, value in getattr(self, "_vmw_multicast", {}).items()],
+                "subscribers": _subscribers(self),
                 "sd_errors": dict(fixes.SD_ERRORS),
                 "message_errors": dict(fixes.MESSAGE_ERRORS),
             }

@@ -4,6 +4,7 @@ sends events and field notifiers built from values or from ``vmw_sample`` record
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Mapping
@@ -14,6 +15,7 @@ import numpy as np
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.someip import SomeIpService
 from vehicle_mw.native.records import SAMPLE_DTYPE
+from vehicle_mw.someip import wire
 from vehicle_mw.someip.codec import CodecError, PayloadCodec, build_codec
 from vehicle_mw.someip.samples import EventEncoder, samples_to_values
 
@@ -35,6 +37,7 @@ class Provider:
         interface_ip: str,
         daemon_client: Any,
         handlers: Mapping[str, MethodHandler] | None = None,
+        fast_events: bool = True,
     ):
         from someipy import ServerServiceInstance
 
@@ -81,6 +84,16 @@ class Provider:
         ]
         self.event_values: dict[str, Any] = {name: c.zero() for name, c in self._event_codecs.items()}
         ip = service.endpoint.ip or interface_ip
+        self._ip = ip
+        self._want_fast = (
+            fast_events and bool(service.events) and all(e.protocol == "udp" for e in service.events)
+        )
+        self._udp_events = {e.id for e in service.events if e.protocol == "udp"}
+        self._raw: Any = None
+        self._subscribers: dict[int, list[tuple[str, int]]] = {}
+        self._watch: asyncio.Task[None] | None = None
+        self._session = 0
+        self.fast_sent = 0  # events sent on the raw fast path (the rest went through the daemon)
         self._instance = ServerServiceInstance(
             daemon_client,
             self._someipy_service,
@@ -107,15 +120,44 @@ class Provider:
             )
         await self._instance.start_offer()
         self.offered = True
+        if self._want_fast and self._raw is None:
+            from vehicle_mw.someip.raw_sender import RawUdpSender
+
+            try:
+                self._raw = RawUdpSender(self._ip, self.service.endpoint.port)
+            except OSError as exc:  # no CAP_NET_RAW: events go through the daemon
+                log.info("%s: events through the someipy daemon (no raw socket: %s)", self.service.name, exc)
+            else:
+                self._watch = asyncio.create_task(self._watch_subscribers())
         for f in self.service.fields:  # the daemon keeps these for new subscribers (initial value)
             if f.notifier is not None:
                 self._notify(f.name)
 
     async def stop(self) -> None:
         """Stop offering (sends StopOffer); :meth:`start` offers again."""
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        self._subscribers = {}
         if self.offered:
             self.offered = False
             await self._instance.stop_offer()
+
+    async def _watch_subscribers(self, interval: float = 0.1) -> None:
+        """Keep the fast path's subscriber list in step with the daemon's (SD runs there)."""
+        sid, iid = self.service.service_id, self.service.instance_id
+        while True:
+            status = await self._daemon.vmw_status()
+            subs: dict[int, list[tuple[str, int]]] = {}
+            for s_id, i_id, group, ip, port in status.get("subscribers", []):
+                if (s_id, i_id) == (sid, iid):
+                    subs.setdefault(group, []).append((ip, port))
+            self._subscribers = subs
+            await asyncio.sleep(interval)
 
     # ---- events and fields ----------------------------------------------------------------
 
@@ -179,6 +221,16 @@ class Provider:
     def _send(self, event_id: int, payload: bytes) -> None:
         if not self.offered:
             return
+        if self._raw is not None and event_id in self._udp_events:
+            targets = {t for g in self._groups_of.get(event_id, []) for t in self._subscribers.get(g, [])}
+            if targets:  # none known yet (first poll pending): the daemon knows better, use it
+                self._session = self._session % 0xFFFF + 1
+                message = wire.build(self.service.service_id, event_id, payload, session_id=self._session,
+                                     interface_version=self.service.major_version)  # fmt: skip
+                for target in targets:
+                    self._raw.send(target, message)
+                self.fast_sent += 1
+                return
         for group_id in self._groups_of.get(event_id, []):
             self._instance.send_event(group_id, event_id, payload)
 

@@ -111,11 +111,18 @@ class SomeIpRuntime:
         return consumer
 
     async def provide(
-        self, service: SomeIpService, handlers: Mapping[str, MethodHandler] | None = None
+        self,
+        service: SomeIpService,
+        handlers: Mapping[str, MethodHandler] | None = None,
+        fast_events: bool = True,
     ) -> Provider:
-        """Offer ``service``; ``handlers`` maps method names to functions (value -> value, may be async)."""
+        """Offer ``service``; ``handlers`` maps method names to functions (value -> value, may be async).
+
+        ``fast_events``: send UDP events from a raw socket (needs CAP_NET_RAW) instead of through the
+        daemon; without the capability the daemon sends them.
+        """
         client = await self._ensure_daemon(service.sd)
-        provider = Provider(service, self.interface_ip, client, handlers)
+        provider = Provider(service, self.interface_ip, client, handlers, fast_events)
         await provider.start()
         self.providers.append(provider)
         return provider

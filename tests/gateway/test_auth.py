@@ -147,3 +147,29 @@ def test_grpc_token_over_tls(tmp_path, pki):
             assert expired.error.code == Code.UNAUTHENTICATED
 
     run(scenario())
+
+
+def test_unregistered_and_silent_connections_are_refused(tmp_path):
+    from vehicle_mw.manifest.gateway import GatewayLimits
+
+    cfg = local_config(
+        tmp_path, allow_anonymous=True, allow_unregistered=False, limits=GatewayLimits(hello_timeout_s=0.3)
+    )
+    set_revoked(cfg.database, A, True)
+    set_revoked(cfg.database, A, False)  # registered (and admitted) ahead of time
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            v = await WsVehicle.connect(gw.ws_url)
+            assert (await v.open(hello(A))).WhichOneof("msg") == "welcome"
+            await v.close()
+            v = await WsVehicle.connect(gw.ws_url)
+            unknown = await v.open(hello(B))
+            await v.close()
+            assert unknown.error.code == Code.PERMISSION_DENIED and "not registered" in unknown.error.message
+            v = await WsVehicle.connect(gw.ws_url)  # says nothing: closed after the hello timeout
+            silent = await v.recv(timeout=10)
+            await v.close()
+            assert silent.error.code == Code.MALFORMED and "no Hello" in silent.error.message
+
+    run(scenario())

@@ -168,3 +168,34 @@ def test_evicted_batches_do_not_stall_the_watermark(tmp_path):
         assert stored(cfg.database) == list(range(1, 11)) + list(range(31, 41))
 
     run(scenario())
+
+
+def test_one_session_per_transport_at_once(tmp_path):
+    """The channel keeps its standby link open: gRPC + WebSocket coexist; a reconnect supersedes."""
+    cfg = local_config(tmp_path, allow_anonymous=True)
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            ws = await WsVehicle.connect(gw.ws_url)
+            await ws.open(hello(V))
+            rpc = await GrpcVehicle.connect(gw.grpc_target)
+            await rpc.open(hello(V, transport="grpc"))
+            await ws.send(numbered(1))
+            assert await ws.wait_ack(1) == 1
+            assert await rpc.wait_ack(1) == 1  # acks go to every link of the vehicle
+            await rpc.send(numbered(2))  # the switch: data moves to gRPC
+            await rpc.send(numbered(1))  # a resend over the new link is dropped
+            assert await rpc.wait_ack(2) == 2
+            assert await ws.wait_ack(2) == 2  # the standby link is still open
+            assert gw.core.vehicles[V].session.transport == "grpc"
+
+            ws2 = await WsVehicle.connect(gw.ws_url)  # reconnect over WebSocket
+            await ws2.open(hello(V))
+            assert await ws.next() is None  # the old WebSocket session is closed
+            await ws2.send(numbered(3))
+            assert await ws2.wait_ack(3) == 3
+            for v in (ws2, rpc):
+                await v.close()
+        assert stored(cfg.database) == list(range(1, 31))
+
+    run(scenario())

@@ -75,9 +75,12 @@ class GatewayCore:
                 )
             )
             return refusal, None
-        if state.session is not None and state.session is not session:
-            state.session.close(f"superseded by a new session from {session.peer}")
-        state.session = session
+        for older in [s for s in state.sessions if s.transport == session.transport]:
+            older.close(f"superseded by a new {session.transport} session from {session.peer}")
+            self._unlink(state, older)
+        state.sessions.append(session)
+        if state.session is None:
+            state.session = session
         self.sessions.add(session)
         self.metrics.sessions.labels(session.transport).inc()
         return None, state
@@ -93,8 +96,8 @@ class GatewayCore:
     def revoke(self, vehicle_id: str) -> None:
         """Forget the cached state and end the live session of a vehicle revoked in the database."""
         state = self.vehicles.pop(vehicle_id, None)
-        if state is not None and state.session is not None:
-            state.session.close(f"vehicle {vehicle_id} revoked")
+        for session in list(state.sessions) if state is not None else []:
+            session.close(f"vehicle {vehicle_id} revoked")
 
     def detach(self, session: LinkSession, reason: str) -> None:
         """The session ended: free its slot, record its end."""
@@ -102,8 +105,8 @@ class GatewayCore:
             self.sessions.discard(session)
             self.metrics.sessions.labels(session.transport).dec()
         state = session.vehicle
-        if state is not None and state.session is session:
-            state.session = None
+        if state is not None:
+            self._unlink(state, session)
         if session.session_key is not None:
             self.sink.close_session(
                 session.session_key, time.time_ns(), reason, session.batches, session.samples
@@ -119,6 +122,13 @@ class GatewayCore:
                     }
                 )
             )
+
+    @staticmethod
+    def _unlink(state: VehicleState, session: LinkSession) -> None:
+        if session in state.sessions:
+            state.sessions.remove(session)
+        if state.session is session:
+            state.session = state.sessions[-1] if state.sessions else None
 
     # ------------------------------------------------------------------ downlink
 

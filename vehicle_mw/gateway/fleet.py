@@ -1,4 +1,7 @@
-"""In-memory state per vehicle: the ack watermark, the rate limiter and the live session.
+"""In-memory state per vehicle: the ack watermark, the rate limiter and the live sessions.
+
+A vehicle may hold one session per transport at once (the channel keeps its standby link open to
+probe it); they share this state, so a batch sent over both is stored once, and acks go to all.
 
 The watermark is the highest seq such that every batch up to it is durable; it only grows.
 Batches above it that are durable wait in ``stored_above`` for the gap to fill.
@@ -49,7 +52,8 @@ class VehicleState:
     messages: TokenBucket
     bytes: TokenBucket
     inflight: set[int] = field(default_factory=set)
-    session: LinkSession | None = None
+    sessions: list[LinkSession] = field(default_factory=list)  # at most one per transport
+    session: LinkSession | None = None  # the primary: the one that most recently carried data
     last_status: link_pb2.VehicleStatus | None = None
     last_link_event: link_pb2.LinkEvent | None = None
     switches: int = 0

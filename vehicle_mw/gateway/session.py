@@ -247,6 +247,7 @@ class LinkSession:
         assert state is not None
         sink = self.core.sink
         if kind == "batch":
+            state.session = self  # the link carrying data is the one commands go down
             self._on_batch(msg.batch)
         elif kind == "catalog":
             state.catalog_hash = bytes(msg.catalog.hash) or (self._expected_catalog or b"")
@@ -263,6 +264,7 @@ class LinkSession:
                 state.switches += 1
             _quiet(sink.write_link_event(state.vehicle_id, ev))
         elif kind == "status":
+            state.session = self
             state.last_status = msg.status
             _quiet(sink.write_status(state.vehicle_id, msg.status))
         elif kind == "command_ack":
@@ -359,7 +361,12 @@ class LinkSession:
             self.core.metrics.batches.labels("duplicate").inc()
         if moved:
             _quiet(self.core.sink.write_acked(state.vehicle_id, state.acked_seq))
-        self.send(link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq)))
+        # cumulative acks are idempotent: tell every link of the vehicle (this one may be gone)
+        ack = link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq))
+        for session in state.sessions:
+            session.send(ack)
+        if self not in state.sessions:
+            self.send(ack)
 
 
 def _quiet(fut: asyncio.Future) -> None:

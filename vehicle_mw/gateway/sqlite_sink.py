@@ -40,6 +40,8 @@ def connect(
     conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
     if readonly:
         conn.execute("PRAGMA query_only=1")
+    else:
+        conn.execute("PRAGMA cache_size=-65536")  # 64 MiB: keeps the samples index hot while it grows
     return conn
 
 

@@ -52,6 +52,14 @@ class Workspace:
         path.write_text(yaml.safe_dump({"machine": "machine.yaml", "applications": applications}))
         return path
 
+    def time_of(self, line: str) -> float:
+        """Monotonic time at which an app logged ``line`` (e.g. "hanger hung")."""
+        for entry in (self.root / "apps.log.times").read_text().splitlines():
+            app, event, t = entry.split()
+            if f"{app} {event}" == line:
+                return float(t)
+        raise KeyError(line)
+
     def lines(self) -> list[str]:
         return self.log.read_text().splitlines() if self.log.exists() else []
 

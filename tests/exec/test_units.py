@@ -35,8 +35,15 @@ def test_budget_counts_restarts_inside_the_window_only():
 def test_alive_monitor_flags_too_few_and_too_many():
     mon = AliveMonitor(AliveSupervision(window=1.0, min=2, max=5), start_ns=0, heartbeats=0)
     assert mon.check(500_000_000, 1) is None  # window not over yet
-    assert "hung" in mon.check(1_000_000_000, 1)  # 1 < min 2
-    assert "max 5" in mon.check(1_100_000_000, 7)  # 6 in a window > max, flagged at once
+    assert "1 heartbeats in 1 s (min 2)" in mon.check(1_000_000_000, 1)  # 1 < min 2 in the window
+    assert "7 heartbeats in one 1 s window (max 5)" in mon.check(1_100_000_000, 8)  # flagged at once
+
+
+def test_alive_monitor_flags_silence_within_one_window_of_the_last_beat():
+    mon = AliveMonitor(AliveSupervision(window=1.0, min=1), start_ns=0, heartbeats=0)
+    assert mon.check(900_000_000, 5) is None  # last beat at 0.9 s
+    assert mon.check(1_800_000_000, 5) is None  # silent for 0.9 s: not yet
+    assert "no heartbeat for 1 s" in mon.check(1_900_000_000, 5)
 
 
 def test_sd_notify_to_abstract_socket():

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import threading
+import time
 
 from vehicle_mw.exec import client
 
@@ -22,6 +23,8 @@ def _log(event: str) -> None:
             os.write(fd, f"{client.app_name()} {event}\n".encode())
         finally:
             os.close(fd)
+        with open(path + ".times", "a") as times:  # CLOCK_MONOTONIC, comparable with the manager's events
+            times.write(f"{client.app_name()} {event} {time.monotonic()}\n")
 
 
 def _stop_event(ignore_term: bool = False) -> threading.Event:

@@ -15,15 +15,27 @@ from vehicle_mw.manifest.execution import (
 
 
 class AliveMonitor:
-    """Counts heartbeats per fixed window; too few means hung, too many means runaway."""
+    """Counts heartbeats per fixed window; too few means hung, too many means runaway.
+
+    A silence of one whole window is reported at once (when ``min`` >= 1), so a hang is
+    detected within one window of the last heartbeat, not at the end of the next window.
+    """
 
     def __init__(self, cfg: AliveSupervision, start_ns: int, heartbeats: int) -> None:
         self.cfg = cfg
         self.window_ns = int(cfg.window * 1e9)
         self.window_start = start_ns
         self.base = heartbeats
+        self.last_seen = heartbeats
+        self.last_change = start_ns
 
     def check(self, now_ns: int, heartbeats: int) -> str | None:
+        if heartbeats != self.last_seen:
+            self.last_seen, self.last_change = heartbeats, now_ns
+        elif self.cfg.min >= 1 and now_ns - self.last_change >= self.window_ns:
+            self._next(now_ns, heartbeats)
+            self.last_change = now_ns
+            return f"alive: no heartbeat for {self.cfg.window:g} s (min {self.cfg.min} per window): hung"
         count = heartbeats - self.base
         if self.cfg.max is not None and count > self.cfg.max:
             self._next(now_ns, heartbeats)

@@ -83,3 +83,10 @@ def test_strict_loading_is_configurable(shared_data):
     with pytest.raises(DatabaseError, match="hyundai_i30_2014.dbc"):
         load_catalog(dbc, strict=True)
     assert len(load_catalog(dbc, strict=False)) > 100
+
+
+def test_arxml_fd_messages_are_kept_and_containers_left_out():
+    catalog = load_catalog(DATA / "cantools" / "system-4.2.arxml")
+    assert any(m.length > 8 for m in catalog.messages)
+    assert not any(m.cantools.is_container for m in catalog.messages)
+    assert any(m.is_container for m in load_database(DATA / "cantools" / "system-4.2.arxml").messages)

@@ -17,7 +17,9 @@ from vehicle_mw.signals import Decoder, load_catalog
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 PRIUS_DBC = DATA / "opendbc" / "toyota_prius_2010_pt.dbc"
 PRIUS_LOG = DATA / "opendbc" / "prius_random.log"
-IN_REPO_DBCS = sorted((DATA / "cantools").glob("*.dbc")) + [PRIUS_DBC]
+IN_REPO_DBS = sorted(
+    p for p in (DATA / "cantools").iterdir() if p.suffix in (".dbc", ".arxml", ".kcd", ".sym")
+) + [PRIUS_DBC]
 
 
 def test_prius_trace_decodes_like_cantools():
@@ -35,7 +37,7 @@ def test_prius_trace_decodes_like_cantools():
     assert stats.samples == len(samples)
 
 
-@pytest.mark.parametrize("dbc", IN_REPO_DBCS, ids=lambda p: p.name)
+@pytest.mark.parametrize("dbc", IN_REPO_DBS, ids=lambda p: p.name)
 def test_random_payloads_decode_like_cantools(dbc):
     catalog = load_catalog(dbc, strict=False)
     frames = random_frames(catalog, per_message=300, seed=4)

@@ -196,3 +196,30 @@ def test_control_socket_rejects_bad_requests_and_keeps_serving(ws, run_manager):
         server.close()
     with pytest.raises(ControlError, match="is `vmw run` running"):
         request(path, {"cmd": "status"})
+
+
+def test_watchdog_pings_stop_when_an_app_fails_without_fallback(ws, run_manager, notify):
+    from vehicle_mw.exec import SystemdNotifier
+
+    machine = {
+        "name": "no-fallback",
+        "function_groups": [{"name": "Main", "states": ["Driving"], "initial": "Driving"}],
+    }
+    restart = {"max_restarts": 0}
+    path = ws.write([app("ok", "steady"), app("crasher", "crash", restart=restart)], machine=machine)
+    notifier = SystemdNotifier({"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "100000"})
+    m = run_manager(path, notifier=notifier)
+    notify.wait_for("WATCHDOG=1")  # healthy while starting
+    s = m.wait_for(lambda s: s["apps"]["crasher"]["state"] == "failed", 20)
+    assert s["healthy"] is False
+    assert ("no-fallback", "crasher failed and the group declares no fallback") in [
+        (e.action, e.reason) for e in m.events if e.subject == "Main"
+    ]
+    # No more pings: look over 5 ping intervals (a bounded negative check; while healthy it
+    # would see ~5; one sent just before the failure may still be in flight).
+    seen = len(notify.messages)
+    end = time.monotonic() + 0.25
+    while time.monotonic() < end:
+        time.sleep(0.05)
+    assert sum("WATCHDOG=1" in msg for msg in notify.messages[seen:]) <= 1
+    assert s["apps"]["ok"]["state"] == "running"  # the healthy app is left alone

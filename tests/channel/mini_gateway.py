@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import sqlite3
 import ssl
+import time
 from dataclasses import dataclass, field
 
 import grpc
@@ -44,12 +45,21 @@ class GatewayStats:
     sessions: int = 0
     link_events: list[link_pb2.LinkEvent] = field(default_factory=list)
     statuses: int = 0
+    first_batch_at: dict[str, float] = field(default_factory=dict)  # transport -> monotonic time
+    last_batch_at: dict[str, float] = field(default_factory=dict)
 
 
 class MiniGateway:
     """Both endpoints on 127.0.0.1, one SQLite file, acks after commit."""
 
-    def __init__(self, db_path: str, tls: ServerTls | None = None, max_message_bytes: int = 1 << 20) -> None:
+    def __init__(
+        self,
+        db_path: str,
+        tls: ServerTls | None = None,
+        max_message_bytes: int = 1 << 20,
+        durable: bool = True,
+    ) -> None:
+        self.durable = durable  # False: ack without storing (benchmarks of the channel alone)
         self.db = sqlite3.connect(db_path)
         self.db.execute(
             "CREATE TABLE IF NOT EXISTS batches (vehicle TEXT, seq INTEGER, n INTEGER,"
@@ -146,8 +156,14 @@ class MiniGateway:
             down.echo.sent_ns = up.probe.sent_ns
             return down
         if kind == "batch":
+            transport = "websocket" if peer.startswith("ws") else "grpc"
+            now = time.monotonic()
+            self.stats.first_batch_at.setdefault(transport, now)
+            self.stats.last_batch_at[transport] = now
             samples = batch_samples(up.batch, peer)
             try:
+                if not self.durable:
+                    raise _NotStored
                 self.db.execute(
                     "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
                     (vehicle, up.batch.seq, len(samples), up.batch.evicted_before, samples.tobytes()),
@@ -156,6 +172,8 @@ class MiniGateway:
                 self.stats.batches += 1
             except sqlite3.IntegrityError:
                 self.stats.duplicates += 1
+            except _NotStored:
+                self.stats.batches += 1
             done = self._done.setdefault(vehicle, set())
             done.update(range(up.batch.seq - up.batch.evicted_batches_before, up.batch.seq + 1))
             acked = self._acked.get(vehicle, 0)
@@ -246,6 +264,10 @@ class _Servicer(link_pb2_grpc.VehicleLinkServicer):
                 continue
             if down is not None:
                 await context.write(down)
+
+
+class _NotStored(Exception):
+    """Internal: durable=False skips the SQLite insert."""
 
 
 def _read(path: str) -> bytes:

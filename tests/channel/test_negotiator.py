@@ -34,7 +34,7 @@ def test_moves_away_from_high_rtt_after_dwell():
     links = {"grpc": view("grpc", rtt=400), "websocket": view("websocket", rtt=30)}
     assert neg.decide(links, 1.0) is None  # within the minimum dwell
     d = neg.decide(links, 3.5)
-    assert d.to_link == "websocket" and d.reason.startswith("rtt 400 ms")
+    assert d.to_link == "websocket" and d.reason.startswith("rtt 400+40 ms")
     assert d.measurements.srtt_ms == 400
 
 
@@ -61,8 +61,8 @@ def test_noisy_but_stable_conditions_never_switch():
     rng = random.Random(7)
     neg = started()
     for step in range(2000):
-        # RTT wanders between the thresholds, loss stays under loss_high: noisy, not impaired
-        grpc = view("grpc", rtt=rng.uniform(60, 240), loss=rng.uniform(0, 0.15))
+        # RTT (srtt + rttvar) wanders between the thresholds, loss under loss_high: noisy, not impaired
+        grpc = view("grpc", rtt=rng.uniform(60, 220), loss=rng.uniform(0, 0.15))
         ws = view("websocket", rtt=rng.uniform(5, 30), loss=0.0)
         d = neg.decide({"grpc": grpc, "websocket": ws}, step * 0.25)
         assert d is None, (step, d)
@@ -74,7 +74,7 @@ def test_returns_to_preferred_after_recovery_with_hysteresis():
     neg.commit(d, 4.0)
     # recovered only to between the thresholds: not healthy enough to come back
     assert neg.decide({"grpc": view("grpc", rtt=150), "websocket": view("websocket")}, 60.0) is None
-    d = neg.decide({"grpc": view("grpc", rtt=20), "websocket": view("websocket")}, 60.0)
+    d = neg.decide({"grpc": view("grpc", rtt=100), "websocket": view("websocket")}, 60.0)  # 100+10 < 120
     assert d.to_link == "grpc" and d.reason == "preferred link healthy again"
 
 

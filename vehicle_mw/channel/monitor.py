@@ -25,6 +25,11 @@ class LinkView:
     samples: int  # RTT samples taken since the session came up
 
     @property
+    def rtt_ms(self) -> float:
+        """RTT as the policy judges it: srtt + rttvar, so a step up shows within a few probes."""
+        return self.srtt_ms + self.rttvar_ms
+
+    @property
     def cost_ms(self) -> float:
         """One number to compare links: what a message is likely to take, loss weighted as 1 s."""
         return self.srtt_ms + 4.0 * self.rttvar_ms + 1000.0 * self.loss

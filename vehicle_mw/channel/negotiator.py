@@ -4,9 +4,9 @@ Rules, in order:
 1. no active link, or the active one is down / half-open: take the best usable link at once;
 2. within the dwell time (``min_dwell_s`` plus ``flap_penalty_s`` per recent switch, decaying
    with ``flap_half_life_s``) nothing else moves;
-3. the active link is impaired (srtt > rtt_high_ms or loss > loss_high) and another usable link
+3. the active link is impaired (srtt + rttvar > rtt_high_ms, or loss > loss_high) and another usable link
    is not impaired and cheaper: move there;
-4. the active link is not the preferred one and the preferred one is healthy (srtt < rtt_low_ms
+4. the active link is not the preferred one and the preferred one is healthy (srtt + rttvar < rtt_low_ms
    and loss < loss_low): return to it.
 Noise between the low and high thresholds moves nothing: that gap is the hysteresis.
 """
@@ -54,14 +54,14 @@ class Negotiator:
 
     def impaired(self, v: LinkView) -> str | None:
         p = self.policy
-        if v.srtt_ms > p.rtt_high_ms:
-            return f"rtt {v.srtt_ms:.0f} ms > {p.rtt_high_ms:.0f} ms"
+        if v.rtt_ms > p.rtt_high_ms:
+            return f"rtt {v.srtt_ms:.0f}+{v.rttvar_ms:.0f} ms > {p.rtt_high_ms:.0f} ms"
         if v.loss > p.loss_high:
             return f"loss {v.loss:.2f} > {p.loss_high:.2f}"
         return None
 
     def healthy(self, v: LinkView) -> bool:
-        return self.usable(v) and v.srtt_ms < self.policy.rtt_low_ms and v.loss < self.policy.loss_low
+        return self.usable(v) and v.rtt_ms < self.policy.rtt_low_ms and v.loss < self.policy.loss_low
 
     def decide(self, views: dict[str, LinkView], now: float) -> Decision | None:
         usable = {n: v for n, v in views.items() if self.usable(v)}

@@ -62,7 +62,7 @@ class LinkSession:
         self.up = False
         self.last_error = ""
         self.connects = 0
-        self._queue: asyncio.Queue[link_pb2.Uplink] = asyncio.Queue()
+        self._queue: asyncio.Queue[link_pb2.Uplink | bytes] = asyncio.Queue()
         self._transport: Transport | None = None
         self._stop = asyncio.Event()
         self._kick = asyncio.Event()
@@ -70,7 +70,7 @@ class LinkSession:
 
     # ---------------------------------------------------------------- owner API
 
-    def send(self, message: link_pb2.Uplink) -> bool:
+    def send(self, message: link_pb2.Uplink | bytes) -> bool:
         """Queue a message on the current session; False when the link is not up."""
         if not self.up:
             return False
@@ -225,10 +225,7 @@ class LinkSession:
 
     async def _writer(self, transport: Transport) -> None:
         while True:
-            message = await self._queue.get()
-            await transport.send(message)
-            if message.WhichOneof("msg") == "batch":
-                metrics.BATCHES_SENT.labels(self.name).inc()
+            await transport.send(await self._queue.get())
 
     async def _prober(self) -> None:
         interval = self.config.probe_interval_s

@@ -17,10 +17,11 @@ from websockets.asyncio.client import connect as ws_connect
 from vehicle_mw.channel.protocol import ProtocolError, parse_frame
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.channel import TlsConfig
-from vehicle_mw.v1 import link_pb2, link_pb2_grpc
+from vehicle_mw.v1 import link_pb2
 
 GRPC = "grpc"
 WEBSOCKET = "websocket"
+SESSION_METHOD = "/vehicle_mw.v1.VehicleLink/Session"
 
 
 class LinkClosed(VehicleMwError):
@@ -49,7 +50,8 @@ class Transport(abc.ABC):
     peer: str
 
     @abc.abstractmethod
-    async def send(self, message: link_pb2.Uplink) -> None: ...
+    async def send(self, message: link_pb2.Uplink | bytes) -> None:
+        """Send one Uplink (a message, or its serialized bytes)."""
 
     @abc.abstractmethod
     async def recv(self) -> link_pb2.Downlink:
@@ -83,9 +85,12 @@ class GrpcTransport(Transport):
                 certificate_chain=_read(tls.cert_file) if tls.cert_file else None,
             )
             self._channel = grpc.aio.secure_channel(target, creds, options=options)
-        self._call = link_pb2_grpc.VehicleLinkStub(self._channel).Session()
+        # requests may be pre-serialized bytes (batches from vehicle_mw.channel.wire) or messages
+        self._call = self._channel.stream_stream(
+            SESSION_METHOD, request_serializer=_serialize, response_deserializer=link_pb2.Downlink.FromString
+        )()
 
-    async def send(self, message: link_pb2.Uplink) -> None:
+    async def send(self, message: link_pb2.Uplink | bytes) -> None:
         try:
             await self._call.write(message)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as exc:
@@ -105,6 +110,10 @@ class GrpcTransport(Transport):
     async def close(self) -> None:
         self._call.cancel()
         await self._channel.close(grace=None)
+
+
+def _serialize(message: link_pb2.Uplink | bytes) -> bytes:
+    return message if isinstance(message, bytes) else message.SerializeToString()
 
 
 def _grpc_reason(exc: Exception) -> str:
@@ -150,9 +159,10 @@ class WebSocketTransport(Transport):
             raise LinkClosed(f"{url}: connect failed: {exc}") from None
         return cls(ws, url, max_message_bytes)
 
-    async def send(self, message: link_pb2.Uplink) -> None:
+    async def send(self, message: link_pb2.Uplink | bytes) -> None:
+        data = message if isinstance(message, bytes) else message.SerializeToString()
         try:
-            await self._ws.send(message.SerializeToString())
+            await self._ws.send(data)
         except (websockets.exceptions.ConnectionClosed, OSError) as exc:
             raise LinkClosed(f"{self.peer}: send failed: {exc}") from None
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -11,7 +13,7 @@ import pytest
 
 from vehicle_mw.can import BusReader, CanIngest, CollectingSink
 from vehicle_mw.manifest.can import CanBus
-from vehicle_mw.native.records import FRAME_ERROR
+from vehicle_mw.native.records import FRAME_ERROR, FRAME_FD
 
 
 def _channel(tag: str) -> str:
@@ -104,3 +106,30 @@ def test_a_bus_that_cannot_open_is_retried_with_backoff():
         reader.stop()
     assert reader.status.opens == 0 and reader.status.state == "stopped"
     assert reader.status.last_error.startswith("open:")
+
+
+def test_udp_multicast_bus_fed_by_another_process():
+    pytest.importorskip("msgpack", reason="python-can's udp_multicast needs msgpack")
+    port = 40000 + os.getpid() % 20000
+    cfg = CanBus(name="mc", interface="udp_multicast", channel="239.74.163.2", options={"port": port})
+    sink = CollectingSink()
+    reader = BusReader(cfg, 0, sink).start()
+    sender = (
+        "import can, sys\n"
+        f"bus = can.Bus(interface='udp_multicast', channel='239.74.163.2', port={port})\n"
+        "for i in range(50):\n"
+        "    msg = can.Message(arbitration_id=0x321, is_extended_id=False, is_fd=True, data=[i] * 12)\n"
+        "    bus.send(msg)\n"
+        "bus.shutdown()\n"
+    )
+    try:
+        if not reader.wait_open(5):
+            pytest.skip(f"udp_multicast does not open here: {reader.status.last_error}")
+        subprocess.run([sys.executable, "-c", sender], check=True, timeout=60)
+        assert sink.wait_for(50, timeout=10)
+    finally:
+        reader.stop()
+    frames = sink.frames()
+    assert frames["seq"].tolist() == list(range(50))
+    assert set(frames["len"].tolist()) == {12} and all(frames["flags"] & FRAME_FD)
+    assert [int(f["data"][0]) for f in frames] == list(range(50))

@@ -31,9 +31,14 @@ async def _impair_and_recover(tmp_path) -> None:
         rig.proxies["grpc"].impair(loss=0.35, loss_penalty_ms=300)
         assert await up.wait_until(lambda: up.active == "websocket", 20)
         ev = up.events[-1]
-        # held chunks show as late answers: counted as loss, or (once srtt follows them) as RTT
-        assert ev.from_transport == "grpc" and ev.reason.startswith(("loss", "rtt")), ev
-        assert ev.loss > POLICY.loss_high or ev.rtt_ms + ev.rttvar_ms > POLICY.rtt_high_ms
+        # held chunks show as late answers: counted as loss, or (once srtt follows them) as RTT; when
+        # holds pile up past two probe intervals (a loaded machine) the link even looks half-open
+        assert ev.from_transport == "grpc", ev
+        assert (
+            ev.loss > POLICY.loss_high
+            or ev.rtt_ms + ev.rttvar_ms > POLICY.rtt_high_ms
+            or ev.reason.startswith("active link half-open")
+        ), ev
         rig.proxies["grpc"].clear()
         assert await up.wait_until(lambda: up.active == "grpc", 20)
         assert await rig.drained(20)

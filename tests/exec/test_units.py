@@ -101,3 +101,22 @@ def test_client_outside_vmw_run_is_a_no_op():
     env = {k: v for k, v in os.environ.items() if not k.startswith("VMW_")}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=30)
     assert out.stdout.split() == ["False", "False", "False", "None"]
+
+
+def test_stale_health_blocks_of_dead_managers_are_reclaimed():
+    from vehicle_mw.exec.app import HEALTH_DIR, HEALTH_PREFIX, reclaim_stale_health_blocks
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # a pid that no longer runs (reuse within the test is practically impossible)
+    stale = f"{HEALTH_DIR}/{HEALTH_PREFIX}{dead.pid}-1-app-1"
+    live = f"{HEALTH_DIR}/{HEALTH_PREFIX}{os.getppid()}-1-app-1"
+    for path in (stale, live):
+        HealthBlock.create(path).close()
+    try:
+        removed = reclaim_stale_health_blocks()
+        assert os.path.basename(stale) in removed
+        assert not os.path.exists(stale) and os.path.exists(live)
+    finally:
+        for path in (stale, live):
+            if os.path.exists(path):
+                os.unlink(path)

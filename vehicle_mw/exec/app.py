@@ -18,6 +18,37 @@ from vehicle_mw.exec.health_block import HealthBlock
 from vehicle_mw.exec.supervision import AppSupervisor
 from vehicle_mw.manifest.execution import Application
 
+HEALTH_DIR = "/dev/shm"
+HEALTH_PREFIX = "vmw-health-"  # + "<manager pid>-<ms>-<app>-<generation>"
+
+
+def reclaim_stale_health_blocks() -> list[str]:
+    """Remove health blocks left by execution managers that died without cleaning up."""
+    removed = []
+    try:
+        names = os.listdir(HEALTH_DIR)
+    except OSError:
+        return removed
+    for name in names:
+        if not name.startswith(HEALTH_PREFIX):
+            continue
+        pid = name[len(HEALTH_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+            continue  # that manager still runs
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # alive, owned by someone else
+        try:
+            os.unlink(os.path.join(HEALTH_DIR, name))
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
+
 
 class AppState(enum.StrEnum):
     OFF = "off"  # not wanted in the current function-group state (or exited cleanly)
@@ -62,7 +93,7 @@ class AppRuntime:
     def launch(self, run_id: str, search_path: pathlib.Path, seq: int) -> None:
         """Create a fresh health block and start the process through the launcher."""
         self.generation += 1
-        block_path = f"/dev/shm/vmw-{run_id}-{self.name}-{self.generation}"
+        block_path = f"{HEALTH_DIR}/{HEALTH_PREFIX}{run_id}-{self.name}-{self.generation}"
         self.block = HealthBlock.create(block_path)
         entry = self.cfg.entry
         spec = {
@@ -127,4 +158,4 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-__all__ = ["AppRuntime", "AppState", "describe_exit"]
+__all__ = ["AppRuntime", "AppState", "describe_exit", "reclaim_stale_health_blocks"]

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vehicle_mw.errors import VehicleMwError
-from vehicle_mw.exec.app import AppRuntime, AppState, describe_exit
+from vehicle_mw.exec.app import AppRuntime, AppState, describe_exit, reclaim_stale_health_blocks
 from vehicle_mw.exec.backoff import RestartBudget
 from vehicle_mw.exec.supervision import AppSupervisor
 from vehicle_mw.exec.systemd import SystemdNotifier
@@ -104,6 +104,7 @@ class ExecutionManager:
         self._stopped = threading.Event()
         self._stop_queue: list[AppRuntime] = []  # apps leaving a state, stopped one at a time
         self._stop_reasons: dict[str, str] = {}
+        self._publish()  # status() is complete from the start, before the loop runs
 
     @classmethod
     def from_file(cls, path: str | pathlib.Path, **kwargs: Any) -> ExecutionManager:
@@ -150,6 +151,9 @@ class ExecutionManager:
     # -- the loop --------------------------------------------------------------------
     def run(self) -> None:
         """Start the initial states and supervise until :meth:`shutdown` (or SIGTERM in `vmw run`)."""
+        stale = reclaim_stale_health_blocks()
+        if stale:
+            log.info("removed %d health block(s) of dead execution managers", len(stale))
         for group, state in self.groups.items():
             self._decide(group, "switch", f"initial state {state}")
         self._publish()

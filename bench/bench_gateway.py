@@ -46,7 +46,7 @@ def _serve(kind: str, database: str) -> None:
 
     cfg = GatewayConfig(
         database=database,
-        grpc_port=None,
+        grpc_port=0,
         ws_port=0,
         http_port=None,
         allow_anonymous=True,
@@ -56,7 +56,7 @@ def _serve(kind: str, database: str) -> None:
 
     async def run() -> None:
         async with Gateway(cfg) as gw:
-            print(f"vmw {gw.ws_url}", flush=True)
+            print(f"vmw {gw.ws_url} grpc {gw.grpc_target}", flush=True)
             await asyncio.Future()
 
     asyncio.run(run())
@@ -77,10 +77,10 @@ class Server:
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         line = self.proc.stdout.readline()
-        m = re.search(r"(ws://\S+)", line)
+        m = re.search(r"(ws://\S+) grpc (\S+)", line)
         if not m:
             raise RuntimeError(f"{kind} server did not start: {line!r}")
-        self.url = m.group(1)
+        self.url, self.grpc_target = m.group(1), m.group(2)
 
     def rss_kb(self) -> int:
         for line in pathlib.Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
@@ -165,10 +165,15 @@ def make_batches(vehicle: int, count: int) -> list[bytes]:
     return out
 
 
-async def stream_vehicle(url: str, vid: int, batches: list[bytes], window: int = 16) -> None:
-    from vehicle_mw.gateway.loadgen import WsVehicle, hello
+async def stream_vehicle(
+    server: Server, transport: str, vid: int, batches: list[bytes], window: int = 16
+) -> None:
+    from vehicle_mw.gateway.loadgen import GrpcVehicle, WsVehicle, hello
 
-    v = await WsVehicle.connect(url)
+    if transport == "grpc":
+        v = await GrpcVehicle.connect(server.grpc_target)
+    else:
+        v = await WsVehicle.connect(server.url)
     await v.open(hello(f"BENCH{vid:012d}"))
     acked, sent = 0, 0
     while acked < len(batches):
@@ -179,14 +184,18 @@ async def stream_vehicle(url: str, vid: int, batches: list[bytes], window: int =
     await v.close()
 
 
-def bench_end_to_end(kind: str, vehicles: int, batches_each: int, workdir: pathlib.Path) -> dict:
+def bench_end_to_end(
+    kind: str, transport: str, vehicles: int, batches_each: int, workdir: pathlib.Path
+) -> dict:
     data = [make_batches(v + 1, batches_each) for v in range(vehicles)]
     server = Server(kind, workdir)
     try:
         t0 = time.perf_counter()
 
         async def run() -> None:
-            await asyncio.gather(*(stream_vehicle(server.url, v + 1, data[v]) for v in range(vehicles)))
+            await asyncio.gather(
+                *(stream_vehicle(server, transport, v + 1, data[v]) for v in range(vehicles))
+            )
 
         asyncio.run(run())
         elapsed = time.perf_counter() - t0
@@ -197,7 +206,8 @@ def bench_end_to_end(kind: str, vehicles: int, batches_each: int, workdir: pathl
     conn.close()
     total = vehicles * batches_each * SAMPLES_PER_BATCH
     assert stored == total, f"{kind}: stored {stored} of {total}"
-    return {"server": kind, "samples": total, "seconds": elapsed, "samples_per_s": total / elapsed}
+    label = f"{'vehicle_mw gateway' if kind == 'vmw' else 'raw peer'} over {transport}"
+    return {"server": label, "samples": total, "seconds": elapsed, "samples_per_s": total / elapsed}
 
 
 def bench_sink(synchronous: str, batches: int, workdir: pathlib.Path) -> dict:
@@ -358,9 +368,10 @@ def main() -> int:
             bench_raw_sqlite(sink_batches, work),
         ]
         e2e = []
-        for kind in ("vmw", "peer"):
-            print(f"end-to-end throughput: {kind} ...", flush=True)
-            e2e.append(bench_end_to_end(kind, vehicles, batches_each, work))
+        for transport in ("websocket", "grpc"):
+            for kind in ("vmw", "peer"):
+                print(f"end-to-end throughput: {kind} over {transport} ...", flush=True)
+                e2e.append(bench_end_to_end(kind, transport, vehicles, batches_each, work))
         lat = []
         for kind in ("vmw", "peer"):
             print(f"latency at the trace's rate: {kind} ({lat_s:.0f} s) ...", flush=True)
@@ -373,9 +384,10 @@ def main() -> int:
         f" ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
         f"- Machine: {machine_description()}; load average {os.getloadavg()[0]:.2f} at the end"
         " (other work was running: numbers are indicative)",
-        "- Peer: a raw `websockets` 17.4 server in the same kind of child process doing the same I/O"
-        " (`bench/gateway_peer.py`: Welcome, SQLite insert + COMMIT per batch, Ack; no auth, dedup state,"
-        " rate limits or group commit). Vehicles are simulated in the benchmark process on the same 2 cores.",
+        "- Peer: raw `websockets` 17.4 and `grpcio` 1.85 servers in the same kind of child process doing the"
+        " same I/O (`bench/gateway_peer.py`: Welcome, SQLite insert + COMMIT per batch, Ack; no auth, dedup"
+        " state, rate limits or group commit). Vehicles are simulated in the benchmark process on the same"
+        " 2 cores.",
         "",
         "### Connected vehicles per process (WebSocket, Hello/Welcome done, idle)",
         "",
@@ -405,7 +417,7 @@ def main() -> int:
             ],
         ),
         "",
-        f"Rows 1-3: storage alone, in process. `vmw` / `peer`: end to end over WebSocket, {vehicles}"
+        f"Rows 1-3: storage alone, in process. Then end to end over WebSocket and gRPC, {vehicles}"
         f" vehicles x {batches_each} batches, 16 batches in flight each, acked after commit"
         " (gateway: synchronous=NORMAL, group commit). Target: >= 250,000 samples/s.",
         "",

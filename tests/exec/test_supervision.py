@@ -59,9 +59,9 @@ def test_hung_app_detected_within_alive_window_and_restarted(ws, run_manager):
     events = [e for e in m.events if e.subject == "hanger"]
     violation = next(e for e in events if e.action == "violation")
     assert violation.reason == "alive: no heartbeat for 0.5 s (min 2 per window): hung"
-    # detected within one alive window of the last heartbeat (+ one 20 ms supervision tick + slack)
+    # detected within one alive window of the last heartbeat (+ a 20 ms tick + slack on a loaded box)
     silent_since = ws.time_of("hanger hung")
-    assert alive["window"] - 0.05 <= violation.t - silent_since <= alive["window"] + 0.25
+    assert alive["window"] - 0.05 <= violation.t - silent_since <= alive["window"] + 0.4
     assert "hanger term" in ws.lines()  # stopped with SIGTERM before the restart
 
 

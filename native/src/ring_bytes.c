@@ -174,18 +174,21 @@ size_t vmw_byte_ring_push_n(vmw_byte_ring *r, const void *src, const uint32_t *l
 size_t vmw_byte_ring_pop_n(vmw_byte_ring *r, void *dst, size_t dst_cap, uint32_t *lens, size_t max_n) {
     vmw_ring_header *h = r->h;
     unsigned char *d = dst;
+    if (max_n == 0) return 0;
     uint64_t tail = atomic_load_explicit(&h->tail, r->overwrite ? memory_order_acquire : memory_order_relaxed);
     for (;;) {
         uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
         uint64_t pos = tail;
         size_t count = 0, out = 0;
-        while ((int64_t)(head - pos) > 0 && count < max_n) {
+        /* wrap markers are passed even after the last record taken, so tail never rests on one */
+        while ((int64_t)(head - pos) > 0) {
             uint64_t idx = pos & r->mask;
             uint32_t len = len_at(r, pos);
             if (len == WRAP_MARK) {
                 pos += r->cap - idx;
                 continue;
             }
+            if (count == max_n) break;
             if (len > r->max_rec || idx + REC_HDR + len > r->cap) break; /* torn by an overwrite: CAS fails */
             if (out + len > dst_cap) break;
             memcpy(d + out, r->data + idx + REC_HDR, len);
@@ -200,6 +203,7 @@ size_t vmw_byte_ring_pop_n(vmw_byte_ring *r, void *dst, size_t dst_cap, uint32_t
                                                             memory_order_acquire)) {
             continue;
         }
+        tail = pos;
         atomic_store_explicit(&h->popped, atomic_load_explicit(&h->popped, memory_order_relaxed) + count,
                               memory_order_relaxed);
         if (count == 0) continue; /* skipped only a wrap marker */
@@ -224,7 +228,9 @@ int vmw_byte_ring_peek(vmw_byte_ring *r, const void **ptr, uint32_t *len) {
     if (l > r->max_rec || idx + REC_HDR + l > r->cap) return 0;
     *ptr = r->data + idx + REC_HDR;
     *len = l;
-    r->peek_next = pos + REC_HDR + pad8(l);
+    uint64_t next = pos + REC_HDR + pad8(l);
+    if ((int64_t)(head - next) > 0 && len_at(r, next) == WRAP_MARK) next += r->cap - (next & r->mask);
+    r->peek_next = next;
     return 1;
 }
 

@@ -22,7 +22,8 @@ TOTAL = 10_000_000
 
 def start_producer(kind: str, name: str, producer: int, start: str, count: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, str(HERE / "ring_worker.py"), "produce", kind, name, str(producer), start, str(count)],
+        [sys.executable, str(HERE / "ring_worker.py"), "produce", kind, name, str(producer), start]
+        + [str(count)],
         stdout=subprocess.PIPE,
         text=True,
     )

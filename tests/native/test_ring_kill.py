@@ -109,7 +109,8 @@ def test_consumer_killed_then_restarted_delivers_every_record_once(
     producer = worker("produce", kind, ring_name, 0, "0", total)
     consumer = worker("consume-log", kind, ring_name, log, total)
     try:
-        wait_for(lambda: log.exists() and log.stat().st_size >= 40_000 * RECORD.itemsize, 30, "consumer progress")
+        progress = 40_000 * RECORD.itemsize
+        wait_for(lambda: log.exists() and log.stat().st_size >= progress, 30, "consumer progress")
         kill9(consumer)
         assert log.stat().st_size < total * RECORD.itemsize, "consumer finished before the kill"
         consumer = worker("consume-log", kind, ring_name, log, total)
@@ -123,6 +124,8 @@ def test_consumer_killed_then_restarted_delivers_every_record_once(
     logged = np.fromfile(log, RECORD)
     assert np.array_equal(logged["seq"], np.arange(total, dtype=np.uint64)), "lost or duplicated records"
     assert np.array_equal(logged["check"], checksum(0, logged["seq"]))
+    # each record was released exactly once (the redelivered batch was never released before)
+    assert (ring.stats().popped, len(ring)) == (total, 0)
 
 
 def test_mpmc_producer_killed_mid_stream_leaves_ring_usable(ring_name: str) -> None:

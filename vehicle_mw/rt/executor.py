@@ -92,11 +92,12 @@ class _Worker:
             remaining = None if next_due is None else next_due - now
             if remaining is not None and remaining <= _GUARD_NS:
                 _native.vmw_sleep_until_ns(next_due)  # absolute, EINTR-safe; GIL released
-                # hot path: run the release we slept for straight away
-                with self.lock:
-                    due_task = heapq.heappop(self.heap) if self.heap and self.heap[0][0] <= next_due else None
-                if due_task is not None:
-                    self._activate(due_task[0], due_task[2])
+                # Hot path: run the release we slept for straight away. No lock: heappop is one
+                # C call under the GIL and (due, seq) never ties, so tasks are never compared.
+                heap = self.heap
+                if heap and heap[0][0] <= next_due:
+                    release, _, task = heapq.heappop(heap)
+                    self._activate(release, task)
                 continue
             budget = None if remaining is None else (remaining - _GUARD_NS) / 1e9
             if self.rings:

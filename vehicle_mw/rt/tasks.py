@@ -50,36 +50,36 @@ class Task:
         self.stats = TaskStats(self.name, self.kind)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class PeriodicTask(Task):
     """Runs ``fn()`` at ``epoch + offset + k * period``; must finish by release + ``deadline``."""
 
-    fn: Callable[[], Any] = print
-    period_ns: int = 1_000_000
-    offset_ns: int = 0
-    deadline_ns: int = 1_000_000
+    fn: Callable[[], Any]
+    period_ns: int
+    offset_ns: int
+    deadline_ns: int
     next_release: int = field(default=0, init=False)
 
     kind = "periodic"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class RingTask(Task):
     """Runs ``handler(batch)`` for each non-empty ``drain()`` while ``ring`` has data."""
 
-    ring: RingSource | None = None
-    handler: Callable[[Any], Any] = print
-    drain: Callable[[], Sized | None] = list
+    ring: RingSource
+    handler: Callable[[Any], Any]
+    drain: Callable[[], Sized | None]
 
     kind = "ring"
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, kw_only=True)
 class TimerTask(Task):
     """Runs ``fn()`` once at ``due_ns`` unless cancelled."""
 
-    fn: Callable[[], Any] = print
-    due_ns: int = 0
+    fn: Callable[[], Any]
+    due_ns: int
     cancelled: bool = field(default=False, init=False)
     done: bool = field(default=False, init=False)
 

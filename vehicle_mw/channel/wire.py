@@ -33,19 +33,20 @@ def _varint(value: int) -> bytes:
 
 
 def varints(values: np.ndarray) -> bytes:
-    """Concatenated varints of an unsigned 64-bit array (vectorized)."""
+    """Concatenated varints of an unsigned 64-bit array (vectorized; only as wide as the largest value)."""
     v = np.ascontiguousarray(values, dtype=np.uint64)
     if v.size == 0:
         return b""
-    groups = np.empty((v.size, 10), dtype=np.uint8)
-    rest = v.copy()
-    for k in range(10):
-        groups[:, k] = (rest & np.uint64(0x7F)).astype(np.uint8)
-        rest >>= np.uint64(7)
-    # bytes per value: 1 + index of the highest non-zero 7-bit group
-    nonzero = groups != 0
-    length = np.where(nonzero.any(axis=1), 10 - np.argmax(nonzero[:, ::-1], axis=1), 1)
-    k = np.arange(10)
+    width = max(1, (int(v.max()).bit_length() + 6) // 7)
+    if width == 1:
+        return v.astype(np.uint8).tobytes()
+    groups = np.empty((v.size, width), dtype=np.uint8)
+    length = np.ones(v.size, dtype=np.int64)
+    for k in range(width):
+        groups[:, k] = ((v >> np.uint64(7 * k)) & np.uint64(0x7F)).astype(np.uint8)
+        if k:
+            length += v >= np.uint64(1 << (7 * k))
+    k = np.arange(width)
     groups[k[None, :] < (length - 1)[:, None]] |= 0x80
     return groups[k[None, :] < length[:, None]].tobytes()
 

@@ -274,16 +274,15 @@ async def main_async(quick: bool) -> list[str]:
                 sub.mkdir()
                 times.append(await failover_once(kind, sub))
             print(kind, [f"{t:.2f}" for t in times], flush=True)
-            lines.append(
-                f"| {kind} | {trials} | {statistics.median(times):.2f} | {p99(times):.2f} | {max(times):.2f} |"
-            )
+            med = statistics.median(times)
+            lines.append(f"| {kind} | {trials} | {med:.2f} | {p99(times):.2f} | {max(times):.2f} |")
         lines += [
             "",
             "Default channel settings (probe every 0.25 s, min dwell 3 s, rtt_high 250 ms, loss_high 0.2); "
             "the vehicle streams ~100 batches/s through two link proxies; time = first batch stored from the "
-            "WebSocket link - the moment the gRPC proxy was impaired. half-open = blackhole (connection stays "
-            "open, nothing arrives), cut = connections aborted and refused, rtt+300ms = 150 ms added each way, "
-            "loss = 30 % of chunks held 300 ms (TCP retransmission-like). Target p99 <= 2 s.",
+            "WebSocket link - the moment the gRPC proxy was impaired. half-open = blackhole (connection "
+            "stays open, nothing arrives), cut = connections aborted and refused, rtt+300ms = 150 ms added "
+            "each way, loss = 30 % of chunks held 300 ms (TCP retransmission-like). Target p99 <= 2 s.",
         ]
     return lines
 
@@ -301,7 +300,8 @@ def main() -> int:
             "",
             f"- Command: `{cmd}` ({started})",
             f"- Machine: {machine()}",
-            "- Peers: raw `grpcio` (VehicleLink.Session bidi stream) and raw `websockets` clients sending the "
+            "- Peers: raw `grpcio` (VehicleLink.Session bidi stream) and raw `websockets` clients sending "
+            "the "
             "same serialized messages to the same test gateway (`tests/channel/mini_gateway.py`, ack-only).",
             "",
             *body,

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import pathlib
+
+DEFAULT_WORKDIR = pathlib.Path(os.environ.get("XDG_CACHE_HOME", pathlib.Path.home() / ".cache")) / "vmw-demo"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -13,7 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("demo", help="end-to-end demo: CAN trace -> runtime -> gateway + dashboard")
     p.add_argument("--duration", type=float, default=None, metavar="S", help="stop after S seconds")
     p.add_argument("--speed", type=float, default=1.0, help="replay speed (1 = the trace's own timing)")
-    p.add_argument("--workdir", default=".vmw-demo", help="outbox, database and dev certificates")
+    p.add_argument("--workdir", default=str(DEFAULT_WORKDIR), help="outbox, database and dev certificates")
     p.add_argument("--http-port", type=int, default=7400, help="dashboard port (0: any free port)")
     p.add_argument("--no-tls", action="store_true", help="plaintext loopback, no vehicle certificate")
     p.set_defaults(func=run)

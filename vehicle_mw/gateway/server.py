@@ -11,6 +11,7 @@ import uvicorn
 
 from vehicle_mw.gateway.api import build_app
 from vehicle_mw.gateway.core import GatewayCore
+from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.grpc_server import serve_grpc
 from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sink import Sink
@@ -21,6 +22,14 @@ from vehicle_mw.gateway.ws_server import PATH, serve_websocket
 from vehicle_mw.manifest.gateway import GatewayConfig
 
 log = logging.getLogger("vehicle_mw.gateway")
+
+
+async def _serve_http(server: uvicorn.Server) -> None:
+    """uvicorn exits the process (SystemExit) when it cannot bind; keep that inside the task."""
+    try:
+        await server.serve()
+    except SystemExit:
+        log.error(json.dumps({"event": "http_failed", "port": server.config.port}))
 
 
 class Gateway:
@@ -83,11 +92,11 @@ class Gateway:
             )
             self._http = uvicorn.Server(ucfg)
             self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            self._http_task = asyncio.create_task(self._http.serve())
+            self._http_task = asyncio.create_task(_serve_http(self._http))
             while not self._http.started:
                 if self._http_task.done():
-                    self._http_task.result()
-                    raise RuntimeError("HTTP server stopped during start")
+                    await self.stop()
+                    raise GatewayError(f"HTTP API cannot listen on {cfg.host}:{cfg.http_port} (in use?)")
                 await asyncio.sleep(0.01)
             self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
         self._prober = asyncio.create_task(self._probe_loop())

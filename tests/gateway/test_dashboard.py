@@ -135,7 +135,8 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
 
     dom = run(scenario(), timeout=150)
     assert 'data-vehicle="VIN-DASHBOARD-01"' in dom
-    assert "gateway gw-test" in dom
+    assert "gateway gw-test" in dom  # filled in from the live WebSocket feed
+    assert '<span id="feed-state" class="good">live</span>' in dom
     row = dom.split('data-vehicle="VIN-DASHBOARD-01"', 1)[1].split("</tr>", 1)[0]
     for shown in (
         'class="up">up<',

@@ -6,6 +6,8 @@ import asyncio
 import json
 import urllib.request
 
+from websockets.asyncio.client import connect as ws_connect
+
 from vehicle_mw.gateway import Gateway
 from vehicle_mw.gateway.loadgen import GrpcVehicle, WsVehicle, batch, hello
 from vehicle_mw.manifest.gateway import GatewayLimits
@@ -136,6 +138,10 @@ def test_query_api_series_link_events_and_metrics(tmp_path):
             )
             assert "vmw_gateway_samples_stored_total 1000.0" in text
             assert 'vmw_gateway_sessions{transport="websocket"} 1.0' in text
+
+            async with ws_connect(gw.http_url.replace("http://", "ws://") + "/api/live") as live:
+                feed = json.loads(await asyncio.wait_for(live.recv(), 10))
+            assert feed["type"] == "fleet" and [x["vehicle_id"] for x in feed["vehicles"]] == [V]
 
             status, _ = await http_json(f"{gw.http_url}/api/vehicles/{V}/revoke", "POST")
             assert status == 200

@@ -113,6 +113,18 @@ def test_arrays_fixed_and_dynamic_with_length_fields():
     assert nested.decode(nested.encode([[1], [], [-1, -2]])) == [[1], [], [-1, -2]]
 
 
+def test_flat_struct_fast_encode_matches_the_general_path(service):
+    wheels = build_codec("WheelSpeeds", service.types)
+    value = {"fl": 1.5, "fr": -2.0, "rl": 0.0, "rr": 7.25}
+    general = bytearray()
+    wheels.codec.encode(value, general)
+    assert wheels.encode(value) == bytes(general) == struct.pack(">ffff", 1.5, -2.0, 0.0, 7.25)
+    counter = build_codec(_typed({"struct": [{"name": "n", "type": "uint8"}]}), {})
+    assert counter.encode({"n": 3.0}) == b"\x03"  # integral float coerced on the general path
+    with pytest.raises(CodecError, match="member 'n' missing"):
+        counter.encode({})
+
+
 def test_struct_with_length_field_and_named_types(service):
     codec = build_codec(_typed({"struct": [{"name": "x", "type": "uint8"}], "length_field_size": 4}), {})
     assert codec.encode({"x": 9}) == b"\x00\x00\x00\x01\x09"

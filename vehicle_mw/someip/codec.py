@@ -229,6 +229,12 @@ class PayloadCodec:
         self.codec = codec
         self.fixed = struct.Struct(order + codec.fmt) if codec is not None and codec.fmt is not None else None
         self.leaves = codec.leaves if codec is not None else []
+        # a flat struct of primitives encodes with one pack() of its members in order
+        self._flat = (
+            self.fixed is not None
+            and isinstance(codec, _Struct)
+            and all(leaf.isidentifier() for leaf in self.leaves)
+        )
 
     def decode(self, payload: bytes | memoryview) -> Any:
         if self.codec is None:
@@ -244,6 +250,11 @@ class PayloadCodec:
         return None if self.codec is None else self.codec.zero()
 
     def encode(self, value: Any) -> bytes:
+        if self._flat:
+            try:
+                return self.fixed.pack(*[value[name] for name in self.leaves])  # type: ignore[union-attr]
+            except (KeyError, TypeError, struct.error):
+                pass  # the general path below coerces floats to ints or says what is wrong
         if self.codec is None:
             return b""
         out = bytearray()

@@ -222,7 +222,12 @@ class Provider:
         if not self.offered:
             return
         if self._raw is not None and event_id in self._udp_events:
-            targets = {t for g in self._groups_of.get(event_id, []) for t in self._subscribers.get(g, [])}
+            groups = self._groups_of.get(event_id, ())
+            targets = (
+                self._subscribers.get(groups[0], ())
+                if len(groups) == 1
+                else {t for g in groups for t in self._subscribers.get(g, ())}
+            )
             if targets:  # none known yet (first poll pending): the daemon knows better, use it
                 self._session = self._session % 0xFFFF + 1
                 message = wire.build(self.service.service_id, event_id, payload, session_id=self._session,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from test_protocol import mixed_samples  # noqa: I001
 
 from vehicle_mw.channel import batch_message, batch_samples
-from vehicle_mw.channel.wire import batch_bytes, varints
+from vehicle_mw.channel.wire import batch_bytes, columns_bytes, columns_bytes_numpy, varints
 from vehicle_mw.native.records import SAMPLE_DTYPE
 from vehicle_mw.v1 import link_pb2
 
@@ -46,3 +46,26 @@ def test_batch_bytes_equal_protobuf_serialization(which, compress):
     assert batch_samples(parsed.batch).tobytes() == s.tobytes()
     if not compress:
         assert fast == ref.SerializeToString()
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**32 - 1),
+            st.integers(0, 2**16 - 1),
+            st.integers(0, 2**64 - 1),
+            st.integers(0, 2**64 - 1),
+            st.sampled_from([0, 1, 2, 3]),
+            st.integers(0, 2**64 - 1),
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_native_encoder_equals_numpy_reference(rows):
+    s = np.zeros(len(rows), SAMPLE_DTYPE)
+    for i, (sig, src, ts, seq, kind, raw) in enumerate(rows):
+        s[i]["signal_id"], s[i]["source_id"], s[i]["timestamp_ns"], s[i]["source_seq"] = sig, src, ts, seq
+        s[i]["kind"] = kind
+        s["value"].view("<u8")[i] = raw
+    assert columns_bytes(s) == columns_bytes_numpy(s)

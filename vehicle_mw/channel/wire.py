@@ -1,7 +1,8 @@
 """Serialized ``Uplink{batch}`` straight from numpy columns, without a Python object per sample.
 
 Protobuf's packed repeated fields are plain byte runs (fixed64/double: little-endian words;
-integers: varints), so a whole SampleColumns is built with a few vectorized numpy operations.
+integers: varints), so a whole SampleColumns is built in one native call (``native/src/wire.c``),
+or, as the reference, with a few vectorized numpy operations.
 The bytes are exactly what ``link_pb2`` would produce and any protobuf parser reads them
 (``tests/channel/test_wire.py`` checks both).
 """
@@ -14,6 +15,12 @@ import zlib
 import numpy as np
 
 from vehicle_mw.native.records import VALUE_F64, VALUE_U64
+
+try:  # the C encoder of native/src/wire.c; numpy below is the reference and the fallback
+    from vehicle_mw.native._lib import ffi as _ffi
+    from vehicle_mw.native._lib import lib as _lib
+except ImportError:  # pragma: no cover - the native extension is part of every install
+    _ffi = _lib = None
 
 _LEN = 2  # wire type: length-delimited
 _I64 = 1  # wire type: 64-bit
@@ -62,7 +69,19 @@ def _packed(number: int, payload: bytes) -> bytes:
 
 
 def columns_bytes(samples: np.ndarray) -> bytes:
-    """Serialized ``SampleColumns`` of a SAMPLE_DTYPE array (same content as columns_from_samples)."""
+    """Serialized ``SampleColumns`` of a SAMPLE_DTYPE array (native encoder when built)."""
+    if _lib is None or not hasattr(_lib, "vmw_wire_columns"):
+        return columns_bytes_numpy(samples)
+    data = np.ascontiguousarray(samples)
+    out = bytearray(_lib.vmw_wire_columns_bound(len(data)))
+    n = _lib.vmw_wire_columns(
+        _ffi.from_buffer("vmw_sample[]", data), len(data), _ffi.from_buffer(out), len(out)
+    )
+    return bytes(memoryview(out)[:n])
+
+
+def columns_bytes_numpy(samples: np.ndarray) -> bytes:
+    """Serialized ``SampleColumns`` of a SAMPLE_DTYPE array, with numpy only (same bytes)."""
     kinds = samples["kind"]
     values = np.ascontiguousarray(samples["value"])
     parts = [
@@ -115,4 +134,4 @@ def batch_bytes(
     return _field(3, _LEN) + _varint(len(batch)) + batch
 
 
-__all__ = ["batch_bytes", "columns_bytes", "varints"]
+__all__ = ["batch_bytes", "columns_bytes", "columns_bytes_numpy", "varints"]

@@ -1,0 +1,19 @@
+/* Protobuf encoding of vmw_sample records as vehicle_mw.v1.SampleColumns (proto/vehicle_mw/v1/link.proto).
+ *
+ * Packed repeated fields are plain byte runs, so a whole batch is encoded in one pass over the
+ * records, without a Python object per sample. The bytes equal what protobuf itself produces. */
+#ifndef VMW_WIRE_H
+#define VMW_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vmw_records.h"
+
+/* Upper bound of vmw_wire_columns' output for n samples. */
+size_t vmw_wire_columns_bound(size_t n);
+
+/* Serialized SampleColumns of samples[0..n) into out; returns the length, or 0 if cap is too small. */
+size_t vmw_wire_columns(const vmw_sample *samples, size_t n, uint8_t *out, size_t cap);
+
+#endif

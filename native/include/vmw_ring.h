@@ -84,6 +84,8 @@ uint64_t vmw_slot_ring_capacity(const vmw_slot_ring *r);
 /* Producer: copy up to n slots from src (n * slot_size bytes); returns slots accepted
  * (all n under overwrite-oldest, at most the free space under reject-newest). */
 size_t vmw_slot_ring_push_n(vmw_slot_ring *r, const void *src, size_t n);
+/* The same with a char pointer: lets Python pass bytes objects without a buffer wrapper. */
+size_t vmw_slot_ring_push_bytes(vmw_slot_ring *r, const char *src, size_t n);
 /* Consumer: copy up to max_n slots into dst; returns slots copied. */
 size_t vmw_slot_ring_pop_n(vmw_slot_ring *r, void *dst, size_t max_n);
 /* Consumer, zero-copy: *ptr = first readable slot; returns how many contiguous slots
@@ -139,6 +141,7 @@ uint64_t vmw_mpmc_ring_capacity(const vmw_mpmc_ring *r);
 /* Returns slots accepted. A handle that cannot register as a participant (all 32 entries
  * held by live processes) returns 0 and vmw_mpmc_ring_last_error() says VMW_RING_ESLOTS. */
 size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n);
+size_t vmw_mpmc_ring_push_bytes(vmw_mpmc_ring *r, const char *src, size_t n);
 size_t vmw_mpmc_ring_pop_n(vmw_mpmc_ring *r, void *dst, size_t max_n);
 int vmw_mpmc_ring_last_error(const vmw_mpmc_ring *r);
 uint64_t vmw_mpmc_ring_size(const vmw_mpmc_ring *r);

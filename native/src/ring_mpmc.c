@@ -270,6 +270,10 @@ size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n) {
     return r->overwrite && !r->last_error ? n : done;
 }
 
+size_t vmw_mpmc_ring_push_bytes(vmw_mpmc_ring *r, const char *src, size_t n) {
+    return vmw_mpmc_ring_push_n(r, src, n);
+}
+
 static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard) {
     vmw_ring_header *h = r->h;
     if (!join(r, h->consumers, &r->cons)) return 0;

@@ -134,6 +134,10 @@ static void count_popped(vmw_ring_header *h, uint64_t n) {
     vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
 }
 
+size_t vmw_slot_ring_push_bytes(vmw_slot_ring *r, const char *src, size_t n) {
+    return vmw_slot_ring_push_n(r, src, n);
+}
+
 size_t vmw_slot_ring_pop_n(vmw_slot_ring *r, void *dst, size_t max_n) {
     vmw_ring_header *h = r->h;
     unsigned char *d = dst;

@@ -22,9 +22,11 @@ class _FixedSlots(RingBase):
         self.slot_size = int(getattr(lib, f"vmw_{k}_ring_slot_size")(ptr))
         self.capacity = int(getattr(lib, f"vmw_{k}_ring_capacity")(ptr))
         self._push_n = getattr(lib, f"vmw_{k}_ring_push_n")
+        self._push_bytes = getattr(lib, f"vmw_{k}_ring_push_bytes")
         self._pop_n = getattr(lib, f"vmw_{k}_ring_pop_n")
         self._scratch = ffi.new("char[]", self.slot_size * 64)
         self._scratch_n = 64
+        self._one = ffi.new("char[]", self.slot_size)
 
     def _records_in(self, buf: Any) -> tuple[Any, int]:
         src = ffi.from_buffer(buf)
@@ -37,10 +39,13 @@ class _FixedSlots(RingBase):
 
     def push(self, rec: Any) -> bool:
         """Push one record of exactly slot_size bytes; False if the ring was full (reject-newest)."""
-        src, n = self._records_in(rec)
-        if n != 1:
-            raise RingError(f"ring {self.name!r}: push() takes one {self.slot_size}-byte record")
-        return self._push_n(self.cptr, src, 1) == 1
+        ptr = self._ptr
+        if ptr is None or type(rec) is not bytes or len(rec) != self.slot_size:
+            src, n = self._records_in(rec)  # the general (slower) path, with its checks
+            if n != 1:
+                raise RingError(f"ring {self.name!r}: push() takes one {self.slot_size}-byte record")
+            return self._push_n(self.cptr, src, 1) == 1
+        return self._push_bytes(ptr, rec, 1) == 1
 
     def push_batch(self, buf: Any) -> int:
         """Push n records packed in a bytes-like object; returns how many were accepted."""
@@ -61,8 +66,10 @@ class _FixedSlots(RingBase):
 
     def pop(self) -> bytes | None:
         """One record, or None when empty."""
-        data = self.pop_batch(1)
-        return data or None
+        one = self._one
+        if self._pop_n(self.cptr, one, 1):
+            return ffi.unpack(one, self.slot_size)
+        return None
 
     def pop_into(self, buf: Any) -> int:
         """Pop as many whole records as fit into a writable buffer; returns the record count."""
@@ -182,6 +189,14 @@ class MpmcRing(_FixedSlots):
         if n != 1:
             raise RingError(f"ring {self.name!r}: push() takes one {self.slot_size}-byte record")
         return self.push_batch(rec) == 1
+
+    def pop(self) -> bytes | None:
+        with self._lock:
+            one = self._one
+            if self._pop_n(self.cptr, one, 1):
+                return ffi.unpack(one, self.slot_size)
+        self._no_slot()
+        return None
 
     def pop_batch(self, max_n: int = 256) -> bytes:
         with self._lock:

@@ -1,7 +1,9 @@
 /* Thread-to-thread limit of the vehicle_mw rings in C (built and run by bench_rings.py):
  * one producer thread, one consumer thread, the same shared-memory SlotRing Python uses.
- * usage: ring_c_bench <record_bytes> <batch> <count>  -> prints "<msgs_per_s>" */
+ * With "proc" the producer is a forked process that attaches by name (C-to-C across processes).
+ * usage: ring_c_bench <record_bytes> <batch> <count> [threads|proc]  -> prints "<msgs_per_s>" */
 #include <pthread.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +35,8 @@ static void *producer(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 4) return 2;
+    if (argc != 4 && argc != 5) return 2;
+    int proc = argc == 5 && strcmp(argv[4], "proc") == 0;
     rec_size = strtoul(argv[1], NULL, 10);
     batch = strtoul(argv[2], NULL, 10);
     count = strtoul(argv[3], NULL, 10);
@@ -42,8 +45,20 @@ int main(int argc, char **argv) {
     if (vmw_slot_ring_create(name, (uint32_t)rec_size, 65536, VMW_OVERFLOW_REJECT_NEWEST, &ring)) return 1;
     unsigned char *buf = calloc(batch, rec_size);
     pthread_t t;
+    pid_t child = -1;
     double t0 = now_s();
-    pthread_create(&t, NULL, producer, NULL);
+    if (proc) {
+        child = fork();
+        if (child == 0) {
+            vmw_slot_ring *mine;
+            if (vmw_slot_ring_attach(name, &mine)) _exit(1);
+            ring = mine;
+            producer(NULL);
+            _exit(0);
+        }
+    } else {
+        pthread_create(&t, NULL, producer, NULL);
+    }
     size_t got = 0;
     while (got < count) {
         size_t k = vmw_slot_ring_pop_n(ring, buf, batch);
@@ -51,7 +66,10 @@ int main(int argc, char **argv) {
         got += k;
     }
     double dt = now_s() - t0;
-    pthread_join(t, NULL);
+    if (proc)
+        waitpid(child, NULL, 0);
+    else
+        pthread_join(t, NULL);
     printf("%.0f\n", count / dt);
     vmw_slot_ring_close(ring);
     vmw_ring_unlink(name);

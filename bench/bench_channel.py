@@ -26,7 +26,7 @@ from websockets.asyncio.client import connect as ws_connect
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "channel"))
 
-from harness import make_samples, start_rig  # noqa: E402
+from channel_rig import make_samples, start_rig  # noqa: E402
 from mini_gateway import MiniGateway  # noqa: E402
 
 from vehicle_mw.channel import PROTOCOL_VERSION, Uplink, batch_message  # noqa: E402

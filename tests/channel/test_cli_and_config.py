@@ -84,7 +84,7 @@ def test_linkproxy_cli_serves_and_is_controlled_at_runtime():
 
 
 def test_outbox_cli_reports_backlog(tmp_path):
-    from harness import make_samples
+    from channel_rig import make_samples
 
     from vehicle_mw.store import Outbox
 

@@ -7,7 +7,7 @@ import collections
 import random
 
 import pytest
-from harness import assert_exactly_once, start_rig
+from channel_rig import assert_exactly_once, start_rig
 
 
 async def _chaos(tmp_path, events: int, seed: int) -> collections.Counter:

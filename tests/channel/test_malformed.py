@@ -6,7 +6,7 @@ import asyncio
 
 import grpc
 import pytest
-from harness import VEHICLE
+from channel_rig import VEHICLE
 from mini_gateway import MiniGateway
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from harness import assert_exactly_once, start_rig
+from channel_rig import assert_exactly_once, start_rig
 
 from vehicle_mw.manifest.channel import PolicyConfig
 

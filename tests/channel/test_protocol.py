@@ -2,26 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+from channel_rig import mixed_samples
 
 from vehicle_mw.channel import ProtocolError, batch_message, batch_samples, parse_frame
-from vehicle_mw.native.records import SAMPLE_DTYPE, VALUE_BOOL, VALUE_F64, VALUE_I64, VALUE_U64
 from vehicle_mw.v1 import link_pb2
-
-
-def mixed_samples() -> np.ndarray:
-    s = np.zeros(5, SAMPLE_DTYPE)
-    s["signal_id"] = [1, 2, 3, 4, 5]
-    s["source_seq"] = [10, 11, 12, 13, 2**63 + 5]
-    s["timestamp_ns"] = 1_700_000_000_123_456_789
-    s["kind"] = [VALUE_F64, VALUE_I64, VALUE_U64, VALUE_BOOL, VALUE_F64]
-    s["value"][0] = 3.25
-    s["value"][4] = -0.5
-    s["value"].view("<i8")[1] = -(2**62) - 3
-    s["value"].view("<u8")[2] = 2**64 - 7
-    s["value"].view("<i8")[3] = 1
-    return s
 
 
 @pytest.mark.parametrize("compress", [False, True])

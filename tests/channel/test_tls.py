@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from certs import TestCa
-from harness import VEHICLE, make_samples
+from channel_pki import TestCa
+from channel_rig import VEHICLE, make_samples
 from mini_gateway import MiniGateway, ServerTls
 
 from vehicle_mw.channel import Uplink

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from channel_rig import mixed_samples
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_protocol import mixed_samples  # noqa: I001
 
 from vehicle_mw.channel import batch_message, batch_samples
 from vehicle_mw.channel.wire import batch_bytes, columns_bytes, columns_bytes_numpy, varints

@@ -12,7 +12,7 @@ from mini_gateway import MiniGateway
 from vehicle_mw.channel import Uplink
 from vehicle_mw.hil import LinkProxy
 from vehicle_mw.manifest.channel import ChannelConfig, OutboxConfig, PolicyConfig
-from vehicle_mw.native.records import SAMPLE_DTYPE
+from vehicle_mw.native.records import SAMPLE_DTYPE, VALUE_BOOL, VALUE_F64, VALUE_I64, VALUE_U64
 from vehicle_mw.store import Outbox
 
 VEHICLE = "VIN-TEST-0001"
@@ -25,6 +25,20 @@ def make_samples(start: int, n: int) -> np.ndarray:
     s["signal_id"] = s["source_seq"] % 7
     s["timestamp_ns"] = 1_700_000_000_000_000_000 + s["source_seq"] * 1000
     s["value"] = s["source_seq"] * 0.5
+    return s
+
+
+def mixed_samples() -> np.ndarray:
+    s = np.zeros(5, SAMPLE_DTYPE)
+    s["signal_id"] = [1, 2, 3, 4, 5]
+    s["source_seq"] = [10, 11, 12, 13, 2**63 + 5]
+    s["timestamp_ns"] = 1_700_000_000_123_456_789
+    s["kind"] = [VALUE_F64, VALUE_I64, VALUE_U64, VALUE_BOOL, VALUE_F64]
+    s["value"][0] = 3.25
+    s["value"][4] = -0.5
+    s["value"].view("<i8")[1] = -(2**62) - 3
+    s["value"].view("<u8")[2] = 2**64 - 7
+    s["value"].view("<i8")[3] = 1
     return s
 
 

@@ -109,3 +109,18 @@ def test_producer_blocks_on_full_ring_until_consumer_pops(ring_name: str) -> Non
     t.join(30)
     assert room.is_set()
     ring.close()
+
+
+def test_close_releases_a_pending_get_batch(ring_name: str) -> None:
+    ring = SlotRing.create(ring_name, slot_size=8, capacity=8)
+
+    async def main() -> bytes:
+        task = asyncio.create_task(ring.get_batch(4))  # would wait forever
+        while ring._waiter is None:  # the helper thread exists once the task waits
+            await asyncio.sleep(0.001)
+        closer = asyncio.get_running_loop().run_in_executor(None, ring.close)
+        result = await task
+        await closer
+        return result
+
+    assert asyncio.run(asyncio.wait_for(main(), 30)) == b""

@@ -32,6 +32,7 @@ class RingBase:
         self._stats = getattr(lib, f"vmw_{k}_ring_stats")
         self._stats_out = ffi.new("vmw_ring_stats *")
         self._waiter: concurrent.futures.ThreadPoolExecutor | None = None
+        self._closing = threading.Event()
 
     @classmethod
     def _open(cls, name: str, action: str, fn: Any, *args: Any) -> Any:
@@ -76,7 +77,7 @@ class RingBase:
     def _wait_until_cancelled(self, timeout: float | None, cancelled: threading.Event) -> bool:
         ptr = self.cptr
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not cancelled.is_set():
+        while not cancelled.is_set() and not self._closing.is_set():
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return False
@@ -106,6 +107,7 @@ class RingBase:
     def close(self) -> None:
         """Unmap this handle; the segment stays for the other processes (see unlink())."""
         if self._waiter is not None:
+            self._closing.set()  # a get_batch still waiting returns empty
             if self._ptr is not None:
                 self._wake(self._ptr)
             self._waiter.shutdown(wait=True)

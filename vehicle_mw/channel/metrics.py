@@ -14,7 +14,7 @@ CONNECT_FAILURES = Counter("vmw_channel_connect_failures", "connect or handshake
 BATCHES_SENT = Counter(
     "vmw_channel_batches_sent", "SampleBatch messages sent (resends included)", ["transport"]
 )
-SAMPLES_ACKED = Counter("vmw_channel_batches_acked", "batches acknowledged by the gateway")
+BATCHES_ACKED = Counter("vmw_channel_batches_acked", "batches acknowledged by the gateway")
 RTT_MS = Gauge("vmw_channel_rtt_ms", "smoothed RTT (RFC 6298)", ["transport"])
 RTTVAR_MS = Gauge("vmw_channel_rttvar_ms", "RTT variance (RFC 6298)", ["transport"])
 LOSS = Gauge("vmw_channel_loss_ratio", "probe loss ratio over the sliding window", ["transport"])
@@ -44,7 +44,7 @@ __all__ = [
     "LOSS",
     "RTTVAR_MS",
     "RTT_MS",
-    "SAMPLES_ACKED",
+    "BATCHES_ACKED",
     "SWITCHES",
     "reason_class",
 ]

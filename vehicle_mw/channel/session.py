@@ -67,6 +67,7 @@ class LinkSession:
         self._stop = asyncio.Event()
         self._kick = asyncio.Event()
         self._rng = random.Random()
+        self._closing: set[asyncio.Task] = set()
 
     # ---------------------------------------------------------------- owner API
 
@@ -89,6 +90,14 @@ class LinkSession:
         self._kick.set()
 
     async def run(self) -> None:
+        """Connect, serve, reconnect with backoff, until :meth:`stop`; then wait for closes."""
+        try:
+            await self._run()
+        finally:
+            if self._closing:
+                await asyncio.gather(*self._closing, return_exceptions=True)
+
+    async def _run(self) -> None:
         attempt = 0
         while not self._stop.is_set():
             established_at: float | None = None
@@ -168,8 +177,10 @@ class LinkSession:
             await self._serve(transport)
             return established
         finally:
-            if transport is not None:
-                asyncio.get_running_loop().create_task(_close_quietly(transport))
+            if transport is not None:  # closing a blackholed link may take its close timeout: not here
+                closing = asyncio.get_running_loop().create_task(_close_quietly(transport))
+                self._closing.add(closing)
+                closing.add_done_callback(self._closing.discard)
             self._transport = None
 
     async def _serve(self, transport: Transport) -> None:

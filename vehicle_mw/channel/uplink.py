@@ -200,7 +200,7 @@ class Uplink:
         if seq > self.outbox.acked_seq:
             before = self.outbox.acked_seq
             self.outbox.ack(seq)
-            metrics.SAMPLES_ACKED.inc(max(0, self.outbox.acked_seq - before))
+            metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
             self._poke()
 
     async def _command(self, session: LinkSession, cmd: link_pb2.Command) -> None:

@@ -219,7 +219,7 @@ class Outbox:
                 acked_seq=self._acked,
                 high_seq=self._high,
                 backlog_batches=len(self._live),
-                backlog_records=sum(seg.refs[s].count for s in self._live for seg in (self._where[s],)),
+                backlog_records=sum(self._where[s].refs[s].count for s in self._live),
                 disk_bytes=sum(seg.size for seg in self._segments),
                 evicted_records=self._evicted_total,
                 torn_bytes_cut=self._torn_cut,

@@ -123,3 +123,16 @@ def test_reclaim_stale_removes_only_dead_runs(ring_name: str) -> None:
     finally:
         live.unlink()
         live.close()
+
+
+def test_open_attaches_to_a_live_ring_and_checks_its_layout(ring_name: str) -> None:
+    first = SlotRing.open(ring_name, slot_size=8, capacity=8)  # creates
+    assert first.push(b"survives")
+    again = SlotRing.open(ring_name, slot_size=8, capacity=8)  # rejoins, does not recreate
+    assert again.pop() == b"survives"
+    with pytest.raises(RingError, match="exists with 8-byte slots x 8, wanted 16-byte slots x 8"):
+        SlotRing.open(ring_name, slot_size=16, capacity=8)
+    with pytest.raises(RingError, match="another kind"):
+        ByteRing.open(ring_name, capacity=1024)
+    again.close()
+    first.close()

@@ -38,6 +38,24 @@ class ByteRing(RingBase):
         """Attach to an existing byte-ring segment."""
         return cls._open(name, "attach", lib.vmw_byte_ring_attach)
 
+    @classmethod
+    def open(cls, name: str, capacity: int, overflow: Overflow = Overflow.REJECT_NEWEST) -> ByteRing:
+        """Attach if the segment exists (a restarted process rejoins the live ring), else create it.
+        RingError if the existing ring is smaller than capacity."""
+        try:
+            ring = cls.attach(name)
+        except RingError as exc:
+            if exc.code != RingError.NOT_FOUND:
+                raise
+            return cls.create(name, capacity, overflow)
+        if ring.capacity < capacity:
+            found = ring.capacity
+            ring.close()
+            raise RingError(
+                f"ring {name!r}: exists with {found} bytes, wanted {capacity}", RingError.BAD_SIZE
+            )
+        return ring
+
     def _check_len(self, n: int) -> None:
         if n > self.max_record:
             raise RingError(

@@ -28,6 +28,31 @@ class _FixedSlots(RingBase):
         self._scratch_n = 64
         self._one = ffi.new("char[]", self.slot_size)
 
+    @classmethod
+    def open(
+        cls,
+        name: str,
+        slot_size: int,
+        capacity: int,
+        overflow: Overflow = Overflow.REJECT_NEWEST,
+    ) -> Any:
+        """Attach if the segment exists (a restarted process rejoins the live ring), else create it.
+        RingError if the existing ring has another slot size or less capacity."""
+        try:
+            ring = cls.attach(name)
+        except RingError as exc:
+            if exc.code != RingError.NOT_FOUND:
+                raise
+            return cls.create(name, slot_size, capacity, overflow)
+        if ring.slot_size != slot_size or ring.capacity < capacity:
+            found = f"{ring.slot_size}-byte slots x {ring.capacity}"
+            ring.close()
+            raise RingError(
+                f"ring {name!r}: exists with {found}, wanted {slot_size}-byte slots x {capacity}",
+                RingError.BAD_SIZE,
+            )
+        return ring
+
     def _records_in(self, buf: Any) -> tuple[Any, int]:
         src = ffi.from_buffer(buf)
         size = len(src)

@@ -44,9 +44,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries) -> FastAPI:
         return await asyncio.to_thread(fn, *args)
 
     async def known(vehicle_id: str) -> None:
-        if vehicle_id not in core.vehicles and not any(
-            v["vehicle_id"] == vehicle_id for v in await q(queries.vehicles)
-        ):
+        if vehicle_id not in core.vehicles and not await q(queries.exists, vehicle_id):
             raise HTTPException(404, f"unknown vehicle {vehicle_id}")
 
     @app.get("/api/health")

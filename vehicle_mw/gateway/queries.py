@@ -38,6 +38,9 @@ class SqliteQueries:
         rows = self._query("SELECT key FROM vehicles WHERE vehicle_id=?", (vehicle_id,))
         return rows[0]["key"] if rows else None
 
+    def exists(self, vehicle_id: str) -> bool:
+        return self._vehicle_key(vehicle_id) is not None
+
     def vehicles(self) -> list[dict[str, Any]]:
         """Every vehicle with its counters, latest status and latest link event."""
         rows = self._query(

@@ -148,7 +148,8 @@ class SqliteSink(Sink):
         return self._submit(self._op_open_session, vehicle_id, session_id, transport, peer, opened_ns)
 
     def close_session(self, session_key, closed_ns, reason, batches, samples) -> None:
-        self._submit(self._op_close_session, session_key, closed_ns, reason, batches, samples)
+        fut = self._submit(self._op_close_session, session_key, closed_ns, reason, batches, samples)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception())  # failures are logged by the writer
 
     def write_command(self, vehicle_id, command, sent_ns, ack) -> asyncio.Future[None]:
         return self._submit(self._op_command, vehicle_id, command, sent_ns, ack)

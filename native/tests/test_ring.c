@@ -241,6 +241,41 @@ static void test_mpmc_basic_and_recover(void) {
     vmw_ring_unlink(name);
 }
 
+/* a child takes a cell as consumer and dies before freeing it: producers would block on it */
+static void test_mpmc_dead_consumer(void) {
+    const char *name = tname("mpmcdc");
+    vmw_mpmc_ring *r = NULL;
+    CHECK(vmw_mpmc_ring_create(name, 8, 4, VMW_OVERFLOW_REJECT_NEWEST, &r) == VMW_RING_OK);
+    uint64_t in[4] = {1, 2, 3, 4}, out[4];
+    CHECK(vmw_mpmc_ring_push_n(r, in, 4) == 4);
+    pid_t child = fork();
+    if (child == 0) {
+        vmw_mpmc_ring *c = NULL;
+        if (vmw_mpmc_ring_attach(name, &c)) _exit(1);
+        vmw_ring_header *h = *(vmw_ring_header **)c;
+        uint64_t tmp;
+        vmw_mpmc_ring_pop_n(c, &tmp, 1); /* registers the consumer entry, takes record 1 */
+        uint64_t pos = atomic_load(&h->tail);
+        for (int i = 0; i < 32; i++)
+            if (atomic_load(&h->consumers[i].pid) == getpid()) atomic_store(&h->consumers[i].intent, pos);
+        atomic_store(&h->tail, pos + 1); /* took record 2, never frees its cell */
+        _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(vmw_mpmc_ring_pop_n(r, out, 4) == 2 && out[0] == 3 && out[1] == 4);
+    CHECK(vmw_mpmc_ring_push_n(r, in, 4) == 1);     /* the dead consumer's cell blocks the rest */
+    CHECK(vmw_mpmc_ring_recover(r) == 1);
+    CHECK(vmw_mpmc_ring_push_n(r, in + 1, 3) == 3); /* free again */
+    CHECK(vmw_mpmc_ring_pop_n(r, out, 4) == 4 && out[0] == 1 && out[3] == 4);
+    vmw_ring_stats st;
+    vmw_mpmc_ring_stats(r, &st);
+    CHECK(st.dropped == 1 + 3); /* record 2, lost with the consumer; 3 refused pushes */
+    vmw_mpmc_ring_close(r);
+    vmw_ring_unlink(name);
+}
+
 /* overwrite-oldest with a concurrent consumer: every record popped is whole and in order */
 static vmw_slot_ring *ow_ring;
 static _Atomic int ow_done;
@@ -290,6 +325,7 @@ int main(void) {
     test_layout_errors();
     test_stale_reclaim();
     test_mpmc_basic_and_recover();
+    test_mpmc_dead_consumer();
     test_overwrite_threads();
     if (failures) {
         fprintf(stderr, "test_ring: %d failure(s)\n", failures);

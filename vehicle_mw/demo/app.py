@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import pathlib
+import shutil
 import signal
 import time
 from dataclasses import dataclass
@@ -116,6 +118,9 @@ async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> Demo
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    if opts.tls and shutil.which("openssl") is None:
+        log.warning("the openssl command is missing: running the demo without TLS")
+        opts = dataclasses.replace(opts, tls=False)
     gw_cfg = _gateway_config(opts)
     catalog = load_catalog(DBC)
     async with Gateway(gw_cfg) as gateway:

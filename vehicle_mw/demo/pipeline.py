@@ -88,7 +88,8 @@ class VehiclePipeline:
             self.error = exc
 
     def _on_loop(self, n: int) -> None:
-        self.loops = n
+        if not self._stop_replay.is_set():  # a pass cut short by stop is not a completed loop
+            self.loops = n
 
     def _to_outbox(self, batch: bytes) -> None:
         samples = np.frombuffer(batch, SAMPLE_DTYPE)

@@ -43,7 +43,7 @@ def _table(s: Snapshot, url: str) -> Table:
     t = Table(title=f"vehicle_mw demo  ·  dashboard {url}", show_header=True, expand=False)
     t.add_column("stage")
     t.add_column("now", justify="right")
-    t.add_row("CAN frames replayed", f"{s.frames:,} ({s.loops} loops done)")
+    t.add_row("CAN frames replayed", f"{s.frames:,}" + (f" (trace restarted {s.loops}x)" if s.loops else ""))
     t.add_row("frames not in the DBC", f"{s.undecoded:,}")
     t.add_row("samples decoded -> outbox", f"{s.samples:,}")
     t.add_row("transport", s.transport or "connecting")

@@ -138,3 +138,35 @@ def test_unknown_compression_is_malformed(tmp_path):
             await v.close()
 
     run(scenario())
+
+
+async def until(predicate, timeout: float = 10.0) -> None:
+    """Wait for a condition the gateway reaches asynchronously (bounded, polled)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        assert loop.time() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.01)
+
+
+def test_abrupt_disconnects_free_the_session(tmp_path):
+    cfg = local_config(tmp_path, allow_anonymous=True)
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            ws = await WsVehicle.connect(gw.ws_url)
+            await ws.open(hello("VIN-CUT"))
+            rpc = await GrpcVehicle.connect(gw.grpc_target)
+            await rpc.open(hello("VIN-CUT", transport="grpc"))
+            await ws.send(numbered(1))
+            await ws.wait_ack(1)
+            assert len(gw.core.sessions) == 2
+            ws.ws.transport.abort()  # TCP reset, no close frame
+            await rpc.channel.close(grace=None)  # stream cancelled, no half-close
+            await until(lambda: not gw.core.sessions)
+            assert gw.core.vehicles["VIN-CUT"].session is None
+            back = await WsVehicle.connect(gw.ws_url)  # and the vehicle comes back
+            assert (await back.open(hello("VIN-CUT"))).welcome.acked_seq == 1
+            await back.close()
+
+    run(scenario())

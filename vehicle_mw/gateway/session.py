@@ -151,6 +151,20 @@ class LinkSession:
         except asyncio.CancelledError:
             if self._close_reason is None:
                 raise
+        except Exception as exc:  # noqa: BLE001 - a transport failure ends this session only
+            reason = f"{type(exc).__name__}: {exc}"
+            log.error(
+                json.dumps(
+                    {
+                        "event": "session_failed",
+                        "vehicle": self.vehicle_id,
+                        "peer": self.peer,
+                        "transport": self.transport,
+                        "error": reason,
+                    }
+                ),
+                exc_info=True,
+            )
         finally:
             if self._close_reason is not None:
                 reason = self._close_reason

@@ -209,3 +209,15 @@ def test_metrics_export_per_task():
     assert f'vmw_rt_task_runs_total{{executor="ctl",kind="periodic",task="tick"}} {float(runs)}' in text
     assert 'vmw_rt_task_lateness_seconds{executor="ctl",kind="periodic",quantile="0.99",task="tick"}' in text
     assert "vmw_rt_task_deadline_misses_total" in text
+
+
+def test_impossible_scheduling_requests_are_rejected():
+    from vehicle_mw.errors import VehicleMwError
+    from vehicle_mw.rt import Scheduling, SchedulingError
+
+    with pytest.raises(SchedulingError, match="unknown scheduling policy 'deadline'"):
+        Scheduling(policy="deadline")
+    with pytest.raises(SchedulingError, match="must be 1..99"):
+        Scheduling(policy="fifo", priority=120)
+    with pytest.raises(VehicleMwError, match="priority needs policy"):
+        Scheduling(priority=5)

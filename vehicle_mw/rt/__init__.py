@@ -15,7 +15,7 @@ See docs/executor.md for the timing model and what each statistic means.
 from vehicle_mw.rt.executor import Executor, ExecutorError
 from vehicle_mw.rt.histogram import LatencyHistogram
 from vehicle_mw.rt.metrics import ExecutorCollector, register_metrics
-from vehicle_mw.rt.scheduling import Refusal, Scheduling, apply_to_current_thread
+from vehicle_mw.rt.scheduling import Refusal, Scheduling, SchedulingError, apply_to_current_thread
 from vehicle_mw.rt.stats import TaskStats
 from vehicle_mw.rt.tasks import ErrorPolicy, PeriodicTask, RingSource, RingTask, TimerTask
 
@@ -23,6 +23,7 @@ __all__ = [
     "Executor",
     "ExecutorError",
     "Scheduling",
+    "SchedulingError",
     "Refusal",
     "apply_to_current_thread",
     "ErrorPolicy",

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
+from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.native import set_timer_slack_ns
 
 log = logging.getLogger("vehicle_mw.rt")
@@ -27,6 +28,10 @@ _MCL_CURRENT, _MCL_FUTURE = 1, 2
 
 _warned: set[str] = set()
 _warned_lock = threading.Lock()
+
+
+class SchedulingError(VehicleMwError, ValueError):
+    """A scheduling request that can never be valid (unknown policy, priority out of range)."""
 
 
 @dataclass(frozen=True)
@@ -41,11 +46,11 @@ class Scheduling:
 
     def __post_init__(self) -> None:
         if self.policy not in _POLICIES:
-            raise ValueError(f"unknown scheduling policy {self.policy!r}; use one of {sorted(_POLICIES)}")
+            raise SchedulingError(f"unknown scheduling policy {self.policy!r}; use {sorted(_POLICIES)}")
         if self.policy == "other" and self.priority != 0:
-            raise ValueError("priority needs policy 'fifo' or 'rr' (SCHED_OTHER has no priority)")
+            raise SchedulingError("priority needs policy 'fifo' or 'rr' (SCHED_OTHER has no priority)")
         if self.policy != "other" and not 1 <= self.priority <= 99:
-            raise ValueError(f"real-time priority must be 1..99, got {self.priority}")
+            raise SchedulingError(f"real-time priority must be 1..99, got {self.priority}")
 
 
 @dataclass(frozen=True)
@@ -112,4 +117,4 @@ def apply_to_current_thread(cfg: Scheduling) -> list[Refusal]:
     return refusals
 
 
-__all__ = ["Policy", "Refusal", "Scheduling", "apply_to_current_thread", "warn_once"]
+__all__ = ["Policy", "Refusal", "Scheduling", "SchedulingError", "apply_to_current_thread", "warn_once"]

@@ -64,3 +64,11 @@ def test_dev_pki(tmp_path):
         text=True,
     )
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_schema_command_matches_the_committed_schema():
+    from .helpers import ROOT
+
+    out = vmw("gateway", "schema")
+    assert out.returncode == 0
+    assert out.stdout == (ROOT / "manifests" / "schemas" / "gateway.schema.json").read_text()

@@ -51,6 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     c.add_argument("--host", default="localhost", help="server certificate host name")
     c.set_defaults(func=_pki)
 
+    j = sub.add_parser(
+        "schema", help="print the JSON Schema of gateway files (manifests/schemas/gateway.schema.json)"
+    )
+    j.set_defaults(func=_schema)
+
     r = sub.add_parser("revoke", help="revoke a vehicle (refused at its next connect)")
     r.add_argument("vehicle_id")
     r.add_argument("--database", required=True)
@@ -130,4 +135,13 @@ def _revoke(args: argparse.Namespace) -> int:
 
     set_revoked(args.database, args.vehicle_id, revoked=not args.undo)
     print(f"{args.vehicle_id} {'admitted' if args.undo else 'revoked'} in {args.database}")
+    return 0
+
+
+def _schema(args: argparse.Namespace) -> int:
+    import json
+
+    from vehicle_mw.manifest.gateway import GatewayConfig
+
+    print(json.dumps(GatewayConfig.model_json_schema(), indent=2))
     return 0

@@ -5,7 +5,7 @@ bus (the stand-in for SocketCAN here) and deliver decoded signal values to a
 consumer thread:
 
 - vehicle_mw: ``BusReader`` (recv, pack into a batch, push to a shared-memory
-  SlotRing) + ``Decoder.run`` (ring -> native decode -> sample SlotRing).
+  SlotRing) + ``DecoderThread`` (ring -> native decode -> sample SlotRing, a C loop).
 - peer: ``can.Notifier`` calling a listener that runs cantools
   ``db.decode_message`` and puts (timestamp, values) on a queue (KUKSA's CAN
   provider works this way).
@@ -37,7 +37,7 @@ from vehicle_mw.can import BusReader, CollectingSink, replay_log
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.native import FRAME_SIZE, SAMPLE_SIZE, SlotRing
 from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
-from vehicle_mw.signals import Decoder, load_catalog
+from vehicle_mw.signals import DecoderThread, load_catalog
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
@@ -80,11 +80,9 @@ class VmwPipeline:
         self.samples = SlotRing.create(f"/vmw_bench_s_{tag}", SAMPLE_SIZE, 1 << 20)
         cfg = CanBus(name="bench", interface="virtual", channel=channel)
         self.reader = BusReader(cfg, 0, self.frames, opener=lambda _cfg: bus, max_latency_s=window)
-        self.decoder = Decoder(catalog)
+        self.worker = DecoderThread(catalog, self.frames, self.samples)
+        self.decoder = self.worker.decoder
         self.stop = threading.Event()
-        self.dec_thread = threading.Thread(
-            target=self.decoder.run, args=(self.frames, self.samples, self.stop)
-        )
         self.received = 0
         self.consumer = threading.Thread(target=self._consume)
 
@@ -96,7 +94,7 @@ class VmwPipeline:
     def start(self) -> None:
         self.reader.start()
         self.reader.wait_open(5)
-        self.dec_thread.start()
+        self.worker.start()
         self.consumer.start()
 
     def done(self, n: int) -> bool:
@@ -109,12 +107,12 @@ class VmwPipeline:
         return self.reader.status.dropped
 
     def cpu(self) -> float:
-        return thread_cpu(self.reader._thread) + thread_cpu(self.dec_thread)
+        return thread_cpu(self.reader._thread) + thread_cpu(self.worker._thread)
 
     def close(self) -> None:
-        self.stop.set()
         self.reader.stop()
-        self.dec_thread.join()
+        self.worker.stop()
+        self.stop.set()
         self.consumer.join()
         for r in (self.frames, self.samples):
             r.unlink()
@@ -251,8 +249,9 @@ def main() -> int:
         "## CAN ingest pipeline (`bench_ingest`)",
         "",
         f"Trace `{TRACE.name}` with `{DBC.name}`, read from python-can's `virtual` bus. "
-        "vehicle_mw: BusReader thread (recv, pack, push batches to a shared-memory SlotRing) + native "
-        "ring-to-ring decoder thread (samples to a second SlotRing). Peer: python-can `Notifier` + cantools "
+        "vehicle_mw: BusReader thread (recv, pack, push batches to a shared-memory SlotRing) + "
+        "DecoderThread (a C loop, GIL released: ring -> native decode -> second SlotRing). "
+        "Peer: python-can `Notifier` + cantools "
         "`decode_message` listener putting decoded dicts on a queue. CPU = thread CPU time of the "
         "pipeline's own threads (consumers and the sender excluded on both sides). Targets: vmw <= 1/5 of "
         "the peer's CPU; >= 150k frames/s flat out. Both sides pay python-can's `recv()` per frame "

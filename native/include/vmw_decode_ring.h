@@ -3,6 +3,7 @@
 #define VMW_DECODE_RING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "vmw_decode.h"
 #include "vmw_ring.h"
@@ -14,5 +15,11 @@
  * the record sizes. *frames_done / *samples_done say what moved. */
 int vmw_decode_ring(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *samples, size_t max_frames,
                     size_t *frames_done, size_t *samples_done);
+
+/* Decoding thread body: until *stop becomes non-zero, wait (up to poll_ns) for
+ * frames, decode them ring to ring, and wait for room when the sample ring is
+ * full. Runs entirely in C (call it with the GIL released). Returns 0, or the
+ * error of vmw_decode_ring. Set *stop and vmw_slot_ring_wake(frames) to end it. */
+int vmw_decode_loop(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *samples, int *stop, int64_t poll_ns);
 
 #endif

@@ -95,7 +95,8 @@ static void count_unknown(vmw_decoder *d, uint64_t key)
         }
         if (d->unk_keys[i] == 0) {
             if (d->n_unknown_ids >= UNKNOWN_CAP) {
-                d->stats.unknown_ids_dropped++;
+                __atomic_store_n(&d->stats.unknown_ids_dropped, d->stats.unknown_ids_dropped + 1,
+                                 __ATOMIC_RELAXED);
                 return;
             }
             d->unk_keys[i] = key + 1;
@@ -322,20 +323,35 @@ static int mux_selected(const vmw_decoder *d, const vmw_dec_signal *s, int64_t n
     return 0;
 }
 
+/* Stats are counted in a local copy and published with relaxed atomic stores,
+ * so another thread may read them (vmw_decoder_stats) while this one decodes. */
+static void publish_stats(vmw_decoder *d, const vmw_decode_stats *st)
+{
+    __atomic_store_n(&d->stats.frames, st->frames, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.decoded, st->decoded, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.samples, st->samples, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.unknown, st->unknown, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.too_short, st->too_short, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.error_frames, st->error_frames, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.remote, st->remote, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.unknown_ids_dropped, st->unknown_ids_dropped, __ATOMIC_RELAXED);
+}
+
 size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, vmw_sample *out, size_t cap,
                          size_t *n_out)
 {
     size_t written = 0, i;
+    vmw_decode_stats st = d->stats; /* only this thread writes d->stats */
     uint8_t buf[72];
     memset(buf + 64, 0, 8);
     for (i = 0; i < n; i++) {
         const vmw_can_frame *f = &frames[i];
         if (f->flags & (VMW_FRAME_ERROR | VMW_FRAME_RTR)) {
-            d->stats.frames++;
+            st.frames++;
             if (f->flags & VMW_FRAME_ERROR)
-                d->stats.error_frames++;
+                st.error_frames++;
             else
-                d->stats.remote++;
+                st.remote++;
             continue;
         }
         int ext = (f->flags & VMW_FRAME_EXTENDED) != 0;
@@ -344,22 +360,22 @@ size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, 
         if (v == 0 && ext && d->has_j1939)
             v = lookup(d, ((uint64_t)f->bus_id << 32) | KEY_EXT | KEY_J1939 | (f->can_id & VMW_J1939_MASK));
         if (v == 0) {
-            d->stats.frames++;
-            d->stats.unknown++;
+            st.frames++;
+            st.unknown++;
             count_unknown(d, key);
             continue;
         }
         const vmw_dec_message *m = &d->messages[v - 1];
         if (f->len < m->min_len) {
-            d->stats.frames++;
-            d->stats.too_short++;
+            st.frames++;
+            st.too_short++;
             d->short_counts[v - 1]++;
             continue;
         }
         if (cap - written < m->n_signals)
             break;
-        d->stats.frames++;
-        d->stats.decoded++;
+        st.frames++;
+        st.decoded++;
         memcpy(buf, f->data, 64);
         const vmw_dec_signal *sigs = d->signals + m->first_signal;
         for (uint32_t s = 0; s < m->n_signals; s++) {
@@ -378,14 +394,23 @@ size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, 
             d->present[s] = 1;
         }
     }
-    d->stats.samples += written;
+    st.samples += written;
+    st.unknown_ids_dropped = d->stats.unknown_ids_dropped;
+    publish_stats(d, &st);
     *n_out = written;
     return i;
 }
 
 void vmw_decoder_stats(const vmw_decoder *d, vmw_decode_stats *out)
 {
-    *out = d->stats;
+    out->frames = __atomic_load_n(&d->stats.frames, __ATOMIC_RELAXED);
+    out->decoded = __atomic_load_n(&d->stats.decoded, __ATOMIC_RELAXED);
+    out->samples = __atomic_load_n(&d->stats.samples, __ATOMIC_RELAXED);
+    out->unknown = __atomic_load_n(&d->stats.unknown, __ATOMIC_RELAXED);
+    out->too_short = __atomic_load_n(&d->stats.too_short, __ATOMIC_RELAXED);
+    out->error_frames = __atomic_load_n(&d->stats.error_frames, __ATOMIC_RELAXED);
+    out->remote = __atomic_load_n(&d->stats.remote, __ATOMIC_RELAXED);
+    out->unknown_ids_dropped = __atomic_load_n(&d->stats.unknown_ids_dropped, __ATOMIC_RELAXED);
 }
 
 size_t vmw_decoder_unknown_ids(const vmw_decoder *d, uint64_t *keys, uint64_t *counts, size_t cap)

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define PEEK_BATCH 256u
 #define LOCAL_SAMPLES 2048u
@@ -54,5 +55,28 @@ int vmw_decode_ring(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *sample
         free(buf);
     *frames_done = fdone;
     *samples_done = sdone;
+    return 0;
+}
+
+int vmw_decode_loop(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *samples, int *stop, int64_t poll_ns)
+{
+    if (vmw_slot_ring_slot_size(frames) != sizeof(vmw_can_frame) ||
+        vmw_slot_ring_slot_size(samples) != sizeof(vmw_sample))
+        return -EINVAL;
+    while (!__atomic_load_n(stop, __ATOMIC_ACQUIRE)) {
+        if (vmw_slot_ring_size(frames) == 0 && !vmw_slot_ring_wait(frames, poll_ns))
+            continue;
+        size_t moved, pushed;
+        int rc = vmw_decode_ring(d, frames, samples, 4096, &moved, &pushed);
+        if (rc != 0)
+            return rc;
+        if (moved == 0 && vmw_slot_ring_size(frames) != 0) {
+            /* sample ring too full for a frame: wait for room, then give the consumer a moment
+             * (wait_space returns at one free slot; a frame may need more) instead of spinning */
+            vmw_slot_ring_wait_space(samples, poll_ns);
+            struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
+        }
+    }
     return 0;
 }

@@ -97,3 +97,17 @@ def test_rings_of_the_wrong_record_size_are_refused(rings):
     b = rings("b", SAMPLE_SIZE, 16)
     with pytest.raises(DecoderError, match="88"):
         decoder.decode_ring(a, b)
+
+
+def test_decoder_thread_stops_promptly_when_idle_and_reports_bad_rings(rings):
+    catalog = load_catalog(DATA / "toyota_prius_2010_pt.dbc")
+    worker = DecoderThread(catalog, rings("f3", FRAME_SIZE, 16), rings("s3", SAMPLE_SIZE, 16)).start()
+    t0 = time.monotonic()
+    worker.stop(timeout=5)
+    assert not worker.alive and time.monotonic() - t0 < 2.0 and worker.error is None
+    bad = DecoderThread(catalog, rings("f4", SAMPLE_SIZE, 16), rings("s4", SAMPLE_SIZE, 16)).start()
+    try:
+        bad._thread.join(5)
+        assert not bad.alive and "88" in str(bad.error)
+    finally:
+        bad.stop()  # the rings must outlive the thread

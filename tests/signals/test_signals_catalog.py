@@ -90,3 +90,8 @@ def test_arxml_fd_messages_are_kept_and_containers_left_out():
     assert any(m.length > 8 for m in catalog.messages)
     assert not any(m.cantools.is_container for m in catalog.messages)
     assert any(m.is_container for m in load_database(DATA / "cantools" / "system-4.2.arxml").messages)
+
+
+def test_vss_mapping_of_an_unknown_signal_is_an_error():
+    with pytest.raises(DatabaseError, match="No_Such.Signal"):
+        load_catalog(PRIUS, vss={"No_Such.Signal": "Vehicle.Speed"})

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.signals.database import load_database
+from vehicle_mw.signals.errors import DatabaseError
 from vehicle_mw.signals.layout import (
     SignalLayout,
     UnsupportedLayout,
@@ -241,6 +242,12 @@ def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry
                 signals=tuple(infos[n] for n in decode_order(layouts)),
                 cantools=msg,
             )
+        )
+    known = {s.name for e in entries for s in e.signals}
+    unknown = sorted(set(bus.vss) - known)
+    if unknown:
+        raise DatabaseError(
+            f"bus {bus.name!r}: vss maps signals no database of this bus decodes: {', '.join(unknown)}"
         )
     return entries, next_id
 

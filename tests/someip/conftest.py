@@ -36,8 +36,9 @@ def netns():
 class Peer:
     """A peer.py process in a namespace; ``cmd`` sends one command and waits (bounded) for its reply."""
 
-    def __init__(self, argv: list[str]):
-        env = dict(os.environ, PYTHONPATH=str(ROOT))
+    def __init__(self, argv: list[str], tmpdir: pathlib.Path):
+        # TMPDIR: daemon folders of peers killed on purpose are removed with the test's tmp_path
+        env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
         self.proc = subprocess.Popen(
             argv,
             stdin=subprocess.PIPE,
@@ -110,13 +111,13 @@ def write_manifest(
 
 
 @pytest.fixture
-def peers(netns):
+def peers(netns, tmp_path):
     """Factory: ``peers(role, manifest, side)`` starts a peer in namespace a or b; all closed afterwards."""
     started: list[Peer] = []
 
     def start(role: str, manifest: pathlib.Path, side: str) -> Peer:
         ns, ip = (netns.ns_a, netns.ip_a) if side == "a" else (netns.ns_b, netns.ip_b)
-        peer = Peer([*netns.exec_prefix(ns), sys.executable, str(PEER), role, str(manifest), ip])
+        peer = Peer([*netns.exec_prefix(ns), sys.executable, str(PEER), role, str(manifest), ip], tmp_path)
         started.append(peer)
         return peer
 

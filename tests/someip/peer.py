@@ -26,6 +26,16 @@ HANDLERS = {
 }
 
 
+async def common(rt: SomeIpRuntime, cmd: dict):
+    if cmd["op"] == "kill_daemon":  # a crash of the someipy daemon under the runtime
+        os.kill(rt.daemon.pid, 9)
+        return True
+    deadline = asyncio.get_running_loop().time() + cmd.get("timeout", 10.0)
+    while rt.restarts < cmd.get("at_least", 1) and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    return rt.restarts
+
+
 async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
     provider = await rt.provide(
         service, HANDLERS, fast_events=os.environ.get("VMW_TEST_FAST_EVENTS", "1") == "1"
@@ -40,6 +50,11 @@ async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
             return True
         if name == "set_field":
             provider.set_field(cmd["field"], cmd["value"])
+            return True
+        if name in ("kill_daemon", "restarts"):
+            return await common(rt, cmd)
+        if name == "wait_subscribed":
+            await provider.wait_subscribed(cmd.get("timeout", 10.0))
             return True
         if name == "fast_sent":
             return provider.fast_sent
@@ -84,6 +99,8 @@ async def consumer_ops(rt: SomeIpRuntime, service: SomeIpService):
         if name == "wait_available":
             await consumer.wait_available(timeout)
             return consumer.provider_ip
+        if name in ("kill_daemon", "restarts"):
+            return await common(rt, cmd)
         if name == "wait_subscribed":
             await consumer.wait_subscribed(timeout)
             return True

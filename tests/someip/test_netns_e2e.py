@@ -108,6 +108,22 @@ def test_provider_fed_from_the_sample_ring(pair):
     assert [got["values"][str(i)] for i in (1001, 1002, 1003, 1004)] == [11.0, 0.0, 0.0, 44.0]
 
 
+@pytest.mark.parametrize("side", ["consumer", "provider"])
+def test_a_dead_someipy_daemon_is_restarted_and_service_resumes(peers, tmp_path, netns, side):
+    manifest = write_manifest(tmp_path)
+    provider = peers("provide", manifest, "a")
+    consumer = peers("consume", manifest, "b")
+    consumer.cmd("wait_available")
+    victim = consumer if side == "consumer" else provider
+    victim.cmd("kill_daemon")
+    assert victim.cmd("restarts", at_least=1) == 1  # restarted, offers/subscriptions sent again
+    consumer.cmd("wait_available")
+    consumer.cmd("wait_subscribed")
+    provider.cmd("wait_subscribed")  # the provider's (new) daemon has the consumer: it serves methods
+    _send_until_received(provider, consumer, 5)
+    assert consumer.cmd("call", method="add", value={"a": 1, "b": 2}) == 3
+
+
 def test_provider_crash_is_noticed_by_ttl_and_return_resubscribes(peers, tmp_path, netns):
     manifest = write_manifest(tmp_path)
     provider = peers("provide", manifest, "a")

@@ -289,3 +289,15 @@ def test_multicast_option_of_a_subscribe_ack_is_kept():
     assert run() == {(0x1234, 0x5678, 1): ("239.7.7.7", 30600)}
     with fixes.disabled("multicast_eventgroups"):
         assert run() == {}
+
+
+def test_someipy_logs_go_to_logging_not_stdout(capsys):
+    import someipy._internal._daemon.someipy_daemon_client as client_module
+
+    def log_once(tag: str) -> str:
+        client_module.get_logger(f"fix-test-{tag}").error("No data received")
+        return capsys.readouterr().out
+
+    assert log_once("on") == ""
+    with fixes.disabled("logs_to_stdout"):
+        assert "No data received" in log_once("off")

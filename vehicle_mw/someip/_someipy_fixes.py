@@ -90,6 +90,37 @@ def _method_hash() -> Callable[[], None]:
 
 
 @_register(
+    "logs_to_stdout",
+    "every someipy logger writes to stdout through its own handler (and ERRORs on a closed daemon "
+    "connection), mixing library logs into the application's output",
+)
+def _logs_to_stdout() -> Callable[[], None]:
+    import sys
+
+    import someipy._internal.logging as someipy_logging
+    from someipy.someipy_logging import get_someipy_log_level
+
+    original = someipy_logging.get_logger
+
+    def get_logger(name: str) -> logging.Logger:
+        logger = logging.getLogger(f"someipy.{name}")  # propagates to the application's logging setup
+        logger.setLevel(get_someipy_log_level())
+        return logger
+
+    def swap(new: Callable[[str], logging.Logger], old: Callable[[str], logging.Logger]) -> None:
+        for mod_name, module in list(sys.modules.items()):
+            if mod_name.startswith("someipy") and getattr(module, "get_logger", None) is old:
+                module.get_logger = new
+
+    swap(get_logger, original)
+    for name, logger in list(logging.Logger.manager.loggerDict.items()):
+        if name.startswith("someipy.") and isinstance(logger, logging.Logger):
+            for handler in [h for h in logger.handlers if getattr(h, "stream", None) is sys.stdout]:
+                logger.removeHandler(handler)
+    return lambda: swap(original, get_logger)
+
+
+@_register(
     "subscription_expiry",
     "the expiry task logs subscription.eventgroup_id, which does not exist: "
     "the task dies on the first expired subscription and service TTLs are never checked again",

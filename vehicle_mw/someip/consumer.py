@@ -141,6 +141,11 @@ class Consumer:
                 target=self._receive_loop, name=f"someip-rx-{self.service.name}", daemon=True
             )
             self._thread.start()
+        self.subscribe()
+        self._monitor = asyncio.create_task(self._watch_availability(poll_interval))
+
+    def subscribe(self) -> None:
+        """Ask the daemon for every eventgroup (again after a daemon restart); it subscribes on each offer."""
         for group in self._someipy_service.eventgroups.values():
             self._daemon.transmit_message_to_daemon(
                 {
@@ -157,7 +162,6 @@ class Consumer:
                     "vmw_external_endpoint": True,
                 }
             )
-        self._monitor = asyncio.create_task(self._watch_availability(poll_interval))
 
     async def close(self) -> None:
         if self._monitor is not None:
@@ -179,26 +183,32 @@ class Consumer:
 
     async def _watch_availability(self, interval: float) -> None:
         while True:
-            found = await self._daemon._find_service(
-                self.service.service_id, self.service.instance_id, self.service.major_version, 0xFFFFFFFF
-            )
-            if found is not None and not self.available.is_set():
-                self.provider_ip = str(found.endpoint[0])
-                self.available.set()
-                log.info("%s available at %s:%s", self.service.name, *found.endpoint)
-            elif found is None and self.available.is_set():
-                self.available.clear()
-                self.lost_count += 1
-                log.warning(
-                    "%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name
-                )
-            if found is not None:
-                for sid, iid, _, group, port in (await self._daemon.vmw_status()).get("multicast", []):
-                    if (sid, iid) == (self.service.service_id, self.service.instance_id):
-                        self._join_multicast(group, port)
+            try:
+                await self._check_availability()
+            except Exception as exc:  # e.g. the daemon is being restarted: try again next round
+                log.debug("%s: availability check failed: %s", self.service.name, exc)
             async with self._changed:
                 self._changed.notify_all()
             await asyncio.sleep(interval)
+
+    async def _check_availability(self) -> None:
+        found = await self._daemon._find_service(
+            self.service.service_id, self.service.instance_id, self.service.major_version, 0xFFFFFFFF
+        )
+        if found is not None and not self.available.is_set():
+            self.provider_ip = str(found.endpoint[0])
+            self.available.set()
+            log.info("%s available at %s:%s", self.service.name, *found.endpoint)
+        elif found is None and self.available.is_set():
+            self.available.clear()
+            self.lost_count += 1
+            log.warning(
+                "%s lost (StopOffer or TTL expiry); will resubscribe when it returns", self.service.name
+            )
+        if found is not None:
+            for sid, iid, _, group, port in (await self._daemon.vmw_status()).get("multicast", []):
+                if (sid, iid) == (self.service.service_id, self.service.instance_id):
+                    self._join_multicast(group, port)
 
     async def wait_available(self, timeout: float) -> None:
         try:

@@ -1,6 +1,6 @@
 """The someipy 2.x daemon, run and supervised by the runtime (users never start it).
 
-``python -m vehicle_mw.someip.daemon --config FILE`` is someipy's daemon with the
+``python -m vehicle_mw.someip.daemon_main --config FILE`` is someipy's daemon with the
 workarounds of :mod:`._someipy_fixes` applied and two vehicle_mw extensions:
 
 * *external receive endpoints*: a subscription request carrying
@@ -55,19 +55,18 @@ class DaemonProcess:
         }
         config_path = self._dir / "someipyd.json"
         config_path.write_text(json.dumps(config))
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "vehicle_mw.someip.daemon", "--config", str(config_path)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
+        pathlib.Path(self.socket_path).unlink(missing_ok=True)  # a dead daemon's socket (restart)
+        with open(self._dir / "stderr.log", "ab") as stderr:  # a file: a pipe nobody reads would block it
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "vehicle_mw.someip.daemon_main", "--config", str(config_path)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=stderr,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
-                raise DaemonError(
-                    f"someipy daemon exited with {self._proc.returncode}: {err.strip()[-2000:]}"
-                )
+                raise DaemonError(f"someipy daemon exited with {self._proc.returncode}: {self.stderr_tail()}")
             if self._accepts():
                 return
             time.sleep(0.02)
@@ -84,11 +83,21 @@ class DaemonProcess:
                 return False
         return True
 
+    def stderr_tail(self, limit: int = 2000) -> str:
+        try:
+            return (self._dir / "stderr.log").read_text(errors="replace").strip()[-limit:]
+        except OSError:
+            return ""
+
     @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
-    def stop(self, timeout: float = 5.0) -> None:
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def _terminate(self, timeout: float) -> None:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.terminate()
             try:
@@ -96,9 +105,15 @@ class DaemonProcess:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait(timeout)
-        if self._proc is not None and self._proc.stderr:
-            self._proc.stderr.close()
         self._proc = None
+
+    def restart(self, timeout: float = 10.0) -> None:
+        """Start a fresh daemon with the same socket and settings (after a crash)."""
+        self._terminate(5.0)
+        self.start(timeout)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._terminate(timeout)
         if self.keep_log:
             return
         for path in self._dir.glob("*"):
@@ -232,17 +247,3 @@ def install_extensions() -> None:
     cls._handle_send_event_request = _send_event
     cls._handle_subscription = _subscription
     cls.handle_client_message = _client_message
-
-
-def main() -> None:
-    from vehicle_mw.someip import _someipy_fixes
-
-    _someipy_fixes.apply_all()
-    install_extensions()
-    import someipy.someipyd
-
-    someipy.someipyd.main()
-
-
-if __name__ == "__main__":
-    main()

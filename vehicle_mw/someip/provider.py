@@ -147,17 +147,52 @@ class Provider:
             self.offered = False
             await self._instance.stop_offer()
 
+    async def restart(self) -> None:
+        """Offer again on a fresh daemon (the runtime calls it after restarting a daemon that died)."""
+        was_offered = self.offered
+        if self._watch is not None:
+            self._watch.cancel()
+            await asyncio.gather(self._watch, return_exceptions=True)
+            self._watch = None
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
+        self._subscribers = {}
+        self.offered = False
+        if was_offered:
+            await self.start()
+
     async def _watch_subscribers(self, interval: float = 0.1) -> None:
         """Keep the fast path's subscriber list in step with the daemon's (SD runs there)."""
         sid, iid = self.service.service_id, self.service.instance_id
         while True:
-            status = await self._daemon.vmw_status()
-            subs: dict[int, list[tuple[str, int]]] = {}
-            for s_id, i_id, group, ip, port in status.get("subscribers", []):
-                if (s_id, i_id) == (sid, iid):
-                    subs.setdefault(group, []).append((ip, port))
-            self._subscribers = subs
+            try:
+                status = await self._daemon.vmw_status()
+            except Exception as exc:  # daemon restarting: keep the last known subscribers (their TTL holds)
+                log.debug("%s: subscriber refresh failed: %s", self.service.name, exc)
+            else:
+                subs: dict[int, list[tuple[str, int]]] = {}
+                for s_id, i_id, group, ip, port in status.get("subscribers", []):
+                    if (s_id, i_id) == (sid, iid):
+                        subs.setdefault(group, []).append((ip, port))
+                self._subscribers = subs
             await asyncio.sleep(interval)
+
+    async def wait_subscribed(self, timeout: float, poll: float = 0.05) -> None:
+        """Wait (bounded) until the daemon reports at least one subscriber of this service."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        key = (self.service.service_id, self.service.instance_id)
+        while True:
+            try:
+                status = await self._daemon.vmw_status()
+                if any((s[0], s[1]) == key for s in status.get("subscribers", [])):
+                    return
+            except Exception as exc:  # daemon restarting
+                log.debug("%s: status failed: %s", self.service.name, exc)
+            if loop.time() > deadline:
+                raise ProviderError(f"{self.service.name}: no subscriber within {timeout} s")
+            await asyncio.sleep(poll)
 
     # ---- events and fields ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -19,6 +20,10 @@ class SomeIpRuntimeError(VehicleMwError):
     """The runtime cannot serve a request (e.g. services with different SD settings)."""
 
 
+ANSWER_TIMEOUT = 2.0  # seconds the local daemon may take to answer a find/status request
+log = logging.getLogger("vehicle_mw.someip.runtime")
+
+
 def _daemon_client_class() -> type:
     from someipy._internal._daemon.someipy_daemon_client import SomeIpDaemonClient
 
@@ -31,13 +36,21 @@ def _daemon_client_class() -> type:
 
         async def _find_service(self, *args: Any) -> Any:
             async with self._find_lock:
-                return await super()._find_service(*args)
+                try:  # bounded: a daemon that died never answers, and the lock must not stay taken
+                    return await asyncio.wait_for(super()._find_service(*args), ANSWER_TIMEOUT)
+                except TimeoutError:
+                    return None
 
         async def vmw_status(self) -> dict[str, Any]:
             """Active subscriptions and dropped-input counters of the daemon (a vehicle_mw extension)."""
             async with self._find_lock:
                 self.transmit_message_to_daemon({"type": "VmwStatusRequest"})
-                reply = await self._rx_message_queue.get()
+                try:
+                    reply = await asyncio.wait_for(self._rx_message_queue.get(), ANSWER_TIMEOUT)
+                except TimeoutError:
+                    raise SomeIpRuntimeError(
+                        f"someipy daemon gave no status within {ANSWER_TIMEOUT} s"
+                    ) from None
                 self._rx_message_queue.task_done()
             if reply.get("type") != "VmwStatusResponse":
                 raise SomeIpRuntimeError(f"unexpected reply from the someipy daemon: {reply.get('type')}")
@@ -65,6 +78,8 @@ class SomeIpRuntime:
         self.daemon: DaemonProcess | None = None
         self._client: Any = None
         self.consumers: list[Consumer] = []
+        self.restarts = 0  # times the daemon died and was restarted
+        self._supervisor: asyncio.Task[None] | None = None
         self.providers: list[Provider] = []
 
     async def __aenter__(self) -> SomeIpRuntime:
@@ -85,6 +100,7 @@ class SomeIpRuntime:
             await asyncio.to_thread(self.daemon.start)
             self._client = _daemon_client_class()({"socket_path": self.daemon.socket_path, "use_tcp": False})
             await self._client._connect_to_daemon()
+            self._supervisor = asyncio.create_task(self._supervise())
         elif (sd.multicast_address, sd.port) != (self._sd.multicast_address, self._sd.port):
             raise SomeIpRuntimeError(
                 f"one runtime runs one SD: {sd.multicast_address}:{sd.port} differs from "
@@ -127,6 +143,25 @@ class SomeIpRuntime:
         self.providers.append(provider)
         return provider
 
+    async def _supervise(self, interval: float = 0.2) -> None:
+        """Restart a daemon that died, then offer and subscribe again what was offered and subscribed."""
+        while True:
+            await asyncio.sleep(interval)
+            if self.daemon is None or self.daemon.running:
+                continue
+            log.error("someipy daemon died (%s); restarting it", self.daemon.stderr_tail(300) or "no output")
+            try:
+                await asyncio.to_thread(self.daemon.restart)
+                await self._client._disconnected_from_daemon()
+                await self._client._connect_to_daemon()
+                for provider in self.providers:
+                    await provider.restart()
+                for consumer in self.consumers:
+                    consumer.subscribe()
+                self.restarts += 1
+            except Exception:  # keep supervising; the next round tries again
+                log.exception("restarting the someipy daemon failed")
+
     async def status(self) -> dict[str, Any]:
         """The daemon's view: active subscriptions, malformed SD/SOME/IP datagrams dropped per peer."""
         if self._client is None:
@@ -134,6 +169,10 @@ class SomeIpRuntime:
         return await self._client.vmw_status()
 
     async def close(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+            self._supervisor = None
         for consumer in self.consumers:
             await consumer.close()
         for provider in self.providers:

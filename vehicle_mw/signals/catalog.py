@@ -171,32 +171,32 @@ def _as_buses(
     raise TypeError("databases must be a path, a list of paths, or a list of CanBus")
 
 
-def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry], int]:
+def _bus_messages(bus: BusDatabases) -> dict[str, object]:
+    """Every non-container message of the bus's databases by name (first definition wins)."""
     messages = {}
     for path in bus.databases:
-        db = load_database(path, strict=bus.strict)
-        for msg in db.messages:
+        for msg in load_database(path, strict=bus.strict).messages:
             if msg.is_container:
                 log.info("%s: container message %s is not decoded", path, msg.name)
-                continue
-            if msg.name in messages:
+            elif msg.name in messages:
                 log.warning("%s: message %s already defined by an earlier database; ignored", path, msg.name)
-                continue
-            messages[msg.name] = msg
-    entries = []
-    for msg_name in sorted(messages):
-        msg = messages[msg_name]
-        layouts = {}
-        decoded = mux_structure(msg)
-        names = [sig.name for sig in msg.signals]
-        skipped = []
-        for sig in msg.signals:
-            if names.count(sig.name) > 1:
-                skipped.append(f"{sig.name} (name used twice)")
-                continue
-            if sig.name not in decoded:
-                skipped.append(f"{sig.name} (cantools does not decode it)")
-                continue
+            else:
+                messages[msg.name] = msg
+    return messages
+
+
+def _message_layouts(bus: BusDatabases, msg) -> dict[str, SignalLayout]:
+    """Layouts of the message's decodable signals; the others are logged with the reason."""
+    decoded = mux_structure(msg)
+    names = [sig.name for sig in msg.signals]
+    layouts: dict[str, SignalLayout] = {}
+    skipped = []
+    for sig in msg.signals:
+        if names.count(sig.name) > 1:
+            skipped.append(f"{sig.name} (name used twice)")
+        elif sig.name not in decoded:
+            skipped.append(f"{sig.name} (cantools does not decode it)")
+        else:
             try:
                 layout = signal_layout(sig, *decoded[sig.name])
             except UnsupportedLayout as exc:
@@ -204,45 +204,52 @@ def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry
                 continue
             if layout.last_byte() >= msg.length:
                 skipped.append(f"{sig.name} (outside the {msg.length}-byte frame)")
-                continue
-            layouts[sig.name] = layout
-        if skipped:
-            log.info(
-                "bus %s: %s: signals not decoded: %s", bus.name, msg.name, ", ".join(sorted(set(skipped)))
-            )
-        ids = {name: next_id + i for i, name in enumerate(sorted(layouts))}
-        next_id += len(layouts)
-        infos = {
-            name: SignalInfo(
-                id=ids[name],
-                bus_id=bus.bus_id,
-                bus=bus.name,
-                message=msg.name,
-                signal=name,
-                unit=msg.get_signal_by_name(name).unit or "",
-                vss=bus.vss.get(f"{msg.name}.{name}"),
-                choices={int(k): str(v) for k, v in msg.get_signal_by_name(name).choices.items()}
-                if msg.get_signal_by_name(name).choices
-                else None,
-                frame_id=msg.frame_id,
-                extended=bool(msg.is_extended_frame),
-                layout=layouts[name],
-            )
-            for name in layouts
-        }
-        j1939 = bool(msg.is_extended_frame) and (bus.j1939 or (msg.protocol or "").lower() == "j1939")
-        entries.append(
-            MessageEntry(
-                bus_id=bus.bus_id,
-                frame_id=msg.frame_id,
-                extended=bool(msg.is_extended_frame),
-                j1939=j1939,
-                length=msg.length,
-                name=msg.name,
-                signals=tuple(infos[n] for n in decode_order(layouts)),
-                cantools=msg,
-            )
+            else:
+                layouts[sig.name] = layout
+    if skipped:
+        log.info("bus %s: %s: signals not decoded: %s", bus.name, msg.name, ", ".join(sorted(set(skipped))))
+    return layouts
+
+
+def _message_entry(bus: BusDatabases, msg, layouts: dict[str, SignalLayout], first_id: int) -> MessageEntry:
+    """Catalog entry of one message; its signals get ids from ``first_id`` in name order."""
+    infos = {}
+    for i, name in enumerate(sorted(layouts)):
+        sig = msg.get_signal_by_name(name)
+        infos[name] = SignalInfo(
+            id=first_id + i,
+            bus_id=bus.bus_id,
+            bus=bus.name,
+            message=msg.name,
+            signal=name,
+            unit=sig.unit or "",
+            vss=bus.vss.get(f"{msg.name}.{name}"),
+            choices={int(k): str(v) for k, v in sig.choices.items()} if sig.choices else None,
+            frame_id=msg.frame_id,
+            extended=bool(msg.is_extended_frame),
+            layout=layouts[name],
         )
+    j1939 = bool(msg.is_extended_frame) and (bus.j1939 or (msg.protocol or "").lower() == "j1939")
+    return MessageEntry(
+        bus_id=bus.bus_id,
+        frame_id=msg.frame_id,
+        extended=bool(msg.is_extended_frame),
+        j1939=j1939,
+        length=msg.length,
+        name=msg.name,
+        signals=tuple(infos[n] for n in decode_order(layouts)),
+        cantools=msg,
+    )
+
+
+def _message_entries(bus: BusDatabases, next_id: int) -> tuple[list[MessageEntry], int]:
+    """All catalog entries of one bus, and the next free signal id."""
+    entries = []
+    messages = _bus_messages(bus)
+    for name in sorted(messages):
+        layouts = _message_layouts(bus, messages[name])
+        entries.append(_message_entry(bus, messages[name], layouts, next_id))
+        next_id += len(layouts)
     known = {s.name for e in entries for s in e.signals}
     unknown = sorted(set(bus.vss) - known)
     if unknown:

@@ -35,3 +35,33 @@ def test_check_names_file_and_field_of_a_bad_manifest(tmp_path):
 def test_schema_is_the_committed_one():
     out = _vmw("schema")
     assert json.loads(out.stdout) == json.loads((ROOT / "manifests/schemas/someip.schema.json").read_text())
+
+
+def test_provide_and_consume_commands_talk_across_namespaces(netns, tmp_path):
+    """`vmw someip provide` in one namespace, `vmw someip consume` in the other: the field's
+    initial value arrives as a named sample."""
+    import os
+
+    from tests.someip.conftest import write_manifest
+
+    manifest = write_manifest(tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp_path))
+    vmw = [sys.executable, "-m", "vehicle_mw", "someip"]
+    provider = subprocess.Popen(
+        [*netns.exec_prefix(netns.ns_a), *vmw, "provide", str(manifest), "--interface", netns.ip_a,
+         "--duration", "20"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    try:
+        out = subprocess.run(
+            [*netns.exec_prefix(netns.ns_b), *vmw, "consume", str(manifest), "--interface", netns.ip_b,
+             "--duration", "2", "--timeout", "10"],
+            capture_output=True, text=True, timeout=60, env=env,
+        )  # fmt: skip
+    finally:
+        provider.terminate()
+        provider.wait(20)
+        provider.stderr.close()
+    assert out.returncode == 0, out.stderr
+    assert "Vehicle.Powertrain.Mode = 2" in out.stdout
+    assert "events " in out.stderr and "lost 0" in out.stderr

@@ -178,7 +178,7 @@ async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> Demo
                         break
                 summary.note("stopping: draining the rings and the outbox ...")
                 await asyncio.to_thread(pipeline.stop)
-                await uplink.wait_until(lambda: outbox.acked_seq >= outbox.high_seq, timeout=15)
+                await uplink.wait_until(lambda: outbox.acked_seq >= outbox.high_seq, timeout=30)
                 final = snapshot()
         finally:
             uplink.stop()

@@ -1,0 +1,85 @@
+"""Reports of a HIL run: JUnit XML (one test case per assertion) and a self-contained HTML page."""
+
+from __future__ import annotations
+
+import html
+import pathlib
+import xml.etree.ElementTree as ET
+
+from vehicle_mw.hil.runner import HilReport
+
+
+def junit_xml(report: HilReport) -> str:
+    """JUnit XML: a suite per scenario, a case per assertion, measured values in the failure text."""
+    failures = sum(not v.passed for v in report.verdicts)
+    suite = ET.Element(
+        "testsuite",
+        name=f"{report.bench}.{report.scenario}",
+        tests=str(len(report.verdicts)),
+        failures=str(failures),
+        errors="0",
+        time=f"{report.duration_s:.3f}",
+    )
+    for v in report.verdicts:
+        case = ET.SubElement(suite, "testcase", classname=f"hil.{report.scenario}", name=v.name)
+        detail = "\n".join([f"expected: {v.expected}", f"measured: {v.measured}", *v.evidence])
+        if v.passed:
+            ET.SubElement(case, "system-out").text = detail
+        else:
+            failure = ET.SubElement(
+                case, "failure", message=f"{v.kind}: {v.measured} (expected {v.expected})"
+            )
+            failure.text = detail
+    ET.SubElement(suite, "system-out").text = "\n".join(f"+{t:9.1f} ms  {s}" for t, s in report.steps)
+    root = ET.Element("testsuites")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}
+td,th{border:1px solid #ccc;padding:.3em .6em;text-align:left;vertical-align:top}
+.pass{background:#dff5df}.fail{background:#fbdcdc}.verdict{font-weight:bold}
+ul{margin:0;padding-left:1.2em}code{font-size:90%}
+"""
+
+
+def html_report(report: HilReport) -> str:
+    """One HTML file, no external assets: verdict table with evidence, then the step timeline."""
+    e = html.escape
+    verdict = "PASSED" if report.passed else "FAILED"
+    rows = []
+    for v in report.verdicts:
+        evidence = "".join(f"<li>{e(x)}</li>" for x in v.evidence)
+        cls = "pass" if v.passed else "fail"
+        rows.append(
+            f'<tr class="{cls}"><td class="verdict">{"pass" if v.passed else "FAIL"}</td>'
+            f"<td>{e(v.name)}</td><td><code>{e(v.kind)}</code></td><td>{e(v.expected)}</td>"
+            f"<td>{e(v.measured)}</td><td><ul>{evidence}</ul></td></tr>"
+        )
+    steps = "".join(f"<tr><td>+{t:.1f} ms</td><td>{e(s)}</td></tr>" for t, s in report.steps)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>HIL {e(report.scenario)}: {verdict}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f"<h1>HIL run: {e(report.scenario)} on {e(report.bench)}: "
+        f'<span class="{"pass" if report.passed else "fail"}">{verdict}</span></h1>'
+        f"<p>{sum(v.passed for v in report.verdicts)} of {len(report.verdicts)} assertions passed; "
+        f"run took {report.duration_s:.1f} s.</p>"
+        "<h2>Assertions</h2><table><tr><th>verdict</th><th>assertion</th><th>kind</th><th>expected</th>"
+        f"<th>measured</th><th>evidence</th></tr>{''.join(rows)}</table>"
+        f"<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table></body></html>\n"
+    )
+
+
+def write_reports(
+    report: HilReport, junit: pathlib.Path | None = None, html_file: pathlib.Path | None = None
+) -> None:
+    if junit is not None:
+        junit.write_text(junit_xml(report), encoding="utf-8")
+    if html_file is not None:
+        html_file.write_text(html_report(report), encoding="utf-8")
+
+
+__all__ = ["html_report", "junit_xml", "write_reports"]

@@ -1,0 +1,273 @@
+"""Run a scenario on a bench: start the DUT and the restbus, fire the steps on time, judge.
+
+The timeline runs on one asyncio loop (steps are scheduled against a monotonic start); the
+restbus, trace players and CAN readers run on their own threads. Every name a scenario uses
+(ECU, bus, message, signal, transport) is checked before anything starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pathlib
+import tempfile
+import time
+from dataclasses import dataclass, field
+
+import can
+import cantools
+
+from vehicle_mw.hil.dut import RuntimeUnderTest, UplinkRig, bench_can_buses
+from vehicle_mw.hil.player import TracePlayer
+from vehicle_mw.hil.restbus import HilError, RestbusEcu
+from vehicle_mw.hil.verdicts import RunEvidence, Verdict, judge
+from vehicle_mw.manifest import load_manifest
+from vehicle_mw.manifest.hil import BenchConfig, ScenarioConfig, Step
+
+
+@dataclass
+class HilReport:
+    """Everything a report needs: names, the step log and the verdicts."""
+
+    bench: str
+    scenario: str
+    duration_s: float
+    steps: list[tuple[float, str]] = field(default_factory=list)  # (ms since start, what happened)
+    verdicts: list[Verdict] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, cantools.database.can.Database]:
+    out = {}
+    for bus in bench.buses:
+        db = cantools.database.can.Database(strict=False)
+        for path in bus.databases:
+            db.add_dbc_file(str(base / path)) if path.endswith(".dbc") else _add_any(db, base / path)
+        out[bus.name] = db
+    return out
+
+
+def _add_any(db, path: pathlib.Path) -> None:
+    other = cantools.database.load_file(str(path), strict=False)
+    for m in other.messages:
+        db.messages.append(m)
+    db.refresh()
+
+
+def _check_names(
+    bench: BenchConfig, sc: ScenarioConfig, file: str, ecus: dict[str, RestbusEcu], catalog
+) -> None:
+    """Every name a step or assertion uses must exist on the bench; errors name file and path."""
+    buses = {b.name for b in bench.buses}
+
+    def need(cond: bool, where: str, what: str) -> None:
+        if not cond:
+            raise HilError(f"{file}: {where}: {what}")
+
+    for i, step in enumerate(sc.steps):
+        a, where = step.action, f"steps[{i}].{step.kind}"
+        if hasattr(a, "ecu"):
+            need(a.ecu in ecus, where, f"unknown ecu {a.ecu!r} (bench has {sorted(ecus)})")
+        if step.kind == "set_signal":
+            need(
+                a.signal.split(".")[0] in ecus[a.ecu].periodic,
+                where,
+                f"ecu {a.ecu!r} does not send {a.signal!r}",
+            )
+        if step.kind == "drop_message":
+            need(a.message in ecus[a.ecu].periodic, where, f"ecu {a.ecu!r} does not send {a.message!r}")
+        if hasattr(a, "bus"):
+            need(a.bus in buses, where, f"unknown bus {a.bus!r} (bench has {sorted(buses)})")
+        if step.kind == "link":
+            need(bench.dut.uplink, where, "link steps need a bench with dut.uplink: true")
+        if step.kind == "replay":
+            need((pathlib.Path(file).parent / a.file).is_file(), where, f"trace {a.file!r} not found")
+    for i, assertion in enumerate(sc.assertions):
+        c, where = assertion.check, f"assertions[{i}].{assertion.kind}"
+        if hasattr(c, "bus"):
+            need(c.bus in buses, where, f"unknown bus {c.bus!r}")
+        if hasattr(c, "signal"):
+            try:
+                catalog.find(c.signal)
+            except KeyError as exc:
+                need(False, where, str(exc.args[0]))
+        if assertion.kind in ("delivered", "transport_switch"):
+            need(bench.dut.uplink, where, f"{assertion.kind} needs a bench with dut.uplink: true")
+
+
+class ScenarioRun:
+    """One run of ``scenario`` on ``bench`` (files already loaded)."""
+
+    def __init__(
+        self,
+        bench: BenchConfig,
+        bench_file: pathlib.Path,
+        scenario: ScenarioConfig,
+        scenario_file: pathlib.Path,
+    ):
+        self.bench, self.scenario = bench, scenario
+        self.bench_dir, self.scenario_file = bench_file.parent, scenario_file
+        self.log: list[tuple[float, str]] = []
+        self.step_ns: dict[str, int] = {}
+        self._buses: list[can.BusABC] = []
+        self.players: list[TracePlayer] = []
+
+    def _open(self, bus_name: str) -> can.BusABC:
+        cfg = next(b for b in self.bench.buses if b.name == bus_name)
+        kwargs = dict(cfg.options)
+        if cfg.bitrate:
+            kwargs["bitrate"] = cfg.bitrate
+        bus = can.Bus(interface=cfg.interface, channel=cfg.channel, **kwargs)
+        self._buses.append(bus)
+        return bus
+
+    def _note(self, text: str) -> None:
+        self.log.append(((time.monotonic() - self.mono0) * 1000.0, text))
+
+    def _fire(self, step: Step) -> None:
+        a, kind = step.action, step.kind
+        if kind == "set_signal":
+            self.ecus[a.ecu].set_signal(a.signal, a.value)
+            text = f"{a.ecu}: {a.signal} = {a.value:g}"
+        elif kind == "drop_message":
+            self.ecus[a.ecu].drop(a.message, a.for_ms / 1000.0)
+            text = f"{a.ecu}: drop {a.message} for {a.for_ms:g} ms"
+        elif kind == "stop_ecu":
+            self.ecus[a.ecu].silence(None if a.for_ms is None else a.for_ms / 1000.0)
+            text = f"{a.ecu}: silent" + (f" for {a.for_ms:g} ms" if a.for_ms else "")
+        elif kind == "error_frames":
+            bus = self.injectors.setdefault(a.bus, self._open(a.bus))
+            for _ in range(a.count):
+                bus.send(can.Message(is_error_frame=True, arbitration_id=0x20000004, dlc=8, data=bytes(8)))
+            text = f"{a.bus}: {a.count} error frames"
+        elif kind == "replay":
+            path = (self.scenario_file.parent / a.file).resolve()
+            max_s = a.max_ms / 1000.0 if a.max_ms else None
+            self.players.append(TracePlayer(path, self._open(a.bus), a.speed, max_s).start())
+            text = f"{a.bus}: replay {path.name} at x{a.speed:g}"
+        else:  # link
+            proxy = self.rig.proxies[a.transport]
+            settings = {
+                k: v
+                for k in ("delay_ms", "jitter_ms", "loss", "stall", "blackhole")
+                if (v := getattr(a, k)) is not None
+            }
+            if a.restore:
+                proxy.clear()
+            if settings:
+                proxy.impair(**settings)
+            if a.cut:
+                proxy.cut(refuse=a.refuse)
+            text = f"link {a.transport}: " + ", ".join(
+                [w for w, on in (("restore", a.restore), ("cut", a.cut), ("refuse", a.refuse)) if on]
+                + [f"{k}={v}" for k, v in settings.items()]
+            )
+        if step.id:
+            self.step_ns[step.id] = time.time_ns()
+        self._note(text + (f"  [{step.id}]" if step.id else ""))
+
+    async def run(self, workdir: pathlib.Path) -> HilReport:
+        dbs = _bus_databases(self.bench, self.bench_dir)
+        self.dut = RuntimeUnderTest(bench_can_buses(self.bench, self.bench_dir))
+        self.ecus = {e.name: RestbusEcu(e, dbs[e.bus], None) for e in self.bench.ecus}
+        _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog)
+        self.injectors: dict[str, can.BusABC] = {}
+        self.rig = None
+        started = time.monotonic()
+        try:
+            if self.bench.dut.uplink:
+                self.rig = UplinkRig(
+                    workdir, self.bench.dut.vehicle_id, self.dut.catalog, self.bench.dut.probe_interval_s
+                )
+                await self.rig.start()
+                self.dut.on_samples = self.rig.append
+                if not await self.rig.wait_connected(10.0):
+                    raise HilError("the uplink did not connect to the bench gateway within 10 s")
+            await asyncio.to_thread(self.dut.start)
+            for ecu in self.ecus.values():
+                ecu.bus = self._open(ecu.cfg.bus)
+            self.t0_ns, self.mono0 = time.time_ns(), time.monotonic()
+            for ecu in self.ecus.values():
+                ecu.start()
+            self._note("start: restbus " + ", ".join(self.ecus) if self.ecus else "start")
+            for step in sorted(self.scenario.steps, key=lambda s: s.at_ms):
+                await asyncio.sleep(max(0.0, self.mono0 + step.at_ms / 1000.0 - time.monotonic()))
+                self._fire(step)
+            await asyncio.sleep(max(0.0, self.mono0 + self.scenario.duration_ms / 1000.0 - time.monotonic()))
+            self._note("end of scenario")
+        finally:
+            for ecu in self.ecus.values():
+                if ecu.bus is not None:
+                    ecu.stop()
+            for player in self.players:
+                player.stop()
+            await asyncio.to_thread(self.dut.stop)
+        evidence = self._evidence(dbs)
+        try:
+            if self.rig is not None:
+                delivered = next((a.delivered for a in self.scenario.assertions if a.delivered), None)
+                timeout = delivered.drain_within_ms / 1000.0 if delivered else 15.0
+                evidence.drained = await self.rig.drain(timeout)
+                self._note("outbox drained" if evidence.drained else "outbox NOT drained")
+                evidence.delivered = (self.rig.appended, *self.rig.stored())
+                evidence.switches = list(self.rig.switches)
+        finally:
+            if self.rig is not None:
+                await self.rig.close()
+            for bus in self._buses:
+                with contextlib.suppress(Exception):
+                    bus.shutdown()
+        for player in self.players:
+            if player.error is not None:
+                self._note(f"replay failed: {player.error}")
+        report = HilReport(self.bench.name, self.scenario.name, time.monotonic() - started, self.log)
+        report.verdicts = [judge(a, evidence) for a in self.scenario.assertions]
+        return report
+
+    def _evidence(self, dbs) -> RunEvidence:
+        frame_ids, cycles = {}, {}
+        for bus, db in dbs.items():
+            for m in db.messages:
+                frame_ids[(bus, m.name)] = m.frame_id
+        for ecu in self.ecus.values():
+            for name, p in ecu.periodic.items():
+                cycles[(ecu.cfg.bus, name)] = p.period_s * 1000.0
+        return RunEvidence(
+            t0_ns=self.t0_ns,
+            frames=self.dut.frames(),
+            samples=self.dut.samples(),
+            step_ns=self.step_ns,
+            bus_ids={b.name: i for i, b in enumerate(self.bench.buses)},
+            frame_ids=frame_ids,
+            cycle_ms=cycles,
+            signal_ids={s.name: s.id for s in self.dut.catalog.signals},
+            error_frames={b.name: self.dut.error_frames(i) for i, b in enumerate(self.bench.buses)},
+        )
+
+
+def load_bench(path: str | pathlib.Path) -> BenchConfig:
+    return load_manifest(path, BenchConfig)
+
+
+def load_scenario(path: str | pathlib.Path) -> ScenarioConfig:
+    return load_manifest(path, ScenarioConfig)
+
+
+async def run_scenario(
+    bench_file: str | pathlib.Path, scenario_file: str | pathlib.Path, workdir: pathlib.Path | None = None
+) -> HilReport:
+    """Load both files, run the scenario and return the report (raises on unusable files)."""
+    bench_file, scenario_file = pathlib.Path(bench_file), pathlib.Path(scenario_file)
+    bench, scenario = load_bench(bench_file), load_scenario(scenario_file)
+    run = ScenarioRun(bench, bench_file, scenario, scenario_file)
+    if workdir is not None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        return await run.run(workdir)
+    with tempfile.TemporaryDirectory(prefix="vmw-hil-") as tmp:
+        return await run.run(pathlib.Path(tmp))
+
+
+__all__ = ["HilReport", "ScenarioRun", "load_bench", "load_scenario", "run_scenario"]

@@ -201,7 +201,7 @@ async def _consumer_someipy(ip: str) -> None:
     from someipy._internal._daemon.someipy_daemon_client import connect_to_someipy_daemon
     from someipy.someipy_logging import set_someipy_log_level
 
-    set_someipy_log_level(40)
+    set_someipy_log_level(50)  # someipy logs to stdout, which carries this process's JSON replies
     _realtime_process()
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="bench-someipyd-"))
     config = {

@@ -53,6 +53,8 @@ def test_manifest_errors_name_the_problem(tmp_path):
     assert "unknown key" in _bad(tmp_path, lambda d: d.update(colour="red"))
     assert "unknown events" in _bad(tmp_path, lambda d: d["eventgroups"][0]["events"].append(0x8100))
     assert "duplicate method ids" in _bad(tmp_path, lambda d: d["fields"][0].update(getter=1))
+    many = [{"path": "fl", "signal_id": 5000 + i} for i in range(257)]
+    assert "at most 256" in _bad(tmp_path, lambda d: d["events"][0].update(signals=many))
     assert "duplicate signal ids" in _bad(
         tmp_path, lambda d: d["events"][1]["signals"][0].update(signal_id=1001)
     )

@@ -30,6 +30,7 @@ PRIMITIVES = (
 )
 
 LengthFieldSize = Literal[0, 1, 2, 4]
+MAX_SIGNALS_PER_EVENT = 256  # samples one event may produce (the consumer's batch headroom)
 Protocol = Literal["udp", "tcp"]
 
 
@@ -163,6 +164,11 @@ class SomeIpService(StrictModel):
             unknown = [hex(i) for i in group.events if i not in event_ids]
             if unknown:
                 raise ValueError(f"eventgroup {group.id:#x} names unknown events {unknown}")
+        for item in [*self.events, *self.fields]:
+            if len(item.signals) > MAX_SIGNALS_PER_EVENT:
+                raise ValueError(
+                    f"{item.name} maps {len(item.signals)} signals, at most {MAX_SIGNALS_PER_EVENT}"
+                )
         signal_ids = [s.signal_id for e in self.events for s in e.signals]
         signal_ids += [s.signal_id for f in self.fields for s in f.signals]
         dupes = sorted({i for i in signal_ids if signal_ids.count(i) > 1})
@@ -176,6 +182,7 @@ for _model in (ArrayType, StructMember, StructType):
 
 __all__ = [
     "PRIMITIVES",
+    "MAX_SIGNALS_PER_EVENT",
     "ArrayType",
     "StringType",
     "StructMember",

@@ -16,6 +16,7 @@ import os
 import queue
 import select
 import socket
+import struct
 import threading
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ from vehicle_mw.someip.samples import EventDecoder, SampleSink, event_decoders
 log = logging.getLogger("vehicle_mw.someip.consumer")
 
 BATCH_RECORDS = 1024  # samples per push_batch at most
-_MAX_SAMPLES_PER_EVENT = 256
+_MAX_SAMPLES_PER_EVENT = 256  # = MAX_SIGNALS_PER_EVENT of the manifest
 
 
 class SomeIpCallError(VehicleMwError):
@@ -276,7 +277,10 @@ class Consumer:
                         break
                     except OSError:
                         return
-                    self._handle_datagram(view[:size], peer[0], time.time_ns(), fast)
+                    try:
+                        self._handle_datagram(view[:size], peer[0], time.time_ns(), fast)
+                    except Exception as exc:  # a bug must cost one datagram, not the receiver
+                        self.stats.drop(peer[0], "internal error", repr(exc))
                     if fast.n >= BATCH_RECORDS:
                         fast.flush()
             fast.flush()
@@ -323,7 +327,7 @@ class Consumer:
             return
         try:
             out.n = decoder.write(payload, ts_ns, next(self._seq), out.buf, out.n)
-        except (CodecError, KeyError, IndexError, TypeError) as exc:
+        except (CodecError, KeyError, IndexError, TypeError, ValueError, struct.error) as exc:
             self.stats.drop(peer, "decode error", str(exc))
             return
         self.stats.events += 1

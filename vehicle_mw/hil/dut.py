@@ -152,7 +152,9 @@ class UplinkRig:
         self.appended += len(samples)
 
     async def wait_connected(self, timeout: float) -> bool:
-        return await self.uplink.wait_until(lambda: self.uplink.active is not None, timeout)
+        """Wait until data flows over the preferred transport, so every run starts from the same state."""
+        prefer = self.uplink.config.policy.prefer
+        return await self.uplink.wait_until(lambda: self.uplink.active == prefer, timeout)
 
     async def drain(self, timeout: float) -> bool:
         return await self.uplink.wait_until(lambda: self.outbox.stats().backlog_batches == 0, timeout)

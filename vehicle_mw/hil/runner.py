@@ -185,7 +185,7 @@ class ScenarioRun:
                 await self.rig.start()
                 self.dut.on_samples = self.rig.append
                 if not await self.rig.wait_connected(10.0):
-                    raise HilError("the uplink did not connect to the bench gateway within 10 s")
+                    raise HilError("the uplink did not settle on its preferred transport within 10 s")
             await asyncio.to_thread(self.dut.start)
             for ecu in self.ecus.values():
                 ecu.bus = self._open(ecu.cfg.bus)

@@ -1,0 +1,82 @@
+"""A deliberately failing assertion fails with evidence; the CLI exit code and reports say so."""
+
+import pathlib
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+
+import pytest
+
+HIL = pathlib.Path(__file__).resolve().parents[2] / "hil"
+
+FAILING = """
+name: deliberately-failing
+duration_ms: 900
+steps:
+  - {at_ms: 300, id: speed-up, set_signal: {ecu: BodyEcu, signal: BodyStatus.VehicleSpeed, value: 42}}
+assertions:
+  - name: speed reaches a value nobody sets
+    signal_reaches: {signal: BodyStatus.VehicleSpeed, value: 99, after: speed-up, within_ms: 100}
+  - name: wrong expected period
+    message_period: {bus: body, message: BodyStatus, expected_ms: 35, tolerance_pct: 10, from_ms: 50}
+  - name: speed reaches 42
+    signal_reaches: {signal: BodyStatus.VehicleSpeed, value: 42, after: speed-up, within_ms: 60}
+"""
+
+
+@pytest.fixture(scope="module")
+def failing_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("hil")
+    scenario = tmp / "failing.yaml"
+    scenario.write_text(FAILING)
+    junit, html = tmp / "out.xml", tmp / "out.html"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_mw",
+            "hil",
+            "run",
+            str(HIL / "benches/body-restbus.yaml"),
+            str(scenario),
+            "--junit",
+            str(junit),
+            "--html",
+            str(html),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return proc, junit, html
+
+
+def test_exit_code_is_one_and_output_names_the_failures(failing_run):
+    proc, _, _ = failing_run
+    assert proc.returncode == 1, proc.stderr
+    assert (
+        "FAIL  speed reaches a value nobody sets: never reached (last value after the step: 42)"
+        in proc.stdout
+    )
+    assert "FAIL  wrong expected period: median " in proc.stdout
+    assert "PASS  speed reaches 42: reached after" in proc.stdout
+    assert "1/3 passed (FAILED)" in proc.stdout
+
+
+def test_junit_xml_parses_with_failures_and_evidence(failing_run):
+    _, junit, _ = failing_run
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    cases = {c.get("name"): c for c in suite.findall("testcase")}
+    failure = cases["wrong expected period"].find("failure")
+    assert "median period 35 ms" in failure.get("message")
+    assert "periods in the window" in failure.text
+    assert cases["speed reaches 42"].find("failure") is None
+    assert "BodyStatus.VehicleSpeed = 42" in suite.find("system-out").text
+
+
+def test_html_report_is_self_contained(failing_run):
+    _, _, html = failing_run
+    page = html.read_text()
+    assert "FAILED" in page and "wrong expected period" in page
+    assert "<script" not in page and "src=" not in page and "href=" not in page

@@ -21,6 +21,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema = sub.add_parser("schema", help="print the JSON Schema of service-instance manifests")
     schema.set_defaults(func=run_schema)
 
+    imp = sub.add_parser(
+        "import-arxml", help="write manifests from ARXML service interfaces + SOME/IP deployments"
+    )
+    imp.add_argument("arxml", nargs="+", help="ARXML files (interfaces, deployments, data types)")
+    imp.add_argument("-o", "--out", default=".", help="folder for the <service>.yaml files")
+    imp.set_defaults(func=run_import)
+
     consume = sub.add_parser("consume", help="find, subscribe and print decoded samples")
     consume.add_argument("manifest")
     consume.add_argument("--interface", required=True, help="local IPv4 address (SD and endpoints)")
@@ -63,6 +70,37 @@ def run_check(args: argparse.Namespace) -> int:
     for f in svc.fields:
         print(f"  field  {f.name}: getter={f.getter} setter={f.setter} notifier={f.notifier}")
     return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    import pathlib
+
+    import yaml
+
+    from vehicle_mw.manifest import ManifestError, parse_manifest
+    from vehicle_mw.manifest.someip import SomeIpService
+    from vehicle_mw.someip.arxml import ArxmlError, import_arxml
+
+    try:
+        manifests = import_arxml(args.arxml)
+    except ArxmlError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for data in manifests:
+        path = out / f"{data['name']}.yaml"
+        try:
+            parse_manifest(data, SomeIpService, str(path))
+        except ManifestError as exc:  # the ARXML itself is inconsistent (e.g. ids used twice)
+            print(exc, file=sys.stderr)
+            failed += 1
+            continue
+        header = "# imported from ARXML by `vmw someip import-arxml`; set instance_id and the endpoints\n"
+        path.write_text(header + yaml.safe_dump(data, sort_keys=False))
+        print(f"wrote {path}")
+    return 1 if failed else 0
 
 
 def run_schema(args: argparse.Namespace) -> int:

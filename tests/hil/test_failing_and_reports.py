@@ -80,3 +80,24 @@ def test_html_report_is_self_contained(failing_run):
     page = html.read_text()
     assert "FAILED" in page and "wrong expected period" in page
     assert "<script" not in page and "src=" not in page and "href=" not in page
+
+
+def test_cli_rejects_a_bad_bench_with_exit_code_two(tmp_path):
+    bench = tmp_path / "bench.yaml"
+    bench.write_text("name: b\nbuses: [{name: x, channel: c, speed: 9}]\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_mw",
+            "hil",
+            "run",
+            str(bench),
+            str(HIL / "scenarios/restbus-signal-timing.yaml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert f"{bench}: buses[0].speed: unknown key" in proc.stderr

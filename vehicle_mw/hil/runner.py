@@ -221,8 +221,8 @@ class ScenarioRun:
                 with contextlib.suppress(Exception):
                     bus.shutdown()
         for player in self.players:
-            if player.error is not None:
-                self._note(f"replay failed: {player.error}")
+            outcome = f"failed: {player.error}" if player.error is not None else "done"
+            self._note(f"replay {player.path.name}: {player.sent} frames sent, {outcome}")
         report = HilReport(self.bench.name, self.scenario.name, time.monotonic() - started, self.log)
         report.verdicts = [judge(a, evidence) for a in self.scenario.assertions]
         return report

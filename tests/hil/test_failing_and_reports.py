@@ -101,3 +101,22 @@ def test_cli_rejects_a_bad_bench_with_exit_code_two(tmp_path):
     )
     assert proc.returncode == 2
     assert f"{bench}: buses[0].speed: unknown key" in proc.stderr
+
+
+def test_a_trace_that_cannot_be_replayed_is_a_failed_verdict(tmp_path):
+    import asyncio
+
+    from vehicle_mw.hil import run_scenario
+
+    (tmp_path / "junk.log").write_text("this is not a candump log\n")
+    scenario = tmp_path / "sc.yaml"
+    scenario.write_text(
+        "name: junk-replay\nduration_ms: 300\n"
+        "steps: [{at_ms: 0, replay: {file: junk.log, bus: body}}]\n"
+        "assertions: [{name: heartbeat, message_period: {bus: body, message: BodyHeartbeat}}]\n"
+    )
+    report = asyncio.run(run_scenario(HIL / "benches/body-restbus.yaml", scenario))
+    assert not report.passed
+    failed = [v for v in report.verdicts if not v.passed]
+    assert [v.name for v in failed] == ["replay of junk.log"]
+    assert failed[0].measured.startswith("failed: ")

@@ -120,9 +120,9 @@ class UplinkRig:
             sqlite_synchronous="normal",
             allow_anonymous=True,
         )
-        self.gateway = Gateway(gw_cfg)
-        await self.gateway.__aenter__()
-        gw = self.gateway
+        gw = Gateway(gw_cfg)
+        await gw.__aenter__()
+        self.gateway = gw
         for name, port, seed in (("grpc", gw.grpc_port, 1), ("websocket", gw.ws_port, 2)):
             proxy = LinkProxy(gw_cfg.host, port, name=name, seed=seed)
             await proxy.start()
@@ -173,12 +173,16 @@ class UplinkRig:
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
-        self.uplink.stop()
-        await asyncio.wait_for(self.task, 10)
+        """Tear down whatever :meth:`start` got to (it may have failed half-way)."""
+        if hasattr(self, "task"):
+            self.uplink.stop()
+            await asyncio.wait_for(self.task, 10)
         for proxy in self.proxies.values():
             await proxy.stop()
-        await self.gateway.__aexit__(None, None, None)
-        self.outbox.close()
+        if hasattr(self, "gateway"):
+            await self.gateway.__aexit__(None, None, None)
+        if hasattr(self, "outbox"):
+            self.outbox.close()
 
 
 __all__ = ["EVIDENCE_FRAME", "RuntimeUnderTest", "UplinkRig", "bench_can_buses"]

@@ -70,8 +70,6 @@ class RestbusEcu:
             self.periodic[name] = _Periodic(msg, cycle / 1000.0, values)
         for key, value in self.cfg.signals.items():
             self.set_signal(key, value)
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
         self._stop = threading.Event()
         self._silent_until = 0.0
         self._thread = threading.Thread(target=self._run, name=f"vmw-restbus-{self.cfg.name}", daemon=True)

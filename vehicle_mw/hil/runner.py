@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import can
 import cantools
 
+from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.hil.dut import RuntimeUnderTest, UplinkRig, bench_can_buses
 from vehicle_mw.hil.player import TracePlayer
 from vehicle_mw.hil.restbus import HilError, RestbusEcu
@@ -175,45 +176,18 @@ class ScenarioRun:
         self.ecus = {e.name: RestbusEcu(e, dbs[e.bus], None) for e in self.bench.ecus}
         _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog)
         self.injectors: dict[str, can.BusABC] = {}
+        self.step_errors: list[Verdict] = []
         self.rig = None
         started = time.monotonic()
         try:
-            if self.bench.dut.uplink:
-                self.rig = UplinkRig(
-                    workdir, self.bench.dut.vehicle_id, self.dut.catalog, self.bench.dut.probe_interval_s
-                )
-                await self.rig.start()
-                self.dut.on_samples = self.rig.append
-                if not await self.rig.wait_connected(10.0):
-                    raise HilError("the uplink did not settle on its preferred transport within 10 s")
-            await asyncio.to_thread(self.dut.start)
-            for ecu in self.ecus.values():
-                ecu.bus = self._open(ecu.cfg.bus)
-            self.t0_ns, self.mono0 = time.time_ns(), time.monotonic()
-            for ecu in self.ecus.values():
-                ecu.start()
-            self._note("start: restbus " + ", ".join(self.ecus) if self.ecus else "start")
-            for step in sorted(self.scenario.steps, key=lambda s: s.at_ms):
-                await asyncio.sleep(max(0.0, self.mono0 + step.at_ms / 1000.0 - time.monotonic()))
-                self._fire(step)
-            await asyncio.sleep(max(0.0, self.mono0 + self.scenario.duration_ms / 1000.0 - time.monotonic()))
-            self._note("end of scenario")
-        finally:
-            for ecu in self.ecus.values():
-                if ecu.bus is not None:
-                    ecu.stop()
-            for player in self.players:
-                player.stop()
-            await asyncio.to_thread(self.dut.stop)
-        evidence = self._evidence(dbs)
-        try:
+            await self._start_dut(workdir)
+            try:
+                await self._timeline()
+            finally:
+                await self._stop_sources()
+            evidence = self._evidence(dbs)
             if self.rig is not None:
-                delivered = next((a.delivered for a in self.scenario.assertions if a.delivered), None)
-                timeout = delivered.drain_within_ms / 1000.0 if delivered else 15.0
-                evidence.drained = await self.rig.drain(timeout)
-                self._note("outbox drained" if evidence.drained else "outbox NOT drained")
-                evidence.delivered = (self.rig.appended, *self.rig.stored())
-                evidence.switches = list(self.rig.switches)
+                await self._collect_uplink(evidence)
         finally:
             if self.rig is not None:
                 await self.rig.close()
@@ -221,11 +195,58 @@ class ScenarioRun:
                 with contextlib.suppress(Exception):
                     bus.shutdown()
         for player in self.players:
-            outcome = f"failed: {player.error}" if player.error is not None else "done"
+            err = player.error
+            outcome = f"failed: {type(err).__name__}: {err}" if err is not None else "done"
             self._note(f"replay {player.path.name}: {player.sent} frames sent, {outcome}")
+            if player.error is not None:
+                what = f"replay of {player.path.name}"
+                self.step_errors.append(Verdict(what, "replay", False, "trace replays", outcome))
         report = HilReport(self.bench.name, self.scenario.name, time.monotonic() - started, self.log)
-        report.verdicts = [judge(a, evidence) for a in self.scenario.assertions]
+        report.verdicts = self.step_errors + [judge(a, evidence) for a in self.scenario.assertions]
         return report
+
+    async def _start_dut(self, workdir: pathlib.Path) -> None:
+        if self.bench.dut.uplink:
+            dut = self.bench.dut
+            self.rig = UplinkRig(workdir, dut.vehicle_id, self.dut.catalog, dut.probe_interval_s)
+            await self.rig.start()
+            self.dut.on_samples = self.rig.append
+            if not await self.rig.wait_connected(10.0):
+                raise HilError("the uplink did not settle on its preferred transport within 10 s")
+        await asyncio.to_thread(self.dut.start)
+        for ecu in self.ecus.values():
+            ecu.bus = self._open(ecu.cfg.bus)
+
+    async def _timeline(self) -> None:
+        self.t0_ns, self.mono0 = time.time_ns(), time.monotonic()
+        for ecu in self.ecus.values():
+            ecu.start()
+        self._note(("start: restbus " + ", ".join(self.ecus)) if self.ecus else "start")
+        for i, step in enumerate(sorted(self.scenario.steps, key=lambda s: s.at_ms)):
+            await asyncio.sleep(max(0.0, self.mono0 + step.at_ms / 1000.0 - time.monotonic()))
+            try:
+                self._fire(step)
+            except (VehicleMwError, can.CanError, OSError) as exc:  # judged as a failure, the run goes on
+                what = f"step {step.id or i} ({step.kind}) at {step.at_ms:g} ms"
+                self._note(f"{what} FAILED: {exc}")
+                self.step_errors.append(Verdict(what, step.kind, False, "step executes", f"failed: {exc}"))
+        await asyncio.sleep(max(0.0, self.mono0 + self.scenario.duration_ms / 1000.0 - time.monotonic()))
+        self._note("end of scenario")
+
+    async def _stop_sources(self) -> None:
+        for ecu in self.ecus.values():
+            ecu.stop()
+        for player in self.players:
+            player.stop()
+        await asyncio.to_thread(self.dut.stop)
+
+    async def _collect_uplink(self, evidence: RunEvidence) -> None:
+        delivered = next((a.delivered for a in self.scenario.assertions if a.delivered), None)
+        timeout = delivered.drain_within_ms / 1000.0 if delivered else 15.0
+        evidence.drained = await self.rig.drain(timeout)
+        self._note("outbox drained" if evidence.drained else "outbox NOT drained")
+        evidence.delivered = (self.rig.appended, *self.rig.stored())
+        evidence.switches = list(self.rig.switches)
 
     def _evidence(self, dbs) -> RunEvidence:
         frame_ids, cycles = {}, {}

@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.someip.conftest import EXAMPLE, ROOT
 
 
@@ -37,6 +39,7 @@ def test_schema_is_the_committed_one():
     assert json.loads(out.stdout) == json.loads((ROOT / "manifests/schemas/someip.schema.json").read_text())
 
 
+@pytest.mark.netns
 def test_provide_and_consume_commands_talk_across_namespaces(netns, tmp_path):
     """`vmw someip provide` in one namespace, `vmw someip consume` in the other: the field's
     initial value arrives as a named sample."""

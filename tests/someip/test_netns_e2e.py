@@ -10,6 +10,8 @@ import pytest
 
 from tests.someip.conftest import write_manifest
 
+pytestmark = pytest.mark.netns
+
 WHEELS = {"fl": 1.5, "fr": 2.5, "rl": 3.5, "rr": 4.5}
 STATUS = {"gear": -1, "brake": True, "odometer": 123456, "vin": "WVWZZZ1JZXW000001", "temps": [90, 91, 92]}
 

@@ -13,6 +13,10 @@ from vehicle_mw.manifest.hil import SCHEMAS, SimulatedEcu
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+def _messages(path: str) -> dict:
+    return {m.name: m for m in cantools.database.load_file(str(REPO / path)).messages}
+
+
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
 def test_committed_schema_equals_generated(name):
     committed = json.loads((REPO / "manifests/schemas" / f"{name}.schema.json").read_text())
@@ -20,7 +24,7 @@ def test_committed_schema_equals_generated(name):
 
 
 def test_message_without_cycle_time_needs_cycle_ms():
-    db = cantools.database.load_file(str(REPO / "vehicle_mw/demo/data/gnss.dbc"))
+    db = _messages("vehicle_mw/demo/data/gnss.dbc")
     with pytest.raises(HilError, match="gnss_speed' has no cycle time"):
         RestbusEcu(SimulatedEcu(name="Gnss", bus="b", messages=["gnss_speed"]), db, None)
     ecu = RestbusEcu(
@@ -30,7 +34,7 @@ def test_message_without_cycle_time_needs_cycle_ms():
 
 
 def test_unknown_message_and_signal_are_named():
-    db = cantools.database.load_file(str(REPO / "hil/dbc/body.dbc"))
+    db = _messages("hil/dbc/body.dbc")
     with pytest.raises(HilError, match="message 'Nope' is not in the bus databases"):
         RestbusEcu(SimulatedEcu(name="BodyEcu", bus="b", messages=["Nope"]), db, None)
     with pytest.raises(HilError, match="does not send signal 'BodyStatus.Nope'"):
@@ -38,7 +42,7 @@ def test_unknown_message_and_signal_are_named():
 
 
 def test_restbus_sends_start_values_encoded_from_the_dbc():
-    db = cantools.database.load_file(str(REPO / "hil/dbc/body.dbc"))
+    db = _messages("hil/dbc/body.dbc")
     cfg = SimulatedEcu(
         name="BodyEcu", bus="b", messages=["BodyStatus"], signals={"BodyStatus.AmbientTemp": 21.5}
     )
@@ -52,5 +56,5 @@ def test_restbus_sends_start_values_encoded_from_the_dbc():
         finally:
             ecu.stop()
     assert msg is not None and msg.arbitration_id == 288
-    decoded = db.decode_message(288, msg.data)
+    decoded = db["BodyStatus"].decode(msg.data)
     assert decoded["AmbientTemp"] == 21.5 and decoded["VehicleSpeed"] == 0

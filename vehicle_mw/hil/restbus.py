@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 
 import can
-import cantools
+from cantools.database.can import Message
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.hil import SimulatedEcu
@@ -27,7 +27,7 @@ class HilError(VehicleMwError):
 
 @dataclass
 class _Periodic:
-    message: cantools.database.can.Message
+    message: Message
     period_s: float
     values: dict[str, float]
     next_due: float = 0.0
@@ -48,21 +48,19 @@ class RestbusEcu:
     """One simulated ECU on one python-can bus."""
 
     cfg: SimulatedEcu
-    db: cantools.database.can.Database
-    bus: can.BusABC
+    messages: dict[str, Message]  # name -> cantools message, from the bus's databases
+    bus: can.BusABC | None
     periodic: dict[str, _Periodic] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = self.cfg.messages or [m.name for m in self.db.messages if self.cfg.name in (m.senders or [])]
+        sent_by_me = [n for n, m in self.messages.items() if self.cfg.name in (m.senders or [])]
+        names = self.cfg.messages or sent_by_me
         if not names:
             raise HilError(f"ecu {self.cfg.name!r}: no messages (none listed, none sent by it in the DBC)")
         for name in names:
-            try:
-                msg = self.db.get_message_by_name(name)
-            except KeyError:
-                raise HilError(
-                    f"ecu {self.cfg.name!r}: message {name!r} is not in the bus databases"
-                ) from None
+            msg = self.messages.get(name)
+            if msg is None:
+                raise HilError(f"ecu {self.cfg.name!r}: message {name!r} is not in the bus databases")
             cycle = self.cfg.cycle_ms.get(name, msg.cycle_time)
             if not cycle:
                 raise HilError(f"ecu {self.cfg.name!r}: message {name!r} has no cycle time (set cycle_ms)")

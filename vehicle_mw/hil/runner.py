@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 
 import can
-import cantools
+from cantools.database.can import Message
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.hil.dut import RuntimeUnderTest, UplinkRig, bench_can_buses
@@ -24,6 +24,7 @@ from vehicle_mw.hil.restbus import HilError, RestbusEcu
 from vehicle_mw.hil.verdicts import RunEvidence, Verdict, judge
 from vehicle_mw.manifest import load_manifest
 from vehicle_mw.manifest.hil import BenchConfig, ScenarioConfig, Step
+from vehicle_mw.signals import load_database
 
 
 @dataclass
@@ -41,21 +42,15 @@ class HilReport:
         return all(v.passed for v in self.verdicts)
 
 
-def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, cantools.database.can.Database]:
-    out = {}
+def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, dict[str, Message]]:
+    """Per bus: message name -> cantools message, from all of the bus's databases."""
+    out: dict[str, dict[str, Message]] = {}
     for bus in bench.buses:
-        db = cantools.database.can.Database(strict=False)
+        messages: dict[str, Message] = {}
         for path in bus.databases:
-            db.add_dbc_file(str(base / path)) if path.endswith(".dbc") else _add_any(db, base / path)
-        out[bus.name] = db
+            messages.update({m.name: m for m in load_database(base / path, strict=False).messages})
+        out[bus.name] = messages
     return out
-
-
-def _add_any(db, path: pathlib.Path) -> None:
-    other = cantools.database.load_file(str(path), strict=False)
-    for m in other.messages:
-        db.messages.append(m)
-    db.refresh()
 
 
 def _check_names(
@@ -250,9 +245,9 @@ class ScenarioRun:
 
     def _evidence(self, dbs) -> RunEvidence:
         frame_ids, cycles = {}, {}
-        for bus, db in dbs.items():
-            for m in db.messages:
-                frame_ids[(bus, m.name)] = m.frame_id
+        for bus, messages in dbs.items():
+            for name, m in messages.items():
+                frame_ids[(bus, name)] = m.frame_id
         for ecu in self.ecus.values():
             for name, p in ecu.periodic.items():
                 cycles[(ecu.cfg.bus, name)] = p.period_s * 1000.0

@@ -26,6 +26,7 @@ from vehicle_mw.can.bus import BusReader, BusStatus, CanIngest, open_bus
 from vehicle_mw.can.frames import FrameBatch, frames_from_messages, message_flags
 from vehicle_mw.can.replay import ReplayError, ReplayReport, open_log, replay_log
 from vehicle_mw.can.sink import CallbackSink, CollectingSink, FrameSink, deliver
+from vehicle_mw.can.source import MessageSource, source_kind
 from vehicle_mw.native.records import FRAME_DTYPE
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "CollectingSink",
     "FrameBatch",
     "FrameSink",
+    "MessageSource",
     "ReplayError",
     "ReplayReport",
     "deliver",
@@ -45,4 +47,5 @@ __all__ = [
     "open_bus",
     "open_log",
     "replay_log",
+    "source_kind",
 ]

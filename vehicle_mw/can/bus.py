@@ -1,7 +1,8 @@
 """Reading one live CAN bus (any python-can interface) into a frame sink, reopening it when it fails.
 
-A :class:`BusReader` thread wakes on the first frame, lets ``max_latency_s``
-(5 ms by default) pass, drains everything that arrived into a preallocated
+A :class:`BusReader` thread blocks for the first frame, lets ``max_latency_s``
+(5 ms by default) pass, drains everything that arrived (in bulk, see
+:mod:`vehicle_mw.can.source`), packs it with one C call into a preallocated
 batch and hands it on: one wake-up, one ring push and one decoder wake-up per
 window rather than per frame (a frame waits at most the window). A bus that raises,
 goes bus-off or disappears is closed, reported in :class:`BusStatus` and the
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +21,7 @@ import can
 
 from vehicle_mw.can.frames import FrameBatch
 from vehicle_mw.can.sink import FrameSink, deliver
+from vehicle_mw.can.source import MessageSource
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
 
@@ -73,6 +74,7 @@ class BusReader:
         poll_s: float = 0.05,
         backoff_s: tuple[float, float] = (0.1, 5.0),
         opener: Callable[[CanBus], can.BusABC] | None = None,
+        bulk_drain: bool = True,
     ):
         self.cfg = cfg
         self.bus_id = bus_id
@@ -82,6 +84,7 @@ class BusReader:
         self._poll_s = poll_s
         self._max_latency_ns = int(max_latency_s * 1e9)
         self._opener = opener or open_bus
+        self._bulk_drain = bulk_drain  # see vehicle_mw.can.source (False: one _recv_internal per frame)
         self._backoff = backoff_s
         self._seq = 0
         self._stop = threading.Event()
@@ -151,43 +154,62 @@ class BusReader:
     def _pump(self, bus: can.BusABC) -> None:
         """Block for the first frame, then drain once per ``max_latency`` window while traffic flows.
 
-        A busy bus costs one wake-up per window, not one per frame; when a
-        window brings nothing the thread goes back to sleeping in ``recv``.
+        A busy bus costs one wake-up, one bulk drain and one C packing call per
+        window (per full batch), not per frame; when a window brings nothing the
+        thread goes back to blocking on the bus.
         """
+        source = MessageSource(bus, bulk=self._bulk_drain)
+        latency = self._max_latency_ns
+        while not self._stop.is_set():
+            first = source.wait(self._poll_s)
+            if first is None:
+                continue
+            head = [first]
+            while not self._stop.is_set():
+                sleep_until_ns(monotonic_ns() + latency)  # let the window fill
+                taken = self._take(source, head)
+                head = []
+                self._flush()
+                if not taken:
+                    break
+
+    def _take(self, source: MessageSource, msgs: list[can.Message]) -> int:
+        """Pack ``msgs`` and everything the bus has now, flushing full batches; returns messages taken."""
+        batch = self._batch
+        total = 0
+        while True:
+            space = batch.capacity - batch.count
+            try:
+                msgs = msgs + source.drain(space - len(msgs))
+            except Exception:  # the bus failed: keep what was already received, then report
+                if msgs:
+                    self._pack(msgs)
+                raise
+            if msgs:
+                self._pack(msgs)
+                total += len(msgs)
+            if batch.full:
+                self._flush()
+            if len(msgs) < space:  # the bus had no more
+                return total
+            msgs = []
+
+    def _pack(self, msgs: list[can.Message]) -> None:
         batch = self._batch
         st = self.status
-        recv = bus.recv
-        latency = self._max_latency_ns
-        flowing = False
-        while not self._stop.is_set():
-            if flowing:
-                msg = recv(0.0)
-            else:
-                msg = recv(self._poll_s)
-                if msg is None:
-                    continue
-                sleep_until_ns(monotonic_ns() + latency)  # let the window fill
-            flowing = msg is not None
-            while msg is not None:
-                ts = int(msg.timestamp * 1e9) if msg.timestamp else time.time_ns()
-                if batch.add(msg, self.bus_id, self._seq, ts):
-                    self._seq += 1
-                    st.frames += 1
-                    if msg.is_error_frame:
-                        self._error_frame(msg)
-                else:
-                    st.bad_frames = batch.bad_frames
-                if batch.full:
-                    self._flush()
-                msg = recv(0.0)
-            self._flush()
-            if flowing:
-                sleep_until_ns(monotonic_ns() + latency)
+        start = batch.count
+        n = batch.add_messages(msgs, self.bus_id, self._seq)
+        self._seq += n
+        st.frames += n
+        st.bad_frames = batch.bad_frames
+        if batch.error_frames_added:
+            for can_id in batch.error_frame_ids(start):
+                self._error_frame(can_id)
 
-    def _error_frame(self, msg: can.Message) -> None:
+    def _error_frame(self, can_id: int) -> None:
         st = self.status
         st.error_frames += 1
-        if msg.arbitration_id & CAN_ERR_BUSOFF:
+        if can_id & CAN_ERR_BUSOFF:
             st.bus_off += 1
             log.warning(
                 "CAN bus %s (%s %s) reports bus-off", self.cfg.name, self.cfg.interface, self.cfg.channel

@@ -1,15 +1,22 @@
 """Packing python-can messages into frame records (``FRAME_DTYPE``), batch by batch.
 
-One ``struct.pack_into`` per frame into a preallocated buffer: no Python object
-is kept per frame, and a full batch is handed on as one buffer.
+:meth:`FrameBatch.add_messages` (the hot path) gathers a whole list of
+messages column by column with C-level iteration (``attrgetter`` + ``zip``,
+payloads joined into one ``bytes``) and fills the records in one C call
+(``vmw_can_pack``); :meth:`FrameBatch.add` packs a single message with
+``struct``. Either way nothing is kept per frame and a full batch is handed on
+as one buffer.
 """
 
 from __future__ import annotations
 
 import struct
+import time
+from operator import attrgetter
 
 import numpy as np
 
+from vehicle_mw.native._lib import ffi, lib
 from vehicle_mw.native.records import (
     FRAME_BRS,
     FRAME_DTYPE,
@@ -24,6 +31,19 @@ from vehicle_mw.native.records import (
 _HEADER = struct.Struct("<QQIHBB")
 _RECORD = struct.Struct("<QQIHBB64s")
 assert _RECORD.size == FRAME_SIZE
+
+# message fields in the order vmw_can_pack takes them (after the payload, the flag columns)
+_COLUMNS = attrgetter(
+    "timestamp",
+    "arbitration_id",
+    "data",
+    "is_extended_id",
+    "is_fd",
+    "bitrate_switch",
+    "error_state_indicator",
+    "is_remote_frame",
+    "is_error_frame",
+)
 
 
 def message_flags(msg) -> int:
@@ -44,8 +64,62 @@ class FrameBatch:
     def __init__(self, capacity: int = 256):
         self.capacity = capacity
         self.buffer = bytearray(capacity * FRAME_SIZE)
+        self._records = ffi.from_buffer("vmw_can_frame[]", self.buffer)
         self.count = 0
         self.bad_frames = 0
+        self.error_frames_added = False  # the last add_messages packed at least one error frame
+
+    def add_messages(self, msgs: list, bus_id: int, seq0: int, now_ns: int | None = None) -> int:
+        """Append ``msgs`` (at most the free space) in one C call; returns how many became records.
+
+        Records get sequence numbers ``seq0, seq0 + 1, ...``; a message without a
+        timestamp gets ``now_ns`` (default: now). Messages that cannot be records
+        are counted in ``bad_frames`` and skipped; if one has a field of the wrong
+        type, the list is packed one message at a time so only that one is lost.
+        """
+        n = len(msgs)
+        if n > self.capacity - self.count:
+            raise ValueError(f"{n} messages do not fit in {self.capacity - self.count} free records")
+        if n == 0:
+            self.error_frames_added = False
+            return 0
+        if now_ns is None:
+            now_ns = time.time_ns()
+        try:
+            ts, ids, data, *flags = zip(*map(_COLUMNS, msgs), strict=True)
+            lens = list(map(len, data))
+            present = [any(column) for column in flags]
+            columns = [column if used else ffi.NULL for column, used in zip(flags, present, strict=True)]
+            written = lib.vmw_can_pack(
+                self._records + self.count, n, ts, ids, b"".join(data), lens, *columns,
+                bus_id, seq0, now_ns, ffi.NULL,
+            )  # fmt: skip
+        except (TypeError, OverflowError, ValueError):
+            return self._add_one_by_one(msgs, bus_id, seq0, now_ns)
+        self.error_frames_added = present[-1] and written > 0
+        self.count += written
+        self.bad_frames += n - written
+        return written
+
+    def _add_one_by_one(self, msgs: list, bus_id: int, seq0: int, now_ns: int) -> int:
+        written = 0
+        errors = False
+        for msg in msgs:
+            try:
+                ts = int(msg.timestamp * 1e9) if msg.timestamp else now_ns
+            except (TypeError, ValueError, OverflowError):
+                self.bad_frames += 1
+                continue
+            if self.add(msg, bus_id, seq0 + written, ts):
+                written += 1
+                errors = errors or bool(msg.is_error_frame)
+        self.error_frames_added = errors
+        return written
+
+    def error_frame_ids(self, start: int) -> list[int]:
+        """CAN ids of the error-frame records from record ``start`` on (for error counting)."""
+        records = self.array()[start:]
+        return records["can_id"][(records["flags"] & FRAME_ERROR) != 0].tolist()
 
     def add(self, msg, bus_id: int, seq: int, timestamp_ns: int) -> bool:
         """Append one message; False (and counted in ``bad_frames``) when it cannot be a frame record."""

@@ -95,7 +95,7 @@ class LinkSession:
             await self._run()
         finally:
             if self._closing:
-                await asyncio.gather(*self._closing, return_exceptions=True)
+                await asyncio.wait(list(self._closing), timeout=3.0)
 
     async def _run(self) -> None:
         attempt = 0
@@ -106,6 +106,15 @@ class LinkSession:
             except (LinkClosed, ProtocolError, SessionRefused, TimeoutError, OSError, VehicleMwError) as exc:
                 self.last_error = str(exc)
                 log.info("%s link: %s", self.name, exc)
+            except asyncio.CancelledError:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise  # we are being stopped
+                self.last_error = f"{self.name}: transport call cancelled under us"  # grpc does this
+                log.info("%s link: %s", self.name, self.last_error)
+            except Exception as exc:  # noqa: BLE001 - whatever a transport library throws, the link lives on
+                self.last_error = f"{self.name}: {type(exc).__name__}: {exc}"
+                log.warning("%s link: unexpected %r", self.name, exc)
             finally:
                 if self.up:
                     self.up = False
@@ -156,14 +165,15 @@ class LinkSession:
         deadline = self.config.connect_timeout_s
         transport: Transport | None = None
         try:
-            async with asyncio.timeout(deadline):
-                transport = await self._open()
-                welcome = await self._handshake(transport)
+            started = time.monotonic()
+            transport = await self._bounded(self._open(), deadline, "connect")
+            left = max(0.0, deadline - (time.monotonic() - started))
+            welcome = await self._bounded(self._handshake(transport), left, "Hello/Welcome")
             self.hooks.on_welcome(self, welcome)
             if not welcome.catalog_known:
                 catalog = self.hooks.catalog()
                 if catalog is not None:
-                    await transport.send(catalog)
+                    await self._bounded(transport.send(catalog), deadline, "Catalog")
             self._transport = transport
             self._queue = asyncio.Queue()
             self.epoch += 1
@@ -196,12 +206,32 @@ class LinkSession:
         finally:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # bounded: a transport call that does not honour its cancel must not hold the reconnect
+            _, stuck = await asyncio.wait(tasks, timeout=2.0)
+            for t in stuck:
+                self._abandon(t)
         for t in done:
             if not t.cancelled() and t.exception() is not None:
                 raise t.exception()  # type: ignore[misc]
         if self._kick.is_set():
             raise LinkClosed(f"{self.name}: reconnect requested")
+
+    async def _bounded(self, coro: Awaitable, timeout: float, what: str):
+        """Await ``coro`` for at most ``timeout`` s without relying on the transport honouring a cancel."""
+        task = asyncio.ensure_future(coro)
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+        if not done:
+            task.cancel()
+            self._abandon(task)
+            raise TimeoutError(f"{self.name}: {what} not done within {timeout:.1f} s")
+        if task.cancelled():
+            raise LinkClosed(f"{self.name}: {what} cancelled by the transport")
+        return task.result()
+
+    def _abandon(self, task: asyncio.Future) -> None:
+        """Keep a cancelled-but-unfinished task referenced until it ends; swallow its outcome."""
+        self._closing.add(task)
+        task.add_done_callback(lambda t: (self._closing.discard(t), t.cancelled() or t.exception()))
 
     async def _reader(self, transport: Transport) -> None:
         while True:

@@ -21,6 +21,8 @@ assertions:
     message_period: {bus: body, message: BodyStatus, expected_ms: 35, tolerance_pct: 10, from_ms: 50}
   - name: speed reaches 42
     signal_reaches: {signal: BodyStatus.VehicleSpeed, value: 42, after: speed-up, within_ms: 60}
+  - name: BodyStatus claimed silent although it keeps being sent
+    message_absent: {bus: body, message: BodyStatus, after: speed-up, from_ms: 0, to_ms: 200}
 """
 
 
@@ -60,13 +62,16 @@ def test_exit_code_is_one_and_output_names_the_failures(failing_run):
     )
     assert "FAIL  wrong expected period: median " in proc.stdout
     assert "PASS  speed reaches 42: reached after" in proc.stdout
-    assert "1/3 passed (FAILED)" in proc.stdout
+    silent = next(line for line in proc.stdout.splitlines() if "claimed silent" in line)
+    frames = int(silent.split(": ")[1].split(" frames")[0])
+    assert silent.startswith("FAIL") and 5 <= frames <= 15  # ~10 frames at 20 ms in 200 ms
+    assert "1/4 passed (FAILED)" in proc.stdout
 
 
 def test_junit_xml_parses_with_failures_and_evidence(failing_run):
     _, junit, _ = failing_run
     suite = ET.parse(junit).getroot().find("testsuite")
-    assert suite.get("tests") == "3" and suite.get("failures") == "2"
+    assert suite.get("tests") == "4" and suite.get("failures") == "3"
     cases = {c.get("name"): c for c in suite.findall("testcase")}
     failure = cases["wrong expected period"].find("failure")
     assert "median period 35 ms" in failure.get("message")

@@ -78,17 +78,23 @@ def _signal_reaches(a: SignalReaches, ev: RunEvidence) -> tuple[bool, str, str, 
     return latency <= a.within_ms * 1e6, expected, f"reached after {_ms(latency)}", evidence
 
 
-def _window(ev: RunEvidence, from_ms: float, to_ms: float | None) -> tuple[int, int]:
-    lo = ev.t0_ns + int(from_ms * 1e6)
-    hi = ev.t0_ns + int(to_ms * 1e6) if to_ms is not None else 2**62
+def _window(ev: RunEvidence, a: MessagePeriod | MessageAbsent) -> tuple[int, int]:
+    """The assertion's window in ns, from the scenario start or from when step ``after`` fired."""
+    origin = ev.step_ns[a.after] if a.after else ev.t0_ns
+    lo = origin + int(a.from_ms * 1e6)
+    hi = origin + int(a.to_ms * 1e6) if a.to_ms is not None else 2**62
     return lo, hi
+
+
+def _origin(a: MessagePeriod | MessageAbsent) -> str:
+    return f"step '{a.after}'" if a.after else "start"
 
 
 def _message_period(a: MessagePeriod, ev: RunEvidence) -> tuple[bool, str, str, list[str]]:
     want = a.expected_ms or ev.cycle_ms.get((a.bus, a.message))
     if want is None:
         raise ValueError(f"message_period {a.message!r}: no expected_ms and no restbus cycle time")
-    lo, hi = _window(ev, a.from_ms, a.to_ms)
+    lo, hi = _window(ev, a)
     ts = _frames_of(ev, a.bus, a.message)
     ts = ts[(ts >= lo) & (ts <= hi)]
     expected = f"median period {want:g} ms +-{a.tolerance_pct:g}%" + (
@@ -106,14 +112,14 @@ def _message_period(a: MessagePeriod, ev: RunEvidence) -> tuple[bool, str, str, 
 
 
 def _message_absent(a: MessageAbsent, ev: RunEvidence) -> tuple[bool, str, str, list[str]]:
-    lo, hi = _window(ev, a.from_ms, a.to_ms)
+    lo, hi = _window(ev, a)
     ts = _frames_of(ev, a.bus, a.message)
     inside = ts[(ts >= lo) & (ts <= hi)]
     before, after = ts[ts < lo], ts[ts > hi]
     evidence = []
     if len(before) and len(after):
         evidence.append(f"gap around the window: {_ms(int(after[0]) - int(before[-1]))}")
-    expected = f"no {a.message} frame between +{a.from_ms:g} and +{a.to_ms:g} ms"
+    expected = f"no {a.message} frame from {_origin(a)} +{a.from_ms:g} to +{a.to_ms:g} ms"
     return len(inside) == 0, expected, f"{len(inside)} frames in the window", evidence
 
 

@@ -184,15 +184,23 @@ class MessagePeriod(StrictModel):
     expected_ms: float | None = Field(None, gt=0, description="default: the ECU's cycle time")
     tolerance_pct: float = Field(20.0, gt=0, description="allowed deviation of the median period")
     max_gap_ms: float | None = Field(None, gt=0, description="also fail when any gap is longer")
-    from_ms: float = Field(0.0, ge=0)
-    to_ms: float | None = Field(None, gt=0)
+    from_ms: float = Field(
+        0.0, ge=0, description="window start (ms after the scenario start, or after 'after')"
+    )
+    to_ms: float | None = Field(None, gt=0, description="window end; null: the end of the run")
+    after: str | None = Field(
+        None, description="step id the window is measured from (default: scenario start)"
+    )
 
 
 class MessageAbsent(StrictModel):
     bus: str
     message: str
-    from_ms: float = Field(ge=0)
-    to_ms: float = Field(gt=0)
+    from_ms: float = Field(ge=0, description="window start (ms after the scenario start, or after 'after')")
+    to_ms: float = Field(gt=0, description="window end")
+    after: str | None = Field(
+        None, description="step id the window is measured from (default: scenario start)"
+    )
 
 
 class ErrorFramesSeen(StrictModel):

@@ -14,6 +14,7 @@
  * (its record was lost with the dead consumer, counted dropped). The claimer
  * of position p is found as the entry with the greatest intent <= p: claimed
  * ranges are contiguous and every intent is the start of a real range. */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -43,7 +44,23 @@ struct vmw_mpmc_ring {
     int64_t stuck_since;
     uint64_t stuck_head; /* wait_space(): the same for a cell taken but never freed */
     int64_t stuck_head_since;
+    unsigned fork_gen; /* a forked child must register its own participant entries */
 };
+
+static _Atomic unsigned fork_generation;
+static pthread_once_t fork_hook_once = PTHREAD_ONCE_INIT;
+static void after_fork_in_child(void) { atomic_fetch_add_explicit(&fork_generation, 1, memory_order_relaxed); }
+static void install_fork_hook(void) { pthread_atfork(NULL, NULL, after_fork_in_child); }
+
+/* In a forked child the inherited entries belong to the parent: take new ones. */
+static void check_fork(vmw_mpmc_ring *r) {
+    unsigned gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
+    if (gen == r->fork_gen) return;
+    r->fork_gen = gen;
+    r->pid = getpid();
+    r->start_ticks = vmw_proc_start_ticks(r->pid);
+    r->prod = r->cons = -1;
+}
 
 static _Atomic uint64_t *cell_seq(const vmw_mpmc_ring *r, uint64_t pos) {
     return (_Atomic uint64_t *)(r->data + (pos & r->mask) * r->stride);
@@ -67,6 +84,8 @@ static int open_handle(vmw_shm *shm, vmw_mpmc_ring **out) {
     r->stride = 8 + ((r->slot + 7u) & ~7u);
     r->overwrite = r->h->overflow == VMW_OVERFLOW_OVERWRITE_OLDEST;
     r->prod = r->cons = -1;
+    pthread_once(&fork_hook_once, install_fork_hook);
+    r->fork_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
     r->pid = getpid();
     r->start_ticks = vmw_proc_start_ticks(r->pid);
     *out = r;
@@ -230,6 +249,7 @@ static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard);
 
 size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n) {
     vmw_ring_header *h = r->h;
+    check_fork(r);
     if (!join(r, h->producers, &r->prod)) return 0;
     vmw_participant *me = &h->producers[r->prod];
     const unsigned char *s = src;
@@ -276,6 +296,7 @@ size_t vmw_mpmc_ring_push_bytes(vmw_mpmc_ring *r, const char *src, size_t n) {
 
 static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard) {
     vmw_ring_header *h = r->h;
+    check_fork(r);
     if (!join(r, h->consumers, &r->cons)) return 0;
     vmw_participant *me = &h->consumers[r->cons];
     unsigned char *d = dst;

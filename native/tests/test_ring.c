@@ -276,6 +276,33 @@ static void test_mpmc_dead_consumer(void) {
     vmw_ring_unlink(name);
 }
 
+/* a handle used across fork: the child registers its own entry, the parent's stays */
+static void test_mpmc_fork_registers_anew(void) {
+    const char *name = tname("mpmcfork");
+    vmw_mpmc_ring *r = NULL;
+    CHECK(vmw_mpmc_ring_create(name, 8, 8, VMW_OVERFLOW_REJECT_NEWEST, &r) == VMW_RING_OK);
+    uint64_t v = 7;
+    CHECK(vmw_mpmc_ring_push_n(r, &v, 1) == 1);
+    vmw_ring_header *h = *(vmw_ring_header **)r;
+    pid_t parent = getpid();
+    pid_t child = fork();
+    if (child == 0) {
+        int ok = vmw_mpmc_ring_push_n(r, &v, 1) == 1;
+        int mine = 0, parents = 0;
+        for (int i = 0; i < 32; i++) {
+            mine += atomic_load(&h->producers[i].pid) == getpid();
+            parents += atomic_load(&h->producers[i].pid) == parent;
+        }
+        _exit(ok && mine == 1 && parents == 1 ? 0 : 1);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(vmw_mpmc_ring_size(r) == 2);
+    vmw_mpmc_ring_close(r);
+    vmw_ring_unlink(name);
+}
+
 /* overwrite-oldest with a concurrent consumer: every record popped is whole and in order */
 static vmw_slot_ring *ow_ring;
 static _Atomic int ow_done;
@@ -326,6 +353,7 @@ int main(void) {
     test_stale_reclaim();
     test_mpmc_basic_and_recover();
     test_mpmc_dead_consumer();
+    test_mpmc_fork_registers_anew();
     test_overwrite_threads();
     if (failures) {
         fprintf(stderr, "test_ring: %d failure(s)\n", failures);

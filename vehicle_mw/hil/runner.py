@@ -54,7 +54,7 @@ def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, dict[str
 
 
 def _check_names(
-    bench: BenchConfig, sc: ScenarioConfig, file: str, ecus: dict[str, RestbusEcu], catalog
+    bench: BenchConfig, sc: ScenarioConfig, file: str, ecus: dict[str, RestbusEcu], catalog, dbs
 ) -> None:
     """Every name a step or assertion uses must exist on the bench; errors name file and path."""
     buses = {b.name for b in bench.buses}
@@ -85,6 +85,12 @@ def _check_names(
         c, where = assertion.check, f"assertions[{i}].{assertion.kind}"
         if hasattr(c, "bus"):
             need(c.bus in buses, where, f"unknown bus {c.bus!r}")
+            if hasattr(c, "message"):
+                need(
+                    c.message in dbs[c.bus],
+                    where,
+                    f"bus {c.bus!r} has no message {c.message!r} in its databases",
+                )
         if hasattr(c, "signal"):
             try:
                 catalog.find(c.signal)
@@ -169,7 +175,7 @@ class ScenarioRun:
         dbs = _bus_databases(self.bench, self.bench_dir)
         self.dut = RuntimeUnderTest(bench_can_buses(self.bench, self.bench_dir))
         self.ecus = {e.name: RestbusEcu(e, dbs[e.bus], None) for e in self.bench.ecus}
-        _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog)
+        _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog, dbs)
         self.injectors: dict[str, can.BusABC] = {}
         self.step_errors: list[Verdict] = []
         self.rig = None

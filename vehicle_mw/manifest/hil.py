@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import pathlib
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -119,7 +119,7 @@ class ErrorFramesStep(StrictModel):
 class LinkStep(StrictModel):
     """Impair one uplink transport's proxy (see vehicle_mw.hil.link_proxy)."""
 
-    transport: str = Field(description="'grpc' or 'websocket'")
+    transport: Literal["grpc", "websocket"] = Field(description="which uplink transport's proxy")
     cut: bool = Field(False, description="abort its connections now")
     refuse: bool = Field(False, description="with cut: refuse new connections until restore")
     restore: bool = Field(False, description="clear every impairment and accept connections again")
@@ -128,12 +128,6 @@ class LinkStep(StrictModel):
     loss: float | None = Field(None, ge=0, le=1, description="chunk loss probability (held as a retransmit)")
     stall: bool | None = None
     blackhole: bool | None = None
-
-    @model_validator(mode="after")
-    def _known_transport(self) -> LinkStep:
-        if self.transport not in ("grpc", "websocket"):
-            raise ValueError(f"transport must be 'grpc' or 'websocket', got {self.transport!r}")
-        return self
 
 
 STEP_KINDS = ("replay", "set_signal", "drop_message", "stop_ecu", "error_frames", "link")
@@ -209,7 +203,7 @@ class ErrorFramesSeen(StrictModel):
 
 
 class TransportSwitch(StrictModel):
-    to: str = Field(description="'grpc' or 'websocket'")
+    to: Literal["grpc", "websocket"] = Field(description="transport the uplink must switch to")
     after: str = Field(description="id of the step that starts the clock")
     within_ms: float = Field(gt=0)
 

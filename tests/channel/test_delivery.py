@@ -44,6 +44,11 @@ async def _chaos(tmp_path, events: int, seed: int) -> collections.Counter:
             await asyncio.sleep(rng.uniform(0.0, 0.05))
         for p in rig.proxies.values():
             p.clear()
+        # liveness: whatever the chaos did to them, both links come back by themselves
+        sessions = rig.uplink.sessions.values()
+        assert await rig.uplink.wait_until(lambda: all(s.up for s in sessions), 30), [
+            (s.name, s.last_error) for s in sessions
+        ]
         assert await rig.drained(60), f"backlog not drained: {rig.outbox.stats()}"
         assert_exactly_once(rig)
         # the chaos really exercised resends and reconnects

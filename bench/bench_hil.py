@@ -4,7 +4,7 @@
 
 Both send the same three messages of ``hil/dbc/body.dbc`` every 10 ms on a python-can ``virtual``
 bus; a receiver records the bus timestamps. vehicle_mw's ``RestbusEcu`` runs one thread per ECU
-on absolute deadlines and encodes the current signal values with cantools on every send;
+on absolute deadlines and re-encodes a message with cantools only when a signal value changed;
 python-can's ``send_periodic`` (the peer) runs one thread per message with fixed bytes.
 Results: ``bench/results/hil.md``.
 """
@@ -119,7 +119,7 @@ def main() -> int:
         "`virtual` bus; "
         "error = |gap between consecutive frames of one message - period| from the bus timestamps.",
         "- Peer, same run: python-can `send_periodic` (one thread per message, fixed bytes); vehicle_mw "
-        "encodes the current signal values with cantools on every send (one thread per ECU).",
+        "re-encodes a message (cantools) only when a signal changed (one thread per ECU).",
         "",
         "| sender | median error ms | p99 error ms | max error ms | frames | frames / expected |",
         "|---|---|---|---|---|---|",

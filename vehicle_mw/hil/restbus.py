@@ -33,6 +33,8 @@ class _Periodic:
     next_due: float = 0.0
     muted_until: float = 0.0
     sent: int = 0
+    frame: can.Message | None = None  # encoded from ``encoded_from`` (identity): re-encoded on change
+    encoded_from: dict[str, float] | None = None
 
 
 def _start_value(sig) -> float:
@@ -124,15 +126,16 @@ class RestbusEcu:
 
     def _send(self, p: _Periodic) -> None:
         try:
-            data = p.message.encode(p.values, strict=False)
-            self.bus.send(
-                can.Message(
+            values = p.values
+            if p.encoded_from is not values:
+                p.frame = can.Message(
                     arbitration_id=p.message.frame_id,
                     is_extended_id=p.message.is_extended_frame,
                     is_fd=p.message.is_fd,
-                    data=data,
+                    data=p.message.encode(values, strict=False),
                 )
-            )
+                p.encoded_from = values
+            self.bus.send(p.frame)
             p.sent += 1
         except (can.CanError, ValueError, KeyError) as exc:  # a bad send never stops the restbus
             log.warning("restbus %s: %s not sent: %s", self.cfg.name, p.message.name, exc)

@@ -201,6 +201,8 @@ class Uplink:
             before = self.outbox.acked_seq
             self.outbox.ack(seq)
             metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
+            if self._loop is not None:
+                self._fill()  # refill the window at once: one event-loop hop less per batch
             self._poke()
 
     async def _command(self, session: LinkSession, cmd: link_pb2.Command) -> None:

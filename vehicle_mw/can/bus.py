@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +24,6 @@ from vehicle_mw.can.frames import FrameBatch
 from vehicle_mw.can.sink import FrameSink, deliver
 from vehicle_mw.can.source import MessageSource
 from vehicle_mw.manifest.can import CanBus
-from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
 
 log = logging.getLogger(__name__)
 
@@ -159,14 +159,14 @@ class BusReader:
         thread goes back to blocking on the bus.
         """
         source = MessageSource(bus, bulk=self._bulk_drain)
-        latency = self._max_latency_ns
+        window_s = self._max_latency_ns / 1e9
         while not self._stop.is_set():
             first = source.wait(self._poll_s)
             if first is None:
                 continue
             head = [first]
             while not self._stop.is_set():
-                sleep_until_ns(monotonic_ns() + latency)  # let the window fill
+                time.sleep(window_s)  # let the window fill
                 taken = self._take(source, head)
                 head = []
                 self._flush()

@@ -88,15 +88,14 @@ class FrameBatch:
         try:
             ts, ids, data, *flags = zip(*map(_COLUMNS, msgs), strict=True)
             lens = list(map(len, data))
-            present = [any(column) for column in flags]
-            columns = [column if used else ffi.NULL for column, used in zip(flags, present, strict=True)]
+            columns = [column if any(column) else ffi.NULL for column in flags]  # NULL: nobody has it
             written = lib.vmw_can_pack(
                 self._records + self.count, n, ts, ids, b"".join(data), lens, *columns,
                 bus_id, seq0, now_ns, ffi.NULL,
             )  # fmt: skip
         except (TypeError, OverflowError, ValueError):
             return self._add_one_by_one(msgs, bus_id, seq0, now_ns)
-        self.error_frames_added = present[-1] and written > 0
+        self.error_frames_added = columns[-1] is not ffi.NULL and written > 0
         self.count += written
         self.bad_frames += n - written
         return written

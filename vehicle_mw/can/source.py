@@ -78,7 +78,7 @@ class MessageSource:
                 items.clear()
             else:
                 out = [items.popleft() for _ in range(limit)]
-            if out:
+            if out and q.maxsize > 0:  # only a bounded queue has senders waiting for room
                 q.not_full.notify(len(out))
         return out
 

@@ -125,3 +125,34 @@ def test_a_trace_that_cannot_be_replayed_is_a_failed_verdict(tmp_path):
     failed = [v for v in report.verdicts if not v.passed]
     assert [v.name for v in failed] == ["replay of junk.log"]
     assert failed[0].measured.startswith("failed: ")
+
+
+def test_several_scenarios_in_one_run_give_one_suite_each(tmp_path):
+    ok, bad = tmp_path / "ok.yaml", tmp_path / "bad.yaml"
+    period = "message_period: {bus: body, message: BodyHeartbeat, from_ms: 0"
+    ok.write_text(f"name: ok\nduration_ms: 400\nassertions: [{{name: hb, {period}}}}}]\n")
+    bad.write_text(f"name: bad\nduration_ms: 400\nassertions: [{{name: hb, {period}, expected_ms: 80}}}}]\n")
+    junit = tmp_path / "out.xml"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vehicle_mw",
+            "hil",
+            "run",
+            str(HIL / "benches/body-restbus.yaml"),
+            str(ok),
+            str(bad),
+            "--junit",
+            str(junit),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stderr
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert [(s.get("name"), s.get("failures")) for s in suites] == [
+        ("body-restbus.ok", "0"),
+        ("body-restbus.bad", "1"),
+    ]

@@ -13,7 +13,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="hil_command", required=True)
     run = sub.add_parser("run", help="run a scenario on a bench; exit 0 when every assertion passes")
     run.add_argument("bench", type=pathlib.Path, help="bench file, e.g. hil/benches/body-restbus.yaml")
-    run.add_argument("scenario", type=pathlib.Path, help="scenario file, e.g. hil/scenarios/*.yaml")
+    run.add_argument(
+        "scenarios",
+        nargs="+",
+        type=pathlib.Path,
+        help="scenario file(s), e.g. hil/scenarios/*.yaml (run in order)",
+    )
     run.add_argument("--junit", type=pathlib.Path, help="write JUnit XML here")
     run.add_argument("--html", type=pathlib.Path, help="write a self-contained HTML report here")
     run.add_argument("--workdir", type=pathlib.Path, help="keep the gateway database and outbox here")
@@ -29,13 +34,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run_command(args: argparse.Namespace) -> int:
     from vehicle_mw.errors import VehicleMwError
     from vehicle_mw.hil.report import write_reports
-    from vehicle_mw.hil.runner import run_scenario
+    from vehicle_mw.hil.runner import load_bench, load_scenario, run_scenario
 
-    try:
-        report = asyncio.run(run_scenario(args.bench, args.scenario, args.workdir))
+    try:  # every file is checked before the first run
+        load_bench(args.bench)
+        for scenario in args.scenarios:
+            load_scenario(scenario)
     except VehicleMwError as exc:
         print(f"vmw hil: {exc}", file=sys.stderr)
         return 2
+    reports = []
+    for scenario in args.scenarios:
+        workdir = args.workdir / scenario.stem if args.workdir and len(args.scenarios) > 1 else args.workdir
+        try:
+            report = asyncio.run(run_scenario(args.bench, scenario, workdir))
+        except VehicleMwError as exc:
+            print(f"vmw hil: {exc}", file=sys.stderr)
+            return 2
+        _print(report)
+        reports.append(report)
+    write_reports(reports, args.junit, args.html)
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def _print(report) -> None:
     for t, step in report.steps:
         print(f"  +{t:8.1f} ms  {step}")
     for v in report.verdicts:
@@ -43,13 +65,11 @@ def run_command(args: argparse.Namespace) -> int:
         if not v.passed:
             for line in v.evidence:
                 print(f"        {line}")
-    write_reports(report, args.junit, args.html)
     passed = sum(v.passed for v in report.verdicts)
     print(
         f"{report.scenario} on {report.bench}: {passed}/{len(report.verdicts)} passed "
         f"({'PASSED' if report.passed else 'FAILED'})"
     )
-    return 0 if report.passed else 1
 
 
 def check_command(args: argparse.Namespace) -> int:

@@ -1,22 +1,28 @@
-"""Reports of a HIL run: JUnit XML (one test case per assertion) and a self-contained HTML page."""
+"""Reports of HIL runs: JUnit XML (one test case per assertion) and a self-contained HTML page.
+
+Both take one report or several (one per scenario run on the same invocation).
+"""
 
 from __future__ import annotations
 
 import html
 import pathlib
 import xml.etree.ElementTree as ET
+from collections.abc import Sequence
 
 from vehicle_mw.hil.runner import HilReport
 
 
-def junit_xml(report: HilReport) -> str:
-    """JUnit XML: a suite per scenario, a case per assertion, measured values in the failure text."""
-    failures = sum(not v.passed for v in report.verdicts)
+def _many(reports: HilReport | Sequence[HilReport]) -> list[HilReport]:
+    return [reports] if isinstance(reports, HilReport) else list(reports)
+
+
+def _suite(report: HilReport) -> ET.Element:
     suite = ET.Element(
         "testsuite",
         name=f"{report.bench}.{report.scenario}",
         tests=str(len(report.verdicts)),
-        failures=str(failures),
+        failures=str(sum(not v.passed for v in report.verdicts)),
         errors="0",
         time=f"{report.duration_s:.3f}",
     )
@@ -31,8 +37,14 @@ def junit_xml(report: HilReport) -> str:
             )
             failure.text = detail
     ET.SubElement(suite, "system-out").text = "\n".join(f"+{t:9.1f} ms  {s}" for t, s in report.steps)
+    return suite
+
+
+def junit_xml(reports: HilReport | Sequence[HilReport]) -> str:
+    """JUnit XML: a suite per scenario, a case per assertion, measured values in the failure text."""
     root = ET.Element("testsuites")
-    root.append(suite)
+    for report in _many(reports):
+        root.append(_suite(report))
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
@@ -46,8 +58,7 @@ ul{margin:0;padding-left:1.2em}code{font-size:90%}
 """
 
 
-def html_report(report: HilReport) -> str:
-    """One HTML file, no external assets: verdict table with evidence, then the step timeline."""
+def _section(report: HilReport) -> str:
     e = html.escape
     verdict = "PASSED" if report.passed else "FAILED"
     rows = []
@@ -61,25 +72,37 @@ def html_report(report: HilReport) -> str:
         )
     steps = "".join(f"<tr><td>+{t:.1f} ms</td><td>{e(s)}</td></tr>" for t, s in report.steps)
     return (
-        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>HIL {e(report.scenario)}: {verdict}</title>"
-        f"<style>{_CSS}</style></head><body>"
-        f"<h1>HIL run: {e(report.scenario)} on {e(report.bench)}: "
+        f"<h1>{e(report.scenario)} on {e(report.bench)}: "
         f'<span class="{"pass" if report.passed else "fail"}">{verdict}</span></h1>'
         f"<p>{sum(v.passed for v in report.verdicts)} of {len(report.verdicts)} assertions passed; "
         f"run took {report.duration_s:.1f} s.</p>"
         "<h2>Assertions</h2><table><tr><th>verdict</th><th>assertion</th><th>kind</th><th>expected</th>"
         f"<th>measured</th><th>evidence</th></tr>{''.join(rows)}</table>"
-        f"<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table></body></html>\n"
+        f"<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table>"
+    )
+
+
+def html_report(reports: HilReport | Sequence[HilReport]) -> str:
+    """One HTML file, no scripts or external assets: per scenario its verdicts, evidence and timeline."""
+    many = _many(reports)
+    verdict = "PASSED" if all(r.passed for r in many) else "FAILED"
+    title = ", ".join(html.escape(r.scenario) for r in many)
+    body = "<hr>".join(_section(r) for r in many)
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>HIL {title}: {verdict}</title>"
+        f"<style>{_CSS}</style></head><body>{body}</body></html>\n"
     )
 
 
 def write_reports(
-    report: HilReport, junit: pathlib.Path | None = None, html_file: pathlib.Path | None = None
+    reports: HilReport | Sequence[HilReport],
+    junit: pathlib.Path | None = None,
+    html_file: pathlib.Path | None = None,
 ) -> None:
     if junit is not None:
-        junit.write_text(junit_xml(report), encoding="utf-8")
+        junit.write_text(junit_xml(reports), encoding="utf-8")
     if html_file is not None:
-        html_file.write_text(html_report(report), encoding="utf-8")
+        html_file.write_text(html_report(reports), encoding="utf-8")
 
 
 __all__ = ["html_report", "junit_xml", "write_reports"]

@@ -248,6 +248,8 @@ def main() -> None:
     lat_n = 500 if q else 3000
     reps = 1 if q else 3
     rows = []
+    for kind in counts:  # warm-up: imports, page faults, CPU frequency
+        run(kind, 64, 20_000, False)
     for size in SIZES:
         row: dict[str, Any] = {"size": size}
         for kind, (n_call, n_batch) in counts.items():

@@ -38,8 +38,10 @@ def test_replay_keeps_original_timing_scaled_by_speed():
         player.stop()
     assert player.error is None
     assert len(received) == len(expected) == player.sent
-    # offsets from the first frame, replayed vs recorded / speed: the schedule is absolute, so
-    # the error does not accumulate; a loaded 2-core machine may wake a thread some ms late
+    # offsets from the first frame, replayed vs recorded / speed. A late first frame (thread start on
+    # a loaded machine) shifts every offset alike, so judge the spread around the median shift
+    # (jitter) and the drift over the window; the schedule is absolute, so errors do not accumulate.
     err_ms = (np.array(received) - received[0] - (np.array(expected) - expected[0]) / speed) * 1000
-    assert np.median(np.abs(err_ms)) < 5.0, f"median timing error {np.median(np.abs(err_ms)):.2f} ms"
-    assert abs(err_ms[-1]) < 50.0, f"end of window off by {err_ms[-1]:.1f} ms"
+    jitter = np.abs(err_ms - np.median(err_ms))
+    assert np.median(jitter) < 5.0, f"median timing jitter {np.median(jitter):.2f} ms"
+    assert abs(err_ms[-1] - np.median(err_ms)) < 50.0, f"drift over the window {err_ms[-1]:.1f} ms"

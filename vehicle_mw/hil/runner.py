@@ -267,6 +267,7 @@ class ScenarioRun:
             cycle_ms=cycles,
             signal_ids={s.name: s.id for s in self.dut.catalog.signals},
             error_frames={b.name: self.dut.error_frames(i) for i, b in enumerate(self.bench.buses)},
+            replayed=sum(p.sent for p in self.players),
         )
 
 

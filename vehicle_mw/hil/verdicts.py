@@ -49,6 +49,7 @@ class RunEvidence:
     switches: list[tuple[int, str]] = field(default_factory=list)
     delivered: tuple[int, int, int] | None = None  # (appended, stored, distinct stored)
     drained: bool = True
+    replayed: int = 0  # frames the trace players sent
 
 
 def _ms(ns: float) -> str:
@@ -175,7 +176,11 @@ def _delivered(a, ev: RunEvidence) -> tuple[bool, str, str, list[str]]:
         f"produced {appended}, stored {stored}, distinct {distinct}, lost {appended - distinct}, "
         f"duplicates {stored - distinct}"
     )
-    evidence = [] if ev.drained else [f"outbox not drained within {a.drain_within_ms:g} ms"]
+    evidence = [
+        f"CAN frames ingested by the runtime: {len(ev.frames)} (of them replayed from traces: {ev.replayed})"
+    ]
+    if not ev.drained:
+        evidence.append(f"outbox not drained within {a.drain_within_ms:g} ms")
     return ok and appended > 0, " and ".join(parts) + " at the gateway", measured, evidence
 
 

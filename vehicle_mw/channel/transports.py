@@ -7,6 +7,7 @@ is transport-agnostic. TLS and mutual TLS come from :class:`~vehicle_mw.manifest
 from __future__ import annotations
 
 import abc
+import asyncio
 import pathlib
 import ssl
 
@@ -93,7 +94,7 @@ class GrpcTransport(Transport):
     async def send(self, message: link_pb2.Uplink | bytes) -> None:
         try:
             await self._call.write(message)
-        except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError) as exc:
+        except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError) as exc:
             raise LinkClosed(f"{self.peer}: send failed: {_grpc_reason(exc)}") from None
 
     async def recv(self) -> link_pb2.Downlink:

@@ -18,5 +18,7 @@ def test_protocol_roundtrip():
 
 
 def test_cli_info_runs():
-    out = subprocess.run([sys.executable, "-m", "vehicle_mw", "info"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "vehicle_mw", "info"], capture_output=True, text=True, check=True
+    )
     assert "native core: frame record 88 B" in out.stdout

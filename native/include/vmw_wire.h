@@ -16,4 +16,17 @@ size_t vmw_wire_columns_bound(size_t n);
 /* Serialized SampleColumns of samples[0..n) into out; returns the length, or 0 if cap is too small. */
 size_t vmw_wire_columns(const vmw_sample *samples, size_t n, uint8_t *out, size_t cap);
 
+/* Room reserved in front of the columns for the Uplink/SampleBatch head (tags, lengths, seq, ts). */
+#define VMW_WIRE_BATCH_HEAD 64
+
+/* Upper bound of vmw_wire_batch's output buffer for n samples. */
+size_t vmw_wire_batch_bound(size_t n);
+
+/* Serialized Uplink{batch: SampleBatch{seq, created_ns, columns, evicted_before,
+ * evicted_batches_before}} (zero fields omitted) built in out without copying the columns; the
+ * message is out[*start .. *start + return). Returns 0 if cap is too small. */
+size_t vmw_wire_batch(const vmw_sample *samples, size_t n, uint64_t seq, uint64_t created_ns,
+                      uint64_t evicted_before, uint64_t evicted_batches_before, uint8_t *out, size_t cap,
+                      size_t *start);
+
 #endif

@@ -69,3 +69,19 @@ def test_native_encoder_equals_numpy_reference(rows):
         s[i]["kind"] = kind
         s["value"].view("<u8")[i] = raw
     assert columns_bytes(s) == columns_bytes_numpy(s)
+
+
+@given(
+    seq=st.integers(0, 2**64 - 1),
+    created=st.integers(1, 2**64 - 1),  # never 0 (proto3 would omit it; the encoders always write it)
+    evicted=st.integers(0, 2**32 - 1),  # uint32 in link.proto
+    evicted_batches=st.integers(0, 2**64 - 1),
+    n=st.integers(1, 300),
+)
+@settings(max_examples=100, deadline=None)
+def test_native_batch_head_equals_protobuf(seq, created, evicted, evicted_batches, n):
+    """The whole-message native encoder writes the same bytes as protobuf, head and tail included."""
+    s = np.resize(mixed_samples(), n)
+    ref = batch_message(seq, s, evicted, False, evicted_batches)
+    ref.batch.created_ns = created
+    assert batch_bytes(seq, s, evicted, False, evicted_batches, created_ns=created) == ref.SerializeToString()

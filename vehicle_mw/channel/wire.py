@@ -73,11 +73,11 @@ def columns_bytes(samples: np.ndarray) -> bytes:
     if _lib is None or not hasattr(_lib, "vmw_wire_columns"):
         return columns_bytes_numpy(samples)
     data = np.ascontiguousarray(samples)
-    out = bytearray(_lib.vmw_wire_columns_bound(len(data)))
+    out = np.empty(_lib.vmw_wire_columns_bound(len(data)), np.uint8)  # not zeroed: fully overwritten
     n = _lib.vmw_wire_columns(
         _ffi.from_buffer("vmw_sample[]", data), len(data), _ffi.from_buffer(out), len(out)
     )
-    return bytes(memoryview(out)[:n])
+    return out[:n].tobytes()
 
 
 def columns_bytes_numpy(samples: np.ndarray) -> bytes:
@@ -115,12 +115,17 @@ def batch_bytes(
     evicted_batches_before: int = 0,
     created_ns: int | None = None,
 ) -> bytes:
-    """Serialized ``Uplink{batch: SampleBatch}``, ready for a WebSocket frame or a gRPC write."""
+    """Serialized ``Uplink{batch: SampleBatch}``, ready for a WebSocket frame or a gRPC write.
+
+    Uncompressed batches are built in one native call straight from the records (one copy out);
+    the Python path below is the fallback and the zlib path.
+    """
+    created = int(time.time_ns() if created_ns is None else created_ns)
+    if not compress and _lib is not None and hasattr(_lib, "vmw_wire_batch") and len(samples):
+        return _native_batch(seq, samples, evicted_before, evicted_batches_before, created)
     cols = columns_bytes(samples)
     parts = [_field(1, _VARINT) + _varint(seq)] if seq else []
-    parts.append(
-        _field(2, _I64) + int(time.time_ns() if created_ns is None else created_ns).to_bytes(8, "little")
-    )
+    parts.append(_field(2, _I64) + created.to_bytes(8, "little"))
     if compress:
         parts.append(_field(3, _VARINT) + _varint(1))  # COMPRESSION_ZLIB
         parts.append(_packed(5, zlib.compress(cols, 1)))
@@ -132,6 +137,26 @@ def batch_bytes(
         parts.append(_field(7, _VARINT) + _varint(evicted_batches_before))
     batch = b"".join(parts)
     return _field(3, _LEN) + _varint(len(batch)) + batch
+
+
+def _native_batch(
+    seq: int, samples: np.ndarray, evicted_before: int, evicted_batches_before: int, created_ns: int
+) -> bytes:
+    data = np.ascontiguousarray(samples)
+    out = np.empty(_lib.vmw_wire_batch_bound(len(data)), np.uint8)  # not zeroed: only the message is read
+    start = _ffi.new("size_t *")
+    n = _lib.vmw_wire_batch(
+        _ffi.from_buffer("vmw_sample[]", data),
+        len(data),
+        seq,
+        created_ns,
+        evicted_before,
+        evicted_batches_before,
+        _ffi.from_buffer(out),
+        len(out),
+        start,
+    )
+    return out[start[0] : start[0] + n].tobytes()
 
 
 __all__ = ["batch_bytes", "columns_bytes", "columns_bytes_numpy", "varints"]

@@ -27,7 +27,7 @@ import numpy as np
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.channel import OutboxConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
-from vehicle_mw.store.segment import OVERHEAD, RecordRef, encode_record, scan
+from vehicle_mw.store.segment import OVERHEAD, RecordRef, record_parts, scan
 
 log = logging.getLogger(__name__)
 
@@ -259,13 +259,13 @@ class Outbox:
         if seg is None or (seg.size and seg.size + size > self.config.segment_bytes):
             seg = self._roll()
         seq = self._high + 1
-        record = encode_record(seq, priority, payload)
-        written = os.write(seg.fd, record)
-        if written != len(record):  # a short write on a regular file means the disk is full
+        parts = record_parts(seq, priority, payload)
+        written = os.writev(seg.fd, parts)  # one syscall, no copy of the payload into a joined buffer
+        if written != size:  # a short write on a regular file means the disk is full
             os.ftruncate(seg.fd, seg.size)
-            raise OutboxError(f"{seg.path}: short write ({written} of {len(record)} B): disk full?")
-        seg.refs[seq] = RecordRef(seq=seq, count=count, priority=priority, offset=seg.size, size=len(record))
-        seg.size += len(record)
+            raise OutboxError(f"{seg.path}: short write ({written} of {size} B): disk full?")
+        seg.refs[seq] = RecordRef(seq=seq, count=count, priority=priority, offset=seg.size, size=size)
+        seg.size += size
         self._where[seq] = seg
         self._live.append(seq)
         self._high = seq

@@ -7,7 +7,7 @@ A segment is a plain append-only file of records::
     payload                    count * SAMPLE_SIZE bytes (vmw_sample records)
     crc32   <I>                zlib.crc32 over header + payload
 
-One ``os.write`` per record. A record whose header, payload or CRC is short or wrong marks the
+One ``os.writev`` per record. A record whose header, payload or CRC is short or wrong marks the
 end of the valid data: everything from there on is a torn tail and is cut, never replayed.
 """
 
@@ -43,12 +43,19 @@ class RecordRef:
         return self.offset + HEADER.size
 
 
-def encode_record(seq: int, priority: int, payload: bytes | memoryview) -> bytes:
-    """Header + payload + CRC as one buffer (written with one syscall)."""
+def record_parts(
+    seq: int, priority: int, payload: bytes | memoryview
+) -> tuple[bytes, bytes | memoryview, bytes]:
+    """Header, payload, CRC trailer: one record for a single ``os.writev`` without copying the payload."""
     count = len(payload) // SAMPLE_SIZE
     head = HEADER.pack(MAGIC, len(payload), seq, count, priority, KIND_BATCH, 0)
     crc = zlib.crc32(payload, zlib.crc32(head))
-    return b"".join((head, payload, TRAILER.pack(crc)))
+    return head, payload, TRAILER.pack(crc)
+
+
+def encode_record(seq: int, priority: int, payload: bytes | memoryview) -> bytes:
+    """Header + payload + CRC as one buffer."""
+    return b"".join(record_parts(seq, priority, payload))
 
 
 def scan(fd: int, file_size: int) -> tuple[list[RecordRef], int]:
@@ -87,4 +94,4 @@ def _iter_valid(fd: int, file_size: int) -> Iterator[RecordRef]:
         offset = end
 
 
-__all__ = ["MAGIC", "HEADER", "TRAILER", "OVERHEAD", "RecordRef", "encode_record", "scan"]
+__all__ = ["MAGIC", "HEADER", "TRAILER", "OVERHEAD", "RecordRef", "encode_record", "record_parts", "scan"]

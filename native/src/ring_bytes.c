@@ -206,6 +206,8 @@ size_t vmw_byte_ring_pop_n(vmw_byte_ring *r, void *dst, size_t dst_cap, uint32_t
         tail = pos;
         atomic_store_explicit(&h->popped, atomic_load_explicit(&h->popped, memory_order_relaxed) + count,
                               memory_order_relaxed);
+        /* a producer blocked in wait_space sleeps until someone frees room: that is us */
+        vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
         if (count == 0) continue; /* skipped only a wrap marker */
         return count;
     }

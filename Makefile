@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-EXTRAS ?= dev,gateway,someip
+EXTRAS ?= dev,gateway,someip,mf4
 
 # Debian packages the tests and benchmarks use (installed only when missing, needs root).
 #   gcc/libc6-dev: native build; iproute2: network namespaces; tshark: SOME/IP dissector checks;

@@ -12,37 +12,20 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import os
 import pathlib
-import platform
 import subprocess
 import sys
 import time
 
+from bench.common import RESULTS_DIR, machine_description
+
 HERE = pathlib.Path(__file__).resolve().parent
-RESULTS = HERE / "results"
 BENCHMARKS_MD = HERE.parent / "BENCHMARKS.md"
-
-
-def machine_description() -> str:
-    model = "unknown CPU"
-    try:
-        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{model}, {os.cpu_count()} cores, {mem_gib:.0f} GiB, Linux {platform.release()}, "
-        f"Python {platform.python_version()}"
-    )
 
 
 def assemble() -> None:
     """Rewrite BENCHMARKS.md from the sections in bench/results/."""
-    sections = sorted(RESULTS.glob("*.md"))
+    sections = sorted(RESULTS_DIR.glob("*.md"))
     header = [
         "# Benchmarks",
         "",

@@ -21,7 +21,7 @@ import can
 import cantools
 import numpy as np
 
-from bench.__main__ import machine_description
+from bench.common import machine_line
 from vehicle_mw.can import CollectingSink, replay_log
 from vehicle_mw.native import SAMPLE_DTYPE
 from vehicle_mw.signals import Decoder, load_catalog
@@ -158,7 +158,7 @@ def main() -> int:
         + " (vmw also decodes the valid signals of frames cantools rejects whole, e.g. messages with a "
         "DBC signal outside the frame).",
         "",
-        f"- Machine: {machine_description()}; other engineers' jobs were running (loaded machine).",
+        f"- Machine: {machine_line()}",
         f"- Command: `python -m bench.bench_decode{' --quick' if args.quick else ''}`",
         "",
         table,

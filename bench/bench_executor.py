@@ -16,13 +16,13 @@ import datetime
 import json
 import os
 import pathlib
-import platform
 import re
 import shutil
 import subprocess
 import sys
 import time
 
+from bench.common import machine_line
 from vehicle_mw.rt import LatencyHistogram
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -242,9 +242,7 @@ def main() -> int:
     md = [
         "## Executor: 1 kHz periodic task lateness",
         "",
-        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {platform.node()}, "
-        f"{platform.platform()}, {ncpu} CPUs ({platform.processor() or platform.machine()}); "
-        "shared with other jobs while measured (indicative; `make bench` re-runs on a quiet machine)",
+        f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine_line()}",
         f"- command: `python -m bench.bench_executor --duration {duration:g} --core {args.core} "
         f"--priority {args.priority}`",
         f"- each contender: core {args.core}, {policy}, period 1 ms, {duration:g} s per scenario; "

@@ -24,7 +24,7 @@ import time
 
 import numpy as np
 
-from bench.__main__ import machine_description
+from bench.common import machine_line
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "gateway.md"
@@ -386,7 +386,7 @@ def main() -> int:
         "",
         f"- Command: `python -m bench.bench_gateway{' --quick' if args.quick else ''}`"
         f" ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
-        f"- Machine: {machine_description()}; load average {os.getloadavg()[0]:.2f} at the end"
+        f"- Machine: {machine_line()}"
         " (other work was running: numbers are indicative)",
         "- Peer: raw `websockets` 17.4 and `grpcio` 1.85 servers in the same kind of child process doing the"
         " same I/O (`bench/gateway_peer.py`: Welcome, SQLite insert + COMMIT per batch, Ack; no auth, dedup"

@@ -12,9 +12,7 @@ Results: ``bench/results/hil.md``.
 from __future__ import annotations
 
 import argparse
-import os
 import pathlib
-import platform
 import sys
 import threading
 import time
@@ -23,6 +21,7 @@ import can
 import cantools
 import numpy as np
 
+from bench.common import machine_line
 from vehicle_mw.hil import RestbusEcu
 from vehicle_mw.manifest.hil import SimulatedEcu
 
@@ -31,11 +30,6 @@ RESULTS = ROOT / "bench" / "results" / "hil.md"
 DBC = ROOT / "hil" / "dbc" / "body.dbc"
 PERIOD_MS = 10.0
 CHANNEL = "vmw-bench-hil"
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
 def record(duration_s: float, start_senders, stop_senders) -> dict[int, np.ndarray]:
@@ -114,7 +108,7 @@ def main() -> int:
         "## HIL restbus",
         "",
         f"- Command: `python -m bench.bench_hil{' --quick' if args.quick else ''}` ({started})",
-        f"- Machine: {machine()} (shared with other jobs while measured)",
+        f"- Machine: {machine_line()}",
         f"- Load: {len(messages)} messages every {PERIOD_MS:g} ms for {duration:g} s on a python-can "
         "`virtual` bus; "
         "error = |gap between consecutive frames of one message - period| from the bus timestamps.",

@@ -33,7 +33,7 @@ import time
 import can
 import cantools
 
-from bench.__main__ import machine_description
+from bench.common import machine_line
 from vehicle_mw.can import BusReader, CollectingSink, replay_log
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.native import FRAME_SIZE, SAMPLE_SIZE, SlotRing
@@ -290,7 +290,7 @@ def main() -> int:
         "at a trace's own rate the CPU is mostly thread wake-ups, one per window on the vmw side and one "
         "per frame for the Notifier.",
         "",
-        f"- Machine: {machine_description()}; other engineers' jobs were running (loaded machine).",
+        f"- Machine: {machine_line()}",
         f"- Command: `python -m bench.bench_ingest{' --quick' if args.quick else ''}`; {runs} run(s) per "
         "case, vmw and peer alternating; the table shows medians (the ratio column is the ratio of the "
         "median CPUs), the last column each run's ratio.",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
-import platform
 import sqlite3
 import statistics
 import sys
@@ -22,6 +21,7 @@ import time
 
 import numpy as np
 
+from bench.common import machine_line
 from vehicle_mw.manifest.channel import OutboxConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
 from vehicle_mw.store import Outbox
@@ -83,16 +83,6 @@ def run_sqlite(folder: pathlib.Path, policy: str, appends: int, data: np.ndarray
         db.close()
 
 
-def machine() -> str:
-    load = os.getloadavg()[0]
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, "
-        f"Linux {platform.release()}, Python {platform.python_version()}; load average {load:.2f} at the end"
-        + (" (other work was running: numbers are indicative)" if load > 1.0 else "")
-    )
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_outbox")
     parser.add_argument("--quick", action="store_true")
@@ -124,7 +114,7 @@ def main() -> int:
         "## Outbox",
         "",
         f"- Command: `python -m bench.bench_outbox{' --quick' if args.quick else ''}` ({started})",
-        f"- Machine: {machine()}",
+        f"- Machine: {machine_line()}",
         f"- Folder: {fs[1] if len(fs) > 1 else '?'} file system (temporary; set VMW_BENCH_DIR to choose)",
         "- Peers, same run and bytes: raw `os.write` to one file (+ `fsync` by the same policy; no CRC, "
         "no index, no eviction: the floor) and SQLite (WAL, one INSERT of the batch blob per transaction; "

@@ -29,7 +29,7 @@ from typing import Any
 
 import faster_fifo
 
-from bench.__main__ import machine_description
+from bench.common import machine_line
 from vehicle_mw.native import SlotRing, lib
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -296,7 +296,7 @@ def write_markdown(rows: list[dict[str, Any]], idle: float, reps: int, lat_n: in
         "Targets: per-call >= 12x mp.Queue, batched >= 40x, C-to-C within 1.5x of the C limit, "
         "wake-up p99 <= 100 us, idle ~0% CPU.",
         "",
-        f"- Machine: {machine_description()}; other engineers' jobs were running (loaded machine).",
+        f"- Machine: {machine_line()}",
         "- Command: `python -m bench.bench_rings`",
         f"- Idle vmw consumer blocked in `wait()`: **{idle:.2f}% CPU**",
         "",

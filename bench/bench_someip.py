@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import pathlib
-import platform
 import selectors
 import socket
 import struct
@@ -29,6 +28,8 @@ import time
 from typing import Any
 
 import numpy as np
+
+from bench.common import machine_line
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "someip.md"
@@ -450,15 +451,12 @@ def main() -> int:
     results = run_bench(a.quick)
     table = _table(results)
     print(table)
-    load = os.getloadavg()
     md = [
         "## SOME/IP event reception (bench_someip)",
         "",
         f"Command: `python -m bench.bench_someip{' --quick' if a.quick else ''}` — "
         f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(t0))}",
-        f"Machine: {platform.machine()}, {os.cpu_count()} CPUs, Linux {platform.release()}, "
-        f"Python {platform.python_version()}; load average {load[0]:.1f} at the end "
-        "(other work was running: numbers are indicative).",
+        f"Machine: {machine_line()}.",
         "",
         "Provider (namespace a) and consumer (namespace b) joined by a veth pair; SD through the someipy "
         "daemon on both sides; events of 12-byte payload paced at the given rate for "

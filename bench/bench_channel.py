@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import pathlib
-import platform
 import statistics
 import sys
 import tempfile
@@ -29,6 +27,7 @@ sys.path.insert(0, str(ROOT / "tests" / "channel"))
 from channel_rig import make_samples, start_rig  # noqa: E402
 from mini_gateway import MiniGateway  # noqa: E402
 
+from bench.common import machine_line  # noqa: E402
 from vehicle_mw.channel import PROTOCOL_VERSION, Uplink, batch_message  # noqa: E402
 from vehicle_mw.manifest.channel import ChannelConfig, OutboxConfig, PolicyConfig  # noqa: E402
 from vehicle_mw.store import Outbox  # noqa: E402
@@ -213,16 +212,6 @@ async def failover_once(kind: str, workdir: pathlib.Path) -> float:
 # ------------------------------------------------------------------ report
 
 
-def machine() -> str:
-    load = os.getloadavg()[0]
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB, "
-        f"Linux {platform.release()}, Python {platform.python_version()}; load average {load:.2f} at the end"
-        + (" (other work was running: numbers are indicative)" if load > 1.0 else "")
-    )
-
-
 def p99(values: list[float]) -> float:
     return float(np.percentile(values, 99)) if values else float("nan")
 
@@ -318,7 +307,7 @@ def main() -> int:
             "## Channel",
             "",
             f"- Command: `{cmd}` ({started})",
-            f"- Machine: {machine()}",
+            f"- Machine: {machine_line()}",
             "- Peers: raw `grpcio` (VehicleLink.Session bidi stream) and raw `websockets` clients sending "
             "the "
             "same serialized messages to the same test gateway (`tests/channel/mini_gateway.py`, ack-only).",

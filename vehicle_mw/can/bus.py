@@ -1,7 +1,7 @@
 """Reading one live CAN bus (any python-can interface) into a frame sink, reopening it when it fails.
 
-A :class:`BusReader` thread blocks for the first frame, lets ``max_latency_s``
-(5 ms by default) pass, drains everything that arrived (in bulk, see
+A :class:`BusReader` thread blocks for the first frame, lets the bus's
+``max_latency_ms`` (manifest; 20 ms by default) pass, drains everything that arrived (in bulk, see
 :mod:`vehicle_mw.can.source`), packs it with one C call into a preallocated
 batch and hands it on: one wake-up, one ring push and one decoder wake-up per
 window rather than per frame (a frame waits at most the window). A bus that raises,
@@ -70,7 +70,7 @@ class BusReader:
         sink: FrameSink,
         *,
         batch_size: int = 256,
-        max_latency_s: float = 0.005,
+        max_latency_s: float | None = None,
         poll_s: float = 0.05,
         backoff_s: tuple[float, float] = (0.1, 5.0),
         opener: Callable[[CanBus], can.BusABC] | None = None,
@@ -82,7 +82,9 @@ class BusReader:
         self.status = BusStatus(cfg.name, bus_id)
         self._batch = FrameBatch(batch_size)
         self._poll_s = poll_s
-        self._max_latency_ns = int(max_latency_s * 1e9)
+        # None: the manifest's max_latency_ms (the bound on how long a frame waits before the ring)
+        latency_s = cfg.max_latency_ms / 1e3 if max_latency_s is None else max_latency_s
+        self._max_latency_ns = int(latency_s * 1e9)
         self._opener = opener or open_bus
         self._bulk_drain = bulk_drain  # see vehicle_mw.can.source (False: one _recv_internal per frame)
         self._backoff = backoff_s

@@ -25,6 +25,13 @@ class CanBus(StrictModel):
         None, gt=0, description="nominal bitrate in bit/s (where the interface sets it)"
     )
     fd: bool = Field(False, description="CAN FD bus")
+    max_latency_ms: float = Field(
+        20.0,
+        gt=0,
+        le=1000,
+        description="longest a received frame waits before it is in the frame ring: the reader drains the "
+        "bus once per window of this length while traffic flows (lower = less latency, more CPU per frame)",
+    )
     data_bitrate: int | None = Field(None, gt=0, description="CAN FD data-phase bitrate in bit/s")
     databases: list[str] = Field(
         default_factory=list, description="DBC/ARXML/KCD/SYM files decoding this bus"

@@ -386,8 +386,7 @@ def main() -> int:
         "",
         f"- Command: `python -m bench.bench_gateway{' --quick' if args.quick else ''}`"
         f" ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
-        f"- Machine: {machine_line()}"
-        " (other work was running: numbers are indicative)",
+        f"- Machine: {machine_line()}",
         "- Peer: raw `websockets` 17.4 and `grpcio` 1.85 servers in the same kind of child process doing the"
         " same I/O (`bench/gateway_peer.py`: Welcome, SQLite insert + COMMIT per batch, Ack; no auth, dedup"
         " state, rate limits or group commit). Vehicles are simulated in the benchmark process on the same"

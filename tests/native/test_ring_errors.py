@@ -111,10 +111,7 @@ def test_live_creator_blocks_create_but_dead_one_is_reclaimed(ring_name: str) ->
 
 
 def test_reclaim_stale_removes_only_dead_runs(ring_name: str) -> None:
-    code = (
-        "from vehicle_mw.native import ByteRing; "
-        f"ByteRing.create({ring_name + '_dead'!r}, capacity=1024)"
-    )
+    code = f"from vehicle_mw.native import ByteRing; ByteRing.create({ring_name + '_dead'!r}, capacity=1024)"
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
     live = MpmcRing.create(ring_name + "_live", slot_size=8, capacity=8)
     try:

@@ -20,9 +20,7 @@ class FunctionGroup(StrictModel):
     """A group of applications that change state together."""
 
     name: str = Field(pattern=NAME, description="function group name, e.g. 'Telematics'")
-    states: list[str] = Field(
-        min_length=1, description="states, e.g. [Off, Startup, Driving, Parked]"
-    )
+    states: list[str] = Field(min_length=1, description="states, e.g. [Off, Startup, Driving, Parked]")
     initial: str = Field(description="state entered when `vmw run` starts")
     fallback: str | None = Field(None, description="state entered when an application exceeds its restarts")
 

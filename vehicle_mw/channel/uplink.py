@@ -78,7 +78,7 @@ class Uplink:
         self._cursor = 0
         self._cursor_owner: tuple[str, int] | None = None
         self._inflight: collections.deque[int] = collections.deque()
-        self._changed = asyncio.Condition()
+        self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
 
     # ---------------------------------------------------------------- observable state
 
@@ -109,14 +109,32 @@ class Uplink:
         self._listeners.append(callback)
 
     async def wait_until(self, predicate: Callable[[], bool], timeout: float) -> bool:
-        """Wait (bounded) until ``predicate()`` holds; re-checked on every state change."""
+        """Wait (bounded) until ``predicate()`` holds; re-checked on every state change and ack."""
+        if predicate():
+            return True
+        waiter = (predicate, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
         try:
             async with asyncio.timeout(timeout):
-                async with self._changed:
-                    await self._changed.wait_for(predicate)
+                await waiter[1]
             return True
         except TimeoutError:
             return predicate()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
+    def _notify(self) -> None:
+        """Resolve the waiters whose predicate holds now (synchronously: no task wake-up per ack)."""
+        for waiter in list(self._waiters):
+            predicate, future = waiter
+            if future.done():
+                continue
+            try:
+                if predicate():
+                    future.set_result(None)
+            except Exception as exc:  # noqa: BLE001 - the waiter's own predicate failed: tell the waiter
+                future.set_exception(exc)
 
     # ---------------------------------------------------------------- control
 
@@ -202,8 +220,12 @@ class Uplink:
             self.outbox.ack(seq)
             metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
             if self._loop is not None:
-                self._fill()  # refill the window at once: one event-loop hop less per batch
-            self._poke()
+                # refill the window here and tell the waiters: an ack needs no negotiator round,
+                # so the pump task is not woken once per batch
+                self._fill()
+                self._notify()
+            else:
+                self._poke()
 
     async def _command(self, session: LinkSession, cmd: link_pb2.Command) -> None:
         ok, detail = (
@@ -323,10 +345,10 @@ class Uplink:
                 self.outbox.sync()
                 self._send_status()
                 next_status = now + self.config.status_interval_s
-            async with self._changed:
-                self._changed.notify_all()
+            self._notify()
             try:
-                await asyncio.wait_for(self._wake.wait(), self.config.probe_interval_s / 2)
+                async with asyncio.timeout(self.config.probe_interval_s / 2):  # no task per round
+                    await self._wake.wait()
             except TimeoutError:
                 pass
 

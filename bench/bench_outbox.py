@@ -2,9 +2,10 @@
 
     python -m bench.bench_outbox [--quick]
 
-Each append is one batch of SAMPLE records (the shape a decoder hands over). Peers, same run,
-same bytes, same folder: raw ``os.write`` (+ ``fsync`` per the same policy) is the floor; SQLite
-(WAL, one INSERT of the batch blob per transaction) is the usual store-and-forward choice.
+Each append is one batch of SAMPLE records (the shape a decoder hands over); the outbox encodes it
+into its wire encoding and writes that. Peers, same run, same samples, same folder: raw ``os.write``
+of the raw records (+ ``fsync`` per the same policy) is the floor; SQLite (WAL, one INSERT of the
+batch blob per transaction) is the usual store-and-forward choice.
 Results: ``bench/results/outbox.md``.
 """
 
@@ -24,6 +25,7 @@ import numpy as np
 from bench.common import machine_line
 from vehicle_mw.manifest.channel import OutboxConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
+from vehicle_mw.native.wire import columns_bytes
 from vehicle_mw.store import Outbox
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -110,14 +112,16 @@ def main() -> int:
                 rows.append((size, policy, appends, med))
                 print(size, policy, {k: f"{v:,.0f}" for k, v in med.items()}, flush=True)
         fs = os.popen(f"df -T {tmp} | tail -1").read().split()
+    stored_per_sample = len(columns_bytes(batch(sizes[-1]))) / sizes[-1]
     lines = [
         "## Outbox",
         "",
         f"- Command: `python -m bench.bench_outbox{' --quick' if args.quick else ''}` ({started})",
         f"- Machine: {machine_line()}",
         f"- Folder: {fs[1] if len(fs) > 1 else '?'} file system (temporary; set VMW_BENCH_DIR to choose)",
-        "- Peers, same run and bytes: raw `os.write` to one file (+ `fsync` by the same policy; no CRC, "
-        "no index, no eviction: the floor) and SQLite (WAL, one INSERT of the batch blob per transaction; "
+        "- Peers, same run and samples: raw `os.write` of the raw records to one file (+ `fsync` by the "
+        "same policy; no CRC, no index, no eviction: the floor) and SQLite (WAL, one INSERT of the "
+        "batch blob per transaction; "
         "synchronous FULL / NORMAL / OFF for batch / interval / none).",
         "",
         "| samples per append | fsync | appends | vmw appends/s | vmw samples/s | raw os.write appends/s | "
@@ -132,8 +136,9 @@ def main() -> int:
         )
     lines += [
         "",
-        f"Record = {SAMPLE_SIZE} B per sample + 24 B header/CRC per batch. `interval` syncs at most every "
-        "0.2 s "
+        "vmw encodes each batch into its wire encoding (serialized SampleColumns, native encoder) and "
+        f"writes that: {stored_per_sample:.1f} B per sample here, + 24 B header/CRC per batch; the peers "
+        f"write the raw {SAMPLE_SIZE}-byte records unencoded. `interval` syncs at most every 0.2 s "
         "(only synced batches are handed to the uplink). Medians of "
         f"{reps} run(s).",
         "",

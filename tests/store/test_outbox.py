@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from vehicle_mw.manifest.channel import OutboxConfig
-from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
+from vehicle_mw.native.records import SAMPLE_DTYPE
+from vehicle_mw.native.wire import columns_bytes
 from vehicle_mw.store import Outbox, OutboxError
-from vehicle_mw.store.segment import OVERHEAD
+from vehicle_mw.store.segment import OVERHEAD, scan
 
 
 def samples(start: int, n: int) -> np.ndarray:
@@ -20,6 +21,19 @@ def samples(start: int, n: int) -> np.ndarray:
     s["source_seq"] = np.arange(start, start + n)
     s["value"] = np.arange(start, start + n) * 1.5
     return s
+
+
+def record_size(s: np.ndarray) -> int:
+    """Bytes one batch of ``s`` takes on disk (header + SampleColumns payload + CRC)."""
+    return OVERHEAD + len(columns_bytes(s))
+
+
+def segment_records(path) -> list:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return scan(fd, os.fstat(fd).st_size)[0]
+    finally:
+        os.close(fd)
 
 
 def config(tmp_path, **kw) -> OutboxConfig:
@@ -59,13 +73,13 @@ def test_reopen_keeps_unacked_batches_and_numbering(tmp_path):
 def test_seq_never_reused_after_everything_acked_and_deleted(tmp_path):
     cfg = config(tmp_path)
     with Outbox(tmp_path, cfg) as box:
-        box.append(samples(0, 500))  # 50 batches over several segments
+        box.append(samples(0, 1000))  # 100 batches over several segments
         assert len(list(tmp_path.glob("seg-*.log"))) > 2
-        box.ack(50)
+        box.ack(100)
         assert len(list(tmp_path.glob("seg-*.log"))) == 1  # only the active one is kept
     with Outbox(tmp_path, cfg) as box:
         assert box.pending(0, 10) == []
-        assert box.append(samples(500, 1)) == [51]
+        assert box.append(samples(1000, 1)) == [101]
 
 
 def test_ack_deletes_segments_only_when_fully_acked(tmp_path):
@@ -87,14 +101,16 @@ def test_torn_tail_is_cut_and_never_replayed(tmp_path, seed):
     with Outbox(tmp_path, cfg) as box:
         box.append(samples(0, 100))
     seg = next(tmp_path.glob("seg-*.log"))
-    record = OVERHEAD + 10 * SAMPLE_SIZE
+    refs = segment_records(seg)
     size = seg.stat().st_size
-    assert size == 10 * record
-    cut = rng.randrange(size - record + 1, size)  # inside the last record
+    assert [r.size for r in refs] == [record_size(samples(i, 10)) for i in range(0, 100, 10)]
+    assert size == sum(r.size for r in refs)
+    last = refs[-1].offset
+    cut = rng.randrange(last + 1, size)  # inside the last record
     os.truncate(seg, cut)
     with Outbox(tmp_path, cfg) as box:
         assert all_source_seqs(box) == list(range(90))
-        assert box.stats().torn_bytes_cut == cut - 9 * record
+        assert box.stats().torn_bytes_cut == cut - last
         assert box.append(samples(90, 10))[0] >= 10  # written anew, cleanly
     with Outbox(tmp_path, cfg) as box:
         assert all_source_seqs(box) == list(range(100))
@@ -118,15 +134,14 @@ def test_flipped_bit_fails_crc_and_cuts_from_there(tmp_path):
         box.append(samples(0, 30))
     seg = next(tmp_path.glob("seg-*.log"))
     data = bytearray(seg.read_bytes())
-    record = OVERHEAD + 10 * SAMPLE_SIZE
-    data[record + 40] ^= 0x01  # payload of the second record
+    second = segment_records(seg)[1]
+    data[second.payload_offset + 40] ^= 0x01  # payload of the second record
     seg.write_bytes(bytes(data))
     with Outbox(tmp_path, cfg) as box:
         assert all_source_seqs(box) == list(range(10))
 
 
 def test_eviction_keeps_disk_bound_and_takes_low_priority_first(tmp_path):
-    record = OVERHEAD + 10 * SAMPLE_SIZE
     cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
     with Outbox(tmp_path, cfg) as box:
         box.append(samples(0, 200), priority=5)  # 20 high-priority batches
@@ -150,15 +165,14 @@ def test_eviction_keeps_disk_bound_and_takes_low_priority_first(tmp_path):
         assert sum(b.evicted_before for b in batches) == st.evicted_records
         gaps = sum(b.evicted_batches_before for b in batches)
         assert gaps * 10 == st.evicted_records
-        assert record * len(batches) == st.disk_bytes
+        assert sum(OVERHEAD + len(b.payload) for b in batches) == st.disk_bytes
 
 
 def test_lower_priority_append_is_refused_when_only_higher_priority_is_stored(tmp_path):
     cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
     with Outbox(tmp_path, cfg) as box:
-        record = OVERHEAD + 10 * SAMPLE_SIZE
         n = 0
-        while box.stats().disk_bytes + record <= cfg.max_bytes:
+        while box.stats().disk_bytes + record_size(samples(n, 10)) <= cfg.max_bytes:
             box.append(samples(n, 10), priority=9)
             n += 10
         high = box.stats().evicted_records
@@ -216,3 +230,38 @@ def test_every_fsync_policy_round_trips(tmp_path, policy):
         assert len(box.pending(0, 100)) == 6
     with Outbox(tmp_path, cfg) as box:
         assert all_source_seqs(box) == list(range(55))
+
+
+def test_batches_are_stored_in_their_wire_encoding(tmp_path):
+    from vehicle_mw.channel.wire import batch_bytes, batch_from_columns
+    from vehicle_mw.v1 import link_pb2
+
+    s = samples(0, 10)
+    s["kind"][3] = 1  # an integer sample: the typed columns are stored too
+    s["value"].view("<i8")[3] = -(2**40)
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        box.append(s)
+        (batch,) = box.pending(0, 10)
+    assert batch.payload == batch.columns == columns_bytes(s)
+    assert batch.samples.tobytes() == s.tobytes()  # the integer sample reads as NaN in the f64 view
+    sent = batch_from_columns(1, batch.columns, 0, False, 0, created_ns=7)
+    assert sent == batch_bytes(1, s, created_ns=7)
+    msg = link_pb2.Uplink.FromString(sent)
+    assert list(msg.batch.columns.int_value)[3] == -(2**40)
+
+
+def test_segments_of_raw_records_from_earlier_versions_are_still_read(tmp_path):
+    from vehicle_mw.store.segment import KIND_SAMPLES, encode_record
+
+    old = [samples(0, 10), samples(10, 7)]
+    with open(tmp_path / f"seg-{1:020d}.log", "wb") as fh:
+        for seq, s in enumerate(old, 1):
+            fh.write(encode_record(seq, 0, s.tobytes(), len(s), KIND_SAMPLES))
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        batches = box.pending(0, 10)
+        assert [(b.seq, b.count) for b in batches] == [(1, 10), (2, 7)]
+        assert [b.columns for b in batches] == [columns_bytes(s) for s in old]
+        assert box.append(samples(17, 3)) == [3]  # new records go on in the new encoding
+        assert all_source_seqs(box) == list(range(20))
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        assert all_source_seqs(box) == list(range(20))

@@ -23,7 +23,7 @@ from vehicle_mw.channel.negotiator import Decision, Negotiator
 from vehicle_mw.channel.protocol import PROTOCOL_VERSION
 from vehicle_mw.channel.session import Handler, LinkSession
 from vehicle_mw.channel.transports import GRPC, WEBSOCKET
-from vehicle_mw.channel.wire import batch_bytes
+from vehicle_mw.channel.wire import batch_from_columns
 from vehicle_mw.manifest.channel import ChannelConfig
 from vehicle_mw.store import Outbox
 from vehicle_mw.v1 import link_pb2
@@ -326,7 +326,9 @@ class Uplink:
         self.outbox.sync_if_due()
         compress = self.config.compression == "zlib"
         for b in self.outbox.pending(self._cursor, room):
-            session.send(batch_bytes(b.seq, b.samples, b.evicted_before, compress, b.evicted_batches_before))
+            session.send(
+                batch_from_columns(b.seq, b.columns, b.evicted_before, compress, b.evicted_batches_before)
+            )
             self._cursor = b.seq
             self._inflight.append(b.seq)
             self.batches_sent += 1

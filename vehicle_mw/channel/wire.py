@@ -14,13 +14,10 @@ import zlib
 
 import numpy as np
 
+from vehicle_mw.native._lib import ffi as _ffi
+from vehicle_mw.native._lib import lib as _lib
 from vehicle_mw.native.records import VALUE_F64, VALUE_U64
-
-try:  # the C encoder of native/src/wire.c; numpy below is the reference and the fallback
-    from vehicle_mw.native._lib import ffi as _ffi
-    from vehicle_mw.native._lib import lib as _lib
-except ImportError:  # pragma: no cover - the native extension is part of every install
-    _ffi = _lib = None
+from vehicle_mw.native.wire import columns_bytes
 
 _LEN = 2  # wire type: length-delimited
 _I64 = 1  # wire type: 64-bit
@@ -68,18 +65,6 @@ def _packed(number: int, payload: bytes) -> bytes:
     return _field(number, _LEN) + _varint(len(payload)) + payload
 
 
-def columns_bytes(samples: np.ndarray) -> bytes:
-    """Serialized ``SampleColumns`` of a SAMPLE_DTYPE array (native encoder when built)."""
-    if _lib is None or not hasattr(_lib, "vmw_wire_columns"):
-        return columns_bytes_numpy(samples)
-    data = np.ascontiguousarray(samples)
-    out = np.empty(_lib.vmw_wire_columns_bound(len(data)), np.uint8)  # not zeroed: fully overwritten
-    n = _lib.vmw_wire_columns(
-        _ffi.from_buffer("vmw_sample[]", data), len(data), _ffi.from_buffer(out), len(out)
-    )
-    return out[:n].tobytes()
-
-
 def columns_bytes_numpy(samples: np.ndarray) -> bytes:
     """Serialized ``SampleColumns`` of a SAMPLE_DTYPE array, with numpy only (same bytes)."""
     kinds = samples["kind"]
@@ -115,28 +100,49 @@ def batch_bytes(
     evicted_batches_before: int = 0,
     created_ns: int | None = None,
 ) -> bytes:
-    """Serialized ``Uplink{batch: SampleBatch}``, ready for a WebSocket frame or a gRPC write.
+    """Serialized ``Uplink{batch: SampleBatch}`` of sample records, ready for a WebSocket frame or gRPC.
 
     Uncompressed batches are built in one native call straight from the records (one copy out);
-    the Python path below is the fallback and the zlib path.
+    compressed ones go through :func:`batch_from_columns`.
     """
     created = int(time.time_ns() if created_ns is None else created_ns)
-    if not compress and _lib is not None and hasattr(_lib, "vmw_wire_batch") and len(samples):
+    if not compress and len(samples):
         return _native_batch(seq, samples, evicted_before, evicted_batches_before, created)
-    cols = columns_bytes(samples)
-    parts = [_field(1, _VARINT) + _varint(seq)] if seq else []
-    parts.append(_field(2, _I64) + created.to_bytes(8, "little"))
+    return batch_from_columns(
+        seq, columns_bytes(samples), evicted_before, compress, evicted_batches_before, created
+    )
+
+
+def batch_from_columns(
+    seq: int,
+    columns: bytes,
+    evicted_before: int = 0,
+    compress: bool = False,
+    evicted_batches_before: int = 0,
+    created_ns: int | None = None,
+) -> bytes:
+    """Serialized ``Uplink{batch: SampleBatch}`` around already serialized ``SampleColumns``.
+
+    The outbox stores batches in this encoding, so sending one costs a few header bytes and one
+    copy of the columns into the message.
+    """
+    created = int(time.time_ns() if created_ns is None else created_ns)
+    head = [_field(1, _VARINT) + _varint(seq)] if seq else []
+    head.append(_field(2, _I64) + created.to_bytes(8, "little"))
     if compress:
-        parts.append(_field(3, _VARINT) + _varint(1))  # COMPRESSION_ZLIB
-        parts.append(_packed(5, zlib.compress(cols, 1)))
+        head.append(_field(3, _VARINT) + _varint(1))  # COMPRESSION_ZLIB
+        columns = zlib.compress(columns, 1)
+        head.append(_field(5, _LEN) + _varint(len(columns)))
     else:
-        parts.append(_field(4, _LEN) + _varint(len(cols)) + cols)
+        head.append(_field(4, _LEN) + _varint(len(columns)))
+    tail = b""
     if evicted_before:
-        parts.append(_field(6, _VARINT) + _varint(evicted_before))
+        tail += _field(6, _VARINT) + _varint(evicted_before)
     if evicted_batches_before:
-        parts.append(_field(7, _VARINT) + _varint(evicted_batches_before))
-    batch = b"".join(parts)
-    return _field(3, _LEN) + _varint(len(batch)) + batch
+        tail += _field(7, _VARINT) + _varint(evicted_batches_before)
+    inner = b"".join(head)
+    size = len(inner) + len(columns) + len(tail)
+    return b"".join((_field(3, _LEN) + _varint(size) + inner, columns, tail))
 
 
 def _native_batch(
@@ -159,4 +165,4 @@ def _native_batch(
     return out[start[0] : start[0] + n].tobytes()
 
 
-__all__ = ["batch_bytes", "columns_bytes", "columns_bytes_numpy", "varints"]
+__all__ = ["batch_bytes", "batch_from_columns", "columns_bytes", "columns_bytes_numpy", "varints"]

@@ -7,6 +7,9 @@ gap (``SampleBatch.evicted_before``, ``VehicleStatus.evicted``).
 
 Every append gets persistent batch sequence numbers (1, 2, 3, ... never reused, even when every
 batch was acknowledged and every segment deleted): the delivery contract of ``link.proto``.
+Batches are stored in their wire encoding (serialized ``SampleColumns``, see
+:mod:`vehicle_mw.store.segment`): encoded once when appended, about two thirds of the bytes of the
+raw records, and sent by reading them back and framing them.
 Thread-safe: producers may append from any thread while the uplink reads and acknowledges.
 """
 
@@ -26,8 +29,10 @@ import numpy as np
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.channel import OutboxConfig
-from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
-from vehicle_mw.store.segment import OVERHEAD, RecordRef, record_parts, scan
+from vehicle_mw.native.records import SAMPLE_DTYPE
+from vehicle_mw.native.wire import columns_bytes
+from vehicle_mw.store.segment import KIND_COLUMNS, KIND_SAMPLES, OVERHEAD, RecordRef, record_parts, scan
+from vehicle_mw.v1 import link_pb2
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +47,31 @@ class OutboxError(VehicleMwError):
 
 @dataclass(frozen=True, slots=True)
 class Batch:
-    """One batch read back for sending."""
+    """One batch read back for sending: its payload as stored, and what the gateway must learn with it."""
 
     seq: int
     priority: int
-    samples: np.ndarray  # SAMPLE_DTYPE
+    count: int  # samples in the batch
+    kind: int  # KIND_COLUMNS (payload = serialized SampleColumns) or KIND_SAMPLES (vmw_sample records)
+    payload: bytes
     evicted_before: int  # records evicted between the previous live batch and this one
     evicted_batches_before: int  # seqs right before this one that were evicted (never to be sent)
+
+    @property
+    def columns(self) -> bytes:
+        """The serialized ``SampleColumns`` of this batch (as stored, for records written now)."""
+        if self.kind == KIND_COLUMNS:
+            return self.payload
+        return columns_bytes(np.frombuffer(self.payload, SAMPLE_DTYPE))
+
+    @property
+    def samples(self) -> np.ndarray:
+        """The batch as a SAMPLE_DTYPE array (decoded; ``flags`` are not part of the wire encoding)."""
+        if self.kind == KIND_SAMPLES:
+            return np.frombuffer(self.payload, SAMPLE_DTYPE)
+        from vehicle_mw.channel.protocol import samples_from_columns  # the protocol's decoder
+
+        return samples_from_columns(link_pb2.SampleColumns.FromString(self.payload), "outbox")
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +150,8 @@ class Outbox:
             self._check_open()
             for start in range(0, len(data), step):
                 part = data[start : start + step]
-                seq = self._append_one(memoryview(part.view(np.uint8)), len(part), priority)
+                # stored as it will be sent: one encoding per batch, ~2/3 of the record bytes on disk
+                seq = self._append_one(columns_bytes(part), len(part), priority)
                 if seq is not None:
                     seqs.append(seq)
             self._maybe_fsync()
@@ -151,12 +175,13 @@ class Outbox:
                 previous = max(self._live[i - 1] if i > 0 else 0, self._acked)
                 seg = self._where[seq]
                 ref = seg.refs[seq]
-                raw = os.pread(seg.fd, ref.count * SAMPLE_SIZE, ref.payload_offset)
                 out.append(
                     Batch(
                         seq=seq,
                         priority=ref.priority,
-                        samples=np.frombuffer(raw, SAMPLE_DTYPE),
+                        count=ref.count,
+                        kind=ref.kind,
+                        payload=os.pread(seg.fd, ref.payload_size, ref.payload_offset),
                         evicted_before=self._evicted_before.get(seq, 0),
                         evicted_batches_before=max(0, seq - previous - 1),
                     )
@@ -245,7 +270,7 @@ class Outbox:
 
     # ------------------------------------------------------------------ appending
 
-    def _append_one(self, payload: memoryview, count: int, priority: int) -> int | None:
+    def _append_one(self, payload: bytes, count: int, priority: int) -> int | None:
         size = len(payload) + OVERHEAD
         if size > self.config.segment_bytes:
             raise OutboxError(
@@ -259,12 +284,14 @@ class Outbox:
         if seg is None or (seg.size and seg.size + size > self.config.segment_bytes):
             seg = self._roll()
         seq = self._high + 1
-        parts = record_parts(seq, priority, payload)
+        parts = record_parts(seq, priority, payload, count, KIND_COLUMNS)
         written = os.writev(seg.fd, parts)  # one syscall, no copy of the payload into a joined buffer
         if written != size:  # a short write on a regular file means the disk is full
             os.ftruncate(seg.fd, seg.size)
             raise OutboxError(f"{seg.path}: short write ({written} of {size} B): disk full?")
-        seg.refs[seq] = RecordRef(seq=seq, count=count, priority=priority, offset=seg.size, size=size)
+        seg.refs[seq] = RecordRef(
+            seq=seq, count=count, priority=priority, offset=seg.size, size=size, kind=KIND_COLUMNS
+        )
         seg.size += size
         self._where[seq] = seg
         self._live.append(seq)
@@ -370,7 +397,7 @@ class Outbox:
             raw = os.pread(seg.fd, ref.size, ref.offset)
             os.write(fd, raw)
             new_refs[seq] = RecordRef(
-                seq=seq, count=ref.count, priority=ref.priority, offset=offset, size=ref.size
+                seq=seq, count=ref.count, priority=ref.priority, offset=offset, size=ref.size, kind=ref.kind
             )
             offset += ref.size
         if self.config.fsync != "none":

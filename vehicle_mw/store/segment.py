@@ -4,7 +4,10 @@ A segment is a plain append-only file of records::
 
     header  <4s I Q I B B H>  magic "VMWB", payload length, batch seq, sample count,
                                priority, kind, reserved
-    payload                    count * SAMPLE_SIZE bytes (vmw_sample records)
+    payload                    kind 2 (KIND_COLUMNS, written now): the batch's serialized
+                               ``SampleColumns`` (link.proto), the bytes that go on the wire;
+                               kind 1 (KIND_SAMPLES, written before): count * SAMPLE_SIZE bytes of
+                               vmw_sample records. Both kinds are read.
     crc32   <I>                zlib.crc32 over header + payload
 
 One ``os.writev`` per record. A record whose header, payload or CRC is short or wrong marks the
@@ -20,11 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from vehicle_mw.native.records import SAMPLE_SIZE
+from vehicle_mw.native.wire import columns_bound
 
 MAGIC = b"VMWB"
 HEADER = struct.Struct("<4sIQIBBH")
 TRAILER = struct.Struct("<I")
-KIND_BATCH = 1
+KIND_SAMPLES = 1  # payload: vmw_sample records (the format of earlier versions; still read)
+KIND_COLUMNS = 2  # payload: serialized SampleColumns (what append writes)
 OVERHEAD = HEADER.size + TRAILER.size
 
 
@@ -37,25 +42,37 @@ class RecordRef:
     priority: int
     offset: int  # of the header
     size: int  # header + payload + crc
+    kind: int = KIND_COLUMNS
 
     @property
     def payload_offset(self) -> int:
         return self.offset + HEADER.size
 
+    @property
+    def payload_size(self) -> int:
+        return self.size - OVERHEAD
+
 
 def record_parts(
-    seq: int, priority: int, payload: bytes | memoryview
+    seq: int, priority: int, payload: bytes | memoryview, count: int, kind: int = KIND_COLUMNS
 ) -> tuple[bytes, bytes | memoryview, bytes]:
     """Header, payload, CRC trailer: one record for a single ``os.writev`` without copying the payload."""
-    count = len(payload) // SAMPLE_SIZE
-    head = HEADER.pack(MAGIC, len(payload), seq, count, priority, KIND_BATCH, 0)
+    head = HEADER.pack(MAGIC, len(payload), seq, count, priority, kind, 0)
     crc = zlib.crc32(payload, zlib.crc32(head))
     return head, payload, TRAILER.pack(crc)
 
 
-def encode_record(seq: int, priority: int, payload: bytes | memoryview) -> bytes:
+def encode_record(
+    seq: int, priority: int, payload: bytes | memoryview, count: int, kind: int = KIND_COLUMNS
+) -> bytes:
     """Header + payload + CRC as one buffer."""
-    return b"".join(record_parts(seq, priority, payload))
+    return b"".join(record_parts(seq, priority, payload, count, kind))
+
+
+def _plausible(kind: int, length: int, count: int) -> bool:
+    if kind == KIND_SAMPLES:
+        return length == count * SAMPLE_SIZE
+    return kind == KIND_COLUMNS and length <= columns_bound(count)
 
 
 def scan(fd: int, file_size: int) -> tuple[list[RecordRef], int]:
@@ -76,7 +93,7 @@ def _iter_valid(fd: int, file_size: int) -> Iterator[RecordRef]:
         if len(head) < HEADER.size:
             return
         magic, length, seq, count, priority, kind, _ = HEADER.unpack(head)
-        if magic != MAGIC or kind != KIND_BATCH or length != count * SAMPLE_SIZE:
+        if magic != MAGIC or not _plausible(kind, length, count):
             return
         end = offset + HEADER.size + length + TRAILER.size
         if end > file_size:
@@ -90,8 +107,19 @@ def _iter_valid(fd: int, file_size: int) -> Iterator[RecordRef]:
         (stored,) = TRAILER.unpack(os.pread(fd, TRAILER.size, pos))
         if stored != crc:
             return
-        yield RecordRef(seq=seq, count=count, priority=priority, offset=offset, size=end - offset)
+        yield RecordRef(seq=seq, count=count, priority=priority, offset=offset, size=end - offset, kind=kind)
         offset = end
 
 
-__all__ = ["MAGIC", "HEADER", "TRAILER", "OVERHEAD", "RecordRef", "encode_record", "record_parts", "scan"]
+__all__ = [
+    "HEADER",
+    "KIND_COLUMNS",
+    "KIND_SAMPLES",
+    "MAGIC",
+    "OVERHEAD",
+    "TRAILER",
+    "RecordRef",
+    "encode_record",
+    "record_parts",
+    "scan",
+]

@@ -280,9 +280,9 @@ async def main_async(quick: bool) -> list[str]:
         lines += [
             "",
             f"{total:,} samples per run, timed to the last ack. `vmw <transport>`: the link is up and "
-            "chosen, "
-            "then the event loop appends all samples to the durable outbox in one call (fsync none; "
-            "2,048-sample records, each encoded to SampleColumns, CRC32 + one writev) and the clock starts with that append. "
+            "chosen, then the event loop appends all samples to the durable outbox in one call (fsync "
+            "none; 2,048-sample records, each encoded to SampleColumns, CRC32 + one writev) and the clock "
+            "starts with that append. "
             "`send path`: the same samples are in the outbox before the Uplink starts and the clock starts "
             "when the negotiator chooses the link (hello/welcome done, as for the raw peers). Either way the "
             "negotiated Uplink (probes running) reads each stored batch back (pread; it is stored as "

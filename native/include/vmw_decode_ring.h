@@ -11,8 +11,9 @@
 /* Decodes up to max_frames frames from `frames` (88-byte slots) into `samples`
  * (32-byte slots). Frames are consumed only while the sample ring has room for
  * all their samples, so a full sample ring holds frames back (backpressure)
- * instead of losing samples. Returns 0, or -EINVAL when the slot sizes are not
- * the record sizes. *frames_done / *samples_done say what moved. */
+ * instead of losing samples. Returns 0, -EINVAL when the slot sizes are not
+ * the record sizes, or VMW_RING_ECORRUPT when either ring's segment is damaged
+ * (see vmw_slot_ring_error_detail()). *frames_done / *samples_done say what moved. */
 int vmw_decode_ring(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *samples, size_t max_frames,
                     size_t *frames_done, size_t *samples_done);
 

@@ -12,6 +12,19 @@
  *
  * Functions returning int return VMW_RING_OK (0) or a negative VMW_RING_E*
  * code; vmw_ring_strerror() names it.
+ *
+ * Corrupt segments: attach validates every header field (magic, version, kind,
+ * capacity, slot size, overflow, sizes against the file's real size) and the
+ * indices (head/tail in range and consistent, MPMC cell sequences and
+ * participant intents plausible); a damaged segment is refused with
+ * VMW_RING_ECORRUPT (or VMW_RING_ESIZE when the file's size disagrees with its
+ * header) and vmw_ring_error_detail() names the field. At run time every
+ * operation re-checks the shared indices, record lengths and cell sequences it
+ * uses before touching memory, and every loop is bounded: a segment damaged
+ * after attach makes the operation return 0 / NULL, and the handle's
+ * *_last_error() becomes VMW_RING_ECORRUPT for good (*_error_detail() says
+ * why). Wait functions report "ready" on such a handle so the caller's next
+ * operation sees the error instead of sleeping forever.
  */
 #ifndef VMW_RING_H
 #define VMW_RING_H
@@ -39,6 +52,7 @@
 #define VMW_RING_EINVAL (-7)   /* bad argument (capacity, slot size, name) */
 #define VMW_RING_ESYS (-8)     /* a system call failed; errno is kept */
 #define VMW_RING_ESLOTS (-9)   /* MPMC: all participant entries are taken by live processes */
+#define VMW_RING_ECORRUPT (-10) /* header fields, indices or records are inconsistent: a damaged segment */
 
 typedef struct vmw_slot_ring vmw_slot_ring;
 typedef struct vmw_byte_ring vmw_byte_ring;
@@ -69,6 +83,9 @@ typedef struct vmw_ring_info {
 } vmw_ring_info;
 
 const char *vmw_ring_strerror(int code);
+/* What the last failed create/attach/info call of this thread found ("" if nothing specific),
+ * e.g. "header field capacity=4611686018427387904 is not a power of two in 2..4294967296". */
+const char *vmw_ring_error_detail(void);
 int vmw_ring_info_read(const char *name, vmw_ring_info *out);
 int vmw_ring_unlink(const char *name);
 
@@ -92,7 +109,7 @@ size_t vmw_slot_ring_pop_n(vmw_slot_ring *r, void *dst, size_t max_n);
  * (<= max_n) start there. Release them with vmw_slot_ring_release(). */
 size_t vmw_slot_ring_peek(vmw_slot_ring *r, const void **ptr, size_t max_n);
 /* Returns 1 if the peeked slots were intact, 0 if the producer overwrote them meanwhile
- * (overwrite-oldest only; the release is then a no-op). */
+ * (overwrite-oldest only; the release is then a no-op). n is at most what peek returned. */
 int vmw_slot_ring_release(vmw_slot_ring *r, size_t n);
 uint64_t vmw_slot_ring_size(const vmw_slot_ring *r);
 /* Block until a record is readable or timeout_ns passes (< 0: forever). 1 = readable;
@@ -103,6 +120,9 @@ int vmw_slot_ring_wait_space(vmw_slot_ring *r, int64_t timeout_ns);
 void vmw_slot_ring_stats(const vmw_slot_ring *r, vmw_ring_stats *out);
 /* Wake every waiter (e.g. to cancel a blocked wait); their wait returns 0 if nothing is readable. */
 void vmw_slot_ring_wake(vmw_slot_ring *r);
+/* 0, or VMW_RING_ECORRUPT once an operation found the segment damaged (sticky; re-attach). */
+int vmw_slot_ring_last_error(const vmw_slot_ring *r);
+const char *vmw_slot_ring_error_detail(const vmw_slot_ring *r);
 
 /* ---- variable-length SPSC byte ring ---- */
 /* capacity in bytes, rounded up to a power of two; a record holds at most capacity/2 - 8 bytes. */
@@ -113,7 +133,8 @@ uint64_t vmw_byte_ring_capacity(const vmw_byte_ring *r);
 uint64_t vmw_byte_ring_max_record(const vmw_byte_ring *r);
 /* Producer, zero-copy: contiguous room for len bytes, or NULL (full / too big). */
 void *vmw_byte_ring_reserve(vmw_byte_ring *r, uint32_t len);
-/* Publish the reserved record with its final length (<= the reserved length). */
+/* Publish the reserved record with its final length (<= the reserved length; a commit
+ * without a reservation, or longer than it, is ignored). */
 void vmw_byte_ring_commit(vmw_byte_ring *r, uint32_t len);
 /* Producer batch: n records packed back to back in src, lengths in lens; returns records accepted. */
 size_t vmw_byte_ring_push_n(vmw_byte_ring *r, const void *src, const uint32_t *lens, size_t n);
@@ -129,6 +150,8 @@ int vmw_byte_ring_wait(vmw_byte_ring *r, int64_t timeout_ns);
 int vmw_byte_ring_wait_space(vmw_byte_ring *r, int64_t timeout_ns);
 void vmw_byte_ring_stats(const vmw_byte_ring *r, vmw_ring_stats *out);
 void vmw_byte_ring_wake(vmw_byte_ring *r);
+int vmw_byte_ring_last_error(const vmw_byte_ring *r); /* see vmw_slot_ring_last_error */
+const char *vmw_byte_ring_error_detail(const vmw_byte_ring *r);
 
 /* ---- fixed-slot MPMC ---- */
 #define VMW_MPMC_MAX_PARTICIPANTS 32 /* live producer (and consumer) handles at once */
@@ -143,7 +166,9 @@ uint64_t vmw_mpmc_ring_capacity(const vmw_mpmc_ring *r);
 size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n);
 size_t vmw_mpmc_ring_push_bytes(vmw_mpmc_ring *r, const char *src, size_t n);
 size_t vmw_mpmc_ring_pop_n(vmw_mpmc_ring *r, void *dst, size_t max_n);
+/* VMW_RING_ECORRUPT (sticky), else VMW_RING_ESLOTS while no participant entry could be taken, else 0. */
 int vmw_mpmc_ring_last_error(const vmw_mpmc_ring *r);
+const char *vmw_mpmc_ring_error_detail(const vmw_mpmc_ring *r);
 uint64_t vmw_mpmc_ring_size(const vmw_mpmc_ring *r);
 int vmw_mpmc_ring_wait(vmw_mpmc_ring *r, int64_t timeout_ns);
 int vmw_mpmc_ring_wait_space(vmw_mpmc_ring *r, int64_t timeout_ns);

@@ -14,6 +14,15 @@
 #define VMW_CACHELINE 64
 #define VMW_POS_IDLE UINT64_MAX
 
+/* Geometry limits create enforces and attach re-checks in a header it reads. */
+#define VMW_SLOT_SIZE_MAX (1u << 20)     /* bytes per fixed slot */
+#define VMW_SLOTS_MAX (1ull << 32)       /* slots of a slot / MPMC ring */
+#define VMW_BYTES_MIN 64ull              /* byte ring capacity, bytes */
+#define VMW_DATA_MAX (1ull << 36)        /* data bytes of any ring */
+
+/* Bytes per MPMC cell: the 8-byte sequence number and the slot padded to 8. */
+static inline uint64_t vmw_mpmc_stride(uint32_t slot_size) { return 8 + (((uint64_t)slot_size + 7u) & ~7ull); }
+
 /* One participant of an MPMC ring: who it is and which position it is claiming. */
 typedef struct vmw_participant {
     _Atomic int32_t pid; /* 0 = free */
@@ -55,16 +64,26 @@ typedef struct vmw_ring_header {
     vmw_participant consumers[32];
 } vmw_ring_header;
 
+/* A mapped segment, with the geometry validated at create/attach (a process-local copy:
+ * the kinds never re-read capacity, slot size or policy from the shared header). */
 typedef struct vmw_shm {
     vmw_ring_header *hdr;
     unsigned char *data;
     size_t map_size;
+    uint64_t capacity;
+    uint32_t slot_size;
+    uint32_t overflow;
 } vmw_shm;
 
-/* Create (or reclaim a stale) segment with the given data size; fills the header. */
+/* Create (or reclaim a stale) segment with the given data size; fills the header except the
+ * magic, so nobody attaches before the caller has initialised the data: vmw_shm_publish() then. */
 int vmw_shm_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size, uint32_t overflow,
                    size_t data_size, vmw_shm *out);
-/* Attach and validate magic, version, kind and size. */
+void vmw_shm_publish(vmw_shm *s);
+/* Attach (kind 0: any kind) and validate every header field: magic, version, kind, overflow,
+ * capacity and slot size within the kind's limits, data_offset, and total_size against both
+ * the geometry and the file's real size; counters that cannot exceed the capacity. Failures
+ * set vmw_attach_fault() with the field. Indices are checked by each kind's attach. */
 int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out);
 void vmw_shm_close(vmw_shm *s);
 

@@ -55,6 +55,9 @@ int vmw_decode_ring(vmw_decoder *d, vmw_slot_ring *frames, vmw_slot_ring *sample
         free(buf);
     *frames_done = fdone;
     *samples_done = sdone;
+    /* a damaged segment: stop instead of spinning on a ring that never moves */
+    if (vmw_slot_ring_last_error(frames) || vmw_slot_ring_last_error(samples))
+        return VMW_RING_ECORRUPT;
     return 0;
 }
 

@@ -13,13 +13,22 @@
  * ABANDONED, skipped by consumers, counted dropped); an untaken cell is freed
  * (its record was lost with the dead consumer, counted dropped). The claimer
  * of position p is found as the entry with the greatest intent <= p: claimed
- * ranges are contiguous and every intent is the start of a real range. */
+ * ranges are contiguous and every intent is the start of a real range.
+ *
+ * Damage: a cell for position p only ever holds p, p + 1 (| ABANDONED) or
+ * p + cap, so a claimer at pos that finds neither its value nor one of the two
+ * "not yet" values of the previous lap (producer: pos - cap, pos - cap + 1;
+ * consumer: pos, pos - cap + 1) is looking at damage; a cell ahead of pos means
+ * the counter moved on, so a counter that stays at pos is damage too. Claims
+ * never exceed cap and every loop is bounded. Attach checks head/tail, every
+ * cell and every participant intent the same way. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "vmw_ring.h"
+#include "vmw_ring_check.h"
 #include "vmw_shm.h"
 #include "vmw_wait.h"
 
@@ -45,6 +54,7 @@ struct vmw_mpmc_ring {
     uint64_t stuck_head; /* wait_space(): the same for a cell taken but never freed */
     int64_t stuck_head_since;
     unsigned fork_gen; /* a forked child must register its own participant entries */
+    vmw_fault fault;
 };
 
 static _Atomic unsigned fork_generation;
@@ -78,11 +88,11 @@ static int open_handle(vmw_shm *shm, vmw_mpmc_ring **out) {
     r->shm = *shm;
     r->h = shm->hdr;
     r->data = shm->data;
-    r->cap = r->h->capacity;
+    r->cap = shm->capacity;
     r->mask = r->cap - 1;
-    r->slot = r->h->slot_size;
-    r->stride = 8 + ((r->slot + 7u) & ~7u);
-    r->overwrite = r->h->overflow == VMW_OVERFLOW_OVERWRITE_OLDEST;
+    r->slot = shm->slot_size;
+    r->stride = vmw_mpmc_stride(r->slot);
+    r->overwrite = shm->overflow == VMW_OVERFLOW_OVERWRITE_OLDEST;
     r->prod = r->cons = -1;
     pthread_once(&fork_hook_once, install_fork_hook);
     r->fork_gen = atomic_load_explicit(&fork_generation, memory_order_relaxed);
@@ -94,31 +104,69 @@ static int open_handle(vmw_shm *shm, vmw_mpmc_ring **out) {
 
 int vmw_mpmc_ring_create(const char *name, uint32_t slot_size, uint64_t capacity, uint32_t overflow,
                          vmw_mpmc_ring **out) {
-    if (slot_size == 0 || slot_size > (1u << 20) || capacity == 0 || capacity > (1ull << 32))
+    if (slot_size == 0 || slot_size > VMW_SLOT_SIZE_MAX || capacity == 0 || capacity > VMW_SLOTS_MAX)
         return VMW_RING_EINVAL;
     uint64_t cap = 2;
     while (cap < capacity) cap <<= 1;
-    uint64_t stride = 8 + ((slot_size + 7u) & ~7u);
-    if (cap * stride > (1ull << 36)) return VMW_RING_EINVAL;
+    uint64_t stride = vmw_mpmc_stride(slot_size);
+    if (cap * stride > VMW_DATA_MAX) return VMW_RING_EINVAL;
     vmw_shm shm;
     int rc = vmw_shm_create(name, VMW_RING_KIND_MPMC, cap, slot_size, overflow, (size_t)(cap * stride), &shm);
     if (rc) return rc;
     for (uint64_t i = 0; i < cap; i++)
         atomic_store_explicit((_Atomic uint64_t *)(shm.data + i * stride), i, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
+    vmw_shm_publish(&shm); /* release: an attacher sees initialised cells */
     return open_handle(&shm, out);
+}
+
+/* Cells and participant intents of a freshly attached segment (see the top comment); peers may
+ * be running, so the window is [tail read before, head read after]. 0 or VMW_RING_ECORRUPT. */
+static int check_attached(const vmw_shm *shm) {
+    vmw_ring_header *h = shm->hdr;
+    uint64_t cap = shm->capacity, mask = cap - 1, stride = vmw_mpmc_stride(shm->slot_size);
+    vmw_fault *f = vmw_attach_fault();
+    uint64_t tail, head;
+    if (!vmw_span_consistent(&h->tail, &h->head, cap, &tail, &head))
+        return vmw_fault_set(f, VMW_RING_ECORRUPT, "header fields head=%llu tail=%llu: head - tail must be 0..%llu",
+                             (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
+    for (uint64_t j = 0; j < cap; j++) {
+        uint64_t raw = atomic_load_explicit((_Atomic uint64_t *)(shm->data + j * stride), memory_order_acquire);
+        uint64_t seq = raw & ~ABANDONED;
+        uint64_t lap = (seq - j) & mask; /* 0: free or claimed, 1: published */
+        int64_t from_tail = (int64_t)(seq - tail);
+        int64_t past_head = (int64_t)(seq - atomic_load_explicit(&h->head, memory_order_acquire));
+        if (lap > 1 || ((raw & ABANDONED) && lap != 1) || from_tail < -(int64_t)cap || past_head > (int64_t)cap)
+            return vmw_fault_set(f, VMW_RING_ECORRUPT,
+                                 "cell %llu: sequence %llu%s is impossible with tail=%llu head=%llu capacity=%llu",
+                                 (unsigned long long)j, (unsigned long long)seq, raw & ABANDONED ? " (abandoned)" : "",
+                                 (unsigned long long)tail, (unsigned long long)head, (unsigned long long)cap);
+    }
+    for (int c = 0; c < 2; c++) {
+        vmw_participant *table = c ? h->consumers : h->producers;
+        _Atomic uint64_t *counter = c ? &h->tail : &h->head;
+        for (int i = 0; i < NPART; i++) {
+            int32_t pid = atomic_load_explicit(&table[i].pid, memory_order_acquire);
+            uint64_t in = atomic_load_explicit(&table[i].intent, memory_order_seq_cst);
+            /* an intent is a value the counter had before (read after it): never ahead of it */
+            uint64_t now = atomic_load_explicit(counter, memory_order_seq_cst);
+            if (pid < 0 || (in != VMW_POS_IDLE && (int64_t)(now - in) < 0))
+                return vmw_fault_set(f, VMW_RING_ECORRUPT,
+                                     "%s[%d]: pid=%d (never negative) intent=%llu (never ahead of %s=%llu)",
+                                     c ? "consumers" : "producers", i, (int)pid, (unsigned long long)in,
+                                     c ? "tail" : "head", (unsigned long long)now);
+        }
+    }
+    return VMW_RING_OK;
 }
 
 int vmw_mpmc_ring_attach(const char *name, vmw_mpmc_ring **out) {
     vmw_shm shm;
     int rc = vmw_shm_attach(name, VMW_RING_KIND_MPMC, &shm);
     if (rc) return rc;
-    vmw_ring_header *h = shm.hdr;
-    uint64_t stride = 8 + ((h->slot_size + 7u) & ~7u);
-    if (h->capacity < 2 || (h->capacity & (h->capacity - 1)) || h->slot_size == 0 ||
-        h->total_size < h->data_offset + h->capacity * stride) {
+    rc = check_attached(&shm);
+    if (rc) {
         vmw_shm_close(&shm);
-        return VMW_RING_ESIZE;
+        return rc;
     }
     return open_handle(&shm, out);
 }
@@ -141,7 +189,38 @@ void vmw_mpmc_ring_close(vmw_mpmc_ring *r) {
 
 uint32_t vmw_mpmc_ring_slot_size(const vmw_mpmc_ring *r) { return r->slot; }
 uint64_t vmw_mpmc_ring_capacity(const vmw_mpmc_ring *r) { return r->cap; }
-int vmw_mpmc_ring_last_error(const vmw_mpmc_ring *r) { return r->last_error; }
+int vmw_mpmc_ring_last_error(const vmw_mpmc_ring *r) { return r->fault.code ? r->fault.code : r->last_error; }
+const char *vmw_mpmc_ring_error_detail(const vmw_mpmc_ring *r) { return r->fault.why; }
+
+/* head - tail read outside 0..cap: a fault unless a concurrent move explains it (then 0). */
+static int span_fault(vmw_mpmc_ring *r) {
+    uint64_t tail, head;
+    if (vmw_span_consistent(&r->h->tail, &r->h->head, r->cap, &tail, &head)) return 0;
+    vmw_fault_set(&r->fault, VMW_RING_ECORRUPT, "indices head=%llu tail=%llu: head - tail must be 0..%llu",
+                  (unsigned long long)head, (unsigned long long)tail, (unsigned long long)r->cap);
+    return 1;
+}
+
+/* The cell at pos does not show pos + offset (offset 0: a producer at head, 1: a consumer at
+ * tail); seq is its value without the ABANDONED bit. 0 = not ready (the previous lap is still
+ * being finished), 1 = the counter moved on (reload it), -1 = damage (fault recorded). */
+static int cell_behind_or_ahead(vmw_mpmc_ring *r, _Atomic uint64_t *counter, uint64_t pos, uint64_t offset,
+                                uint64_t seq) {
+    int64_t d = (int64_t)(seq - (pos + offset));
+    int64_t cap = (int64_t)r->cap;
+    if (d < 0) {
+        /* producer: pos - cap claimed (d = -cap) or published (1 - cap); consumer: pos free or
+         * claimed by a producer (d = -1), or pos - cap taken but not freed yet (d = -cap) */
+        if (offset == 0 ? (d == -cap || d == 1 - cap) : (d == -1 || d == -cap)) return 0;
+    } else if (atomic_load_explicit(counter, memory_order_acquire) != pos) {
+        return 1; /* whoever moved the cell on moved the counter first */
+    }
+    vmw_fault_set(&r->fault, VMW_RING_ECORRUPT,
+                  "cell %llu: sequence %llu is impossible at %s=%llu (capacity %llu)",
+                  (unsigned long long)(pos & r->mask), (unsigned long long)seq, offset ? "tail" : "head",
+                  (unsigned long long)pos, (unsigned long long)r->cap);
+    return -1;
+}
 
 static int entry_dead(const vmw_participant *e) {
     int32_t pid = atomic_load_explicit(&e->pid, memory_order_acquire);
@@ -189,8 +268,13 @@ static int claimer_dead(const vmw_participant *table, uint64_t p) {
 size_t vmw_mpmc_ring_recover(vmw_mpmc_ring *r) {
     vmw_ring_header *h = r->h;
     size_t fixed = 0;
+    if (r->fault.code) return 0;
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_seq_cst);
     uint64_t head = atomic_load_explicit(&h->head, memory_order_seq_cst);
+    if (head - tail > r->cap) { /* damaged, or moved while we read: nothing to do now either way */
+        span_fault(r);
+        return 0;
+    }
     /* producers that died after claiming, before publishing */
     for (uint64_t p = tail; (int64_t)(head - p) > 0 && p - tail < r->cap; p++) {
         _Atomic uint64_t *sq = cell_seq(r, p);
@@ -221,48 +305,58 @@ size_t vmw_mpmc_ring_recover(vmw_mpmc_ring *r) {
 }
 
 /* Claim up to want consecutive positions on `counter` whose cells show seq == pos + offset.
- * Returns how many (0: none ready), with the first position in *first. */
+ * Returns how many (0: none ready, or damage -- see r->fault), with the first position in *first. */
 static size_t claim(vmw_mpmc_ring *r, _Atomic uint64_t *counter, vmw_participant *me, uint64_t offset,
                     size_t want, uint64_t *first) {
+    if (want > r->cap) want = (size_t)r->cap;
     uint64_t pos = atomic_load_explicit(counter, memory_order_relaxed);
-    for (;;) {
+    int announced = 0;
+    for (unsigned tries = 0; tries < VMW_RETRY_MAX; tries++) {
         size_t k = 0;
         while (k < want &&
                (atomic_load_explicit(cell_seq(r, pos + k), memory_order_acquire) & ~ABANDONED) == pos + k + offset)
             k++;
         if (k == 0) {
             uint64_t seq = atomic_load_explicit(cell_seq(r, pos), memory_order_acquire) & ~ABANDONED;
-            if ((int64_t)(seq - (pos + offset)) < 0) return 0; /* full (producer) / empty (consumer) */
-            pos = atomic_load_explicit(counter, memory_order_relaxed);   /* someone else got it */
+            if (seq == pos + offset) continue; /* became ready meanwhile */
+            int moved = cell_behind_or_ahead(r, counter, pos, offset, seq);
+            if (moved <= 0) break; /* full (producer) / empty (consumer), or damage */
+            pos = atomic_load_explicit(counter, memory_order_relaxed); /* someone else got it */
             continue;
         }
         atomic_store_explicit(&me->intent, pos, memory_order_seq_cst);
+        announced = 1;
         if (atomic_compare_exchange_weak_explicit(counter, &pos, pos + k, memory_order_seq_cst,
                                                   memory_order_relaxed)) {
             *first = pos;
             return k;
         }
     }
+    /* nothing claimed (or outrun every time): an intent left behind would shield a dead claimer */
+    if (announced) atomic_store_explicit(&me->intent, VMW_POS_IDLE, memory_order_release);
+    return 0;
 }
 
 static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard);
 
 size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n) {
     vmw_ring_header *h = r->h;
+    if (r->fault.code) return 0;
     check_fork(r);
     if (!join(r, h->producers, &r->prod)) return 0;
     vmw_participant *me = &h->producers[r->prod];
     const unsigned char *s = src;
     size_t done = 0;
     unsigned busy = 0;
-    while (done < n) {
+    for (uint64_t rounds = 0; done < n && rounds < (uint64_t)n + VMW_RETRY_MAX; rounds++) {
         uint64_t pos;
         size_t k = claim(r, &h->head, me, 0, n - done, &pos);
+        if (r->fault.code) break;
         if (k == 0) {
             if (r->overwrite) {
                 size_t want = n - done < r->cap ? n - done : r->cap;
                 if (take(r, NULL, want, 1) || vmw_mpmc_ring_recover(r)) continue;
-                if (r->last_error) break;
+                if (r->last_error || r->fault.code) break;
                 /* the oldest cell is being written by a live producer: retry a while, then drop ours */
                 if (++busy < 100000) continue;
             }
@@ -287,7 +381,7 @@ size_t vmw_mpmc_ring_push_n(vmw_mpmc_ring *r, const void *src, size_t n) {
         }
         vmw_wake_if_waiting(&h->data_word, &h->data_waiting);
     }
-    return r->overwrite && !r->last_error ? n : done;
+    return r->overwrite && !r->last_error && !r->fault.code ? n : done;
 }
 
 size_t vmw_mpmc_ring_push_bytes(vmw_mpmc_ring *r, const char *src, size_t n) {
@@ -300,7 +394,7 @@ static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard) {
     if (!join(r, h->consumers, &r->cons)) return 0;
     vmw_participant *me = &h->consumers[r->cons];
     unsigned char *d = dst;
-    for (;;) {
+    for (unsigned tries = 0; tries < VMW_RETRY_MAX; tries++) { /* each round takes >= 1 cell */
         uint64_t pos;
         size_t k = claim(r, &h->tail, me, 1, max_n, &pos);
         if (k == 0) return 0;
@@ -319,10 +413,11 @@ static size_t take(vmw_mpmc_ring *r, void *dst, size_t max_n, int discard) {
         vmw_wake_if_waiting(&h->space_word, &h->space_waiting);
         if (out || discard) return out ? out : k;
     }
+    return 0;
 }
 
 size_t vmw_mpmc_ring_pop_n(vmw_mpmc_ring *r, void *dst, size_t max_n) {
-    if (max_n == 0) return 0;
+    if (max_n == 0 || r->fault.code) return 0;
     return take(r, dst, max_n, 0);
 }
 
@@ -347,12 +442,15 @@ static int stuck_long_enough(uint64_t *pos_seen, int64_t *since, uint64_t pos) {
     return 1;
 }
 
+/* Damage found here reads as ready (and room, below): the caller's next pop/push reports it. */
 static int mpmc_ready(void *arg) {
     vmw_mpmc_ring *r = arg;
+    if (r->fault.code) return 1;
     uint64_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
     uint64_t seq = atomic_load_explicit(cell_seq(r, tail), memory_order_acquire);
     if ((seq & ~ABANDONED) == tail + 1) return 1;
-    if (seq != tail || atomic_load_explicit(&r->h->head, memory_order_acquire) == tail) return 0;
+    if (seq != tail) return cell_behind_or_ahead(r, &r->h->tail, tail, 1, seq & ~ABANDONED) < 0;
+    if (atomic_load_explicit(&r->h->head, memory_order_acquire) == tail) return 0;
     /* claimed by a producer but unpublished */
     return stuck_long_enough(&r->stuck_tail, &r->stuck_since, tail) && vmw_mpmc_ring_recover(r) > 0;
 }
@@ -363,9 +461,11 @@ int vmw_mpmc_ring_wait(vmw_mpmc_ring *r, int64_t timeout_ns) {
 
 static int mpmc_has_room(void *arg) {
     vmw_mpmc_ring *r = arg;
+    if (r->fault.code) return 1;
     uint64_t head = atomic_load_explicit(&r->h->head, memory_order_acquire);
     uint64_t seq = atomic_load_explicit(cell_seq(r, head), memory_order_acquire) & ~ABANDONED;
     if ((int64_t)(seq - head) >= 0) return 1;
+    if (cell_behind_or_ahead(r, &r->h->head, head, 0, seq) < 0) return 1;
     /* full; if the oldest cell was taken by a consumer that never freed it, it may be dead */
     uint64_t tail = atomic_load_explicit(&r->h->tail, memory_order_acquire);
     if ((int64_t)(tail - (head - r->cap)) <= 0) return 0;

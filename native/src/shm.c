@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "vmw_ring.h"
+#include "vmw_ring_check.h"
 #include "vmw_shm.h"
 
 _Static_assert(sizeof(vmw_ring_header) % VMW_CACHELINE == 0, "header must end on a cache line");
@@ -63,7 +64,67 @@ static int map_fd(int fd, size_t size, vmw_shm *out) {
     if (p == MAP_FAILED) return VMW_RING_ESYS;
     out->hdr = p;
     out->map_size = size;
-    out->data = (unsigned char *)p + out->hdr->data_offset;
+    out->data = (unsigned char *)p + header_span(); /* not the header's data_offset: it is shared */
+    return VMW_RING_OK;
+}
+
+static int is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+
+#define REFUSE(...) vmw_fault_set(vmw_attach_fault(), VMW_RING_ECORRUPT, __VA_ARGS__)
+
+/* Every field of a header copy against the kind's limits and the file's size. */
+static int check_header(const vmw_ring_header *h, uint64_t magic, uint32_t kind, uint64_t file_size) {
+    vmw_fault *f = vmw_attach_fault();
+    if (magic != VMW_RING_MAGIC)
+        return vmw_fault_set(f, VMW_RING_EMAGIC, "header field magic=0x%016llx, a ring has 0x%016llx",
+                             (unsigned long long)magic, (unsigned long long)VMW_RING_MAGIC);
+    if (h->layout_version != VMW_RING_LAYOUT_VERSION)
+        return vmw_fault_set(f, VMW_RING_EVERSION, "header field layout_version=%u, this build reads %u",
+                             h->layout_version, VMW_RING_LAYOUT_VERSION);
+    if (h->kind < VMW_RING_KIND_SLOT || h->kind > VMW_RING_KIND_MPMC)
+        return REFUSE("header field kind=%u is not a ring kind (1 slot, 2 bytes, 3 mpmc)", h->kind);
+    if (kind && h->kind != kind)
+        return vmw_fault_set(f, VMW_RING_EKIND, "header field kind=%u, wanted %u", h->kind, kind);
+    if (h->overflow > VMW_OVERFLOW_OVERWRITE_OLDEST)
+        return REFUSE("header field overflow=%u is not a policy (0 reject-newest, 1 overwrite-oldest)",
+                      h->overflow);
+    uint64_t cap = h->capacity, data;
+    if (h->kind == VMW_RING_KIND_BYTES) {
+        if (h->slot_size != 0) return REFUSE("header field slot_size=%u, a byte ring has 0", h->slot_size);
+        if (!is_pow2(cap) || cap < VMW_BYTES_MIN || cap > VMW_DATA_MAX)
+            return REFUSE("header field capacity=%llu is not a power of two in %llu..%llu",
+                          (unsigned long long)cap, VMW_BYTES_MIN, VMW_DATA_MAX);
+        data = cap;
+    } else {
+        if (h->slot_size == 0 || h->slot_size > VMW_SLOT_SIZE_MAX)
+            return REFUSE("header field slot_size=%u outside 1..%u", h->slot_size, VMW_SLOT_SIZE_MAX);
+        if (!is_pow2(cap) || cap < 2 || cap > VMW_SLOTS_MAX)
+            return REFUSE("header field capacity=%llu is not a power of two in 2..%llu", (unsigned long long)cap,
+                          VMW_SLOTS_MAX);
+        data = cap * (h->kind == VMW_RING_KIND_MPMC ? vmw_mpmc_stride(h->slot_size) : h->slot_size);
+        if (data > VMW_DATA_MAX)
+            return REFUSE("header fields capacity=%llu x slot_size=%u exceed the %llu-byte data limit",
+                          (unsigned long long)cap, h->slot_size, VMW_DATA_MAX);
+    }
+    if (h->data_offset != header_span())
+        return REFUSE("header field data_offset=%llu, the header takes %zu bytes", (unsigned long long)h->data_offset,
+                      header_span());
+    uint64_t want = header_span() + data;
+    if (h->total_size != want)
+        return REFUSE("header field total_size=%llu does not match capacity=%llu x slot_size=%u + %zu-byte "
+                      "header = %llu",
+                      (unsigned long long)h->total_size, (unsigned long long)cap, h->slot_size, header_span(),
+                      (unsigned long long)want);
+    if (want != file_size)
+        return vmw_fault_set(f, VMW_RING_ESIZE,
+                             "header fields capacity=%llu x slot_size=%u + %zu-byte header = %llu bytes do not "
+                             "match the segment's size %llu",
+                             (unsigned long long)cap, h->slot_size, header_span(), (unsigned long long)want,
+                             (unsigned long long)file_size);
+    uint64_t hw = atomic_load_explicit(&h->high_water, memory_order_relaxed);
+    if (hw > cap)
+        return REFUSE("header field high_water=%llu exceeds capacity=%llu", (unsigned long long)hw,
+                      (unsigned long long)cap);
     return VMW_RING_OK;
 }
 
@@ -88,6 +149,7 @@ static int segment_is_stale(const char *path) {
 int vmw_shm_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t slot_size, uint32_t overflow,
                    size_t data_size, vmw_shm *out) {
     char path[256];
+    vmw_attach_fault_clear();
     int rc = shm_path(name, path, sizeof path);
     if (rc) return rc;
     if (overflow > VMW_OVERFLOW_OVERWRITE_OLDEST) return VMW_RING_EINVAL;
@@ -130,15 +192,20 @@ int vmw_shm_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t 
         atomic_store_explicit(&h->producers[i].intent, VMW_POS_IDLE, memory_order_relaxed);
         atomic_store_explicit(&h->consumers[i].intent, VMW_POS_IDLE, memory_order_relaxed);
     }
-    atomic_store_explicit(&h->magic, VMW_RING_MAGIC, memory_order_release);
     out->hdr = h;
     out->map_size = total;
-    out->data = (unsigned char *)p + h->data_offset;
+    out->data = (unsigned char *)p + header_span();
+    out->capacity = capacity;
+    out->slot_size = slot_size;
+    out->overflow = overflow;
     return VMW_RING_OK;
 }
 
+void vmw_shm_publish(vmw_shm *s) { atomic_store_explicit(&s->hdr->magic, VMW_RING_MAGIC, memory_order_release); }
+
 int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out) {
     char path[256];
+    vmw_attach_fault_clear();
     int rc = shm_path(name, path, sizeof path);
     if (rc) return rc;
     int fd = shm_open(path, O_RDWR | O_CLOEXEC, 0);
@@ -150,26 +217,30 @@ int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out) {
     }
     if ((size_t)st.st_size < header_span()) {
         close(fd);
-        return st.st_size < (off_t)sizeof(uint64_t) ? VMW_RING_EMAGIC : VMW_RING_ESIZE;
+        if (st.st_size < (off_t)sizeof(uint64_t)) return VMW_RING_EMAGIC;
+        return vmw_fault_set(vmw_attach_fault(), VMW_RING_ESIZE,
+                             "the segment's size %lld is smaller than the %zu-byte header", (long long)st.st_size,
+                             header_span());
     }
     vmw_ring_header *h = mmap(NULL, sizeof *h, PROT_READ, MAP_SHARED, fd, 0);
     if (h == MAP_FAILED) {
         close(fd);
         return VMW_RING_ESYS;
     }
-    rc = VMW_RING_OK;
-    if (atomic_load_explicit(&h->magic, memory_order_acquire) != VMW_RING_MAGIC)
-        rc = VMW_RING_EMAGIC;
-    else if (h->layout_version != VMW_RING_LAYOUT_VERSION)
-        rc = VMW_RING_EVERSION;
-    else if (kind && h->kind != kind)
-        rc = VMW_RING_EKIND;
-    else if (h->total_size != (uint64_t)st.st_size || h->data_offset != header_span())
-        rc = VMW_RING_ESIZE;
-    size_t total = (size_t)h->total_size;
+    /* validate a private copy: another process may change the shared header while we look */
+    vmw_ring_header copy;
+    uint64_t magic = atomic_load_explicit(&h->magic, memory_order_acquire);
+    memcpy(&copy, h, sizeof copy);
     munmap(h, sizeof *h);
-    if (rc == VMW_RING_OK) rc = map_fd(fd, total, out);
+    rc = check_header(&copy, magic, kind, (uint64_t)st.st_size);
+    if (rc == VMW_RING_OK) rc = map_fd(fd, (size_t)st.st_size, out);
     close(fd);
+    if (rc == VMW_RING_OK) {
+        /* the geometry the kinds rely on is the one just checked, whatever the shared copy says later */
+        out->capacity = copy.capacity;
+        out->slot_size = copy.slot_size;
+        out->overflow = copy.overflow;
+    }
     return rc;
 }
 
@@ -194,12 +265,12 @@ int vmw_ring_info_read(const char *name, vmw_ring_info *out) {
     vmw_ring_header *h = s.hdr;
     out->kind = h->kind;
     out->layout_version = h->layout_version;
-    out->capacity = h->capacity;
-    out->slot_size = h->slot_size;
-    out->overflow = h->overflow;
+    out->capacity = s.capacity;
+    out->slot_size = s.slot_size;
+    out->overflow = s.overflow;
     out->creator_pid = h->creator_pid;
     out->creator_alive = vmw_proc_alive(h->creator_pid, h->creator_start);
-    out->total_size = h->total_size;
+    out->total_size = s.map_size;
     vmw_shm_close(&s);
     return VMW_RING_OK;
 }
@@ -216,6 +287,7 @@ const char *vmw_ring_strerror(int code) {
     case VMW_RING_EINVAL: return "invalid argument (name, capacity, slot size or overflow policy)";
     case VMW_RING_ESYS: return "system call failed";
     case VMW_RING_ESLOTS: return "all MPMC participant entries are taken by live processes";
+    case VMW_RING_ECORRUPT: return "corrupt segment";
     default: return "unknown ring error";
     }
 }

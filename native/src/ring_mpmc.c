@@ -133,9 +133,11 @@ static int check_attached(const vmw_shm *shm) {
         uint64_t raw = atomic_load_explicit((_Atomic uint64_t *)(shm->data + j * stride), memory_order_acquire);
         uint64_t seq = raw & ~ABANDONED;
         uint64_t lap = (seq - j) & mask; /* 0: free or claimed, 1: published */
-        int64_t from_tail = (int64_t)(seq - tail);
+        /* the cell's position in [tail, tail + cap): the lap before it was at least taken */
+        uint64_t p0 = tail + ((j - tail) & mask);
+        int64_t from_oldest = (int64_t)(seq - (p0 - cap + 1));
         int64_t past_head = (int64_t)(seq - atomic_load_explicit(&h->head, memory_order_acquire));
-        if (lap > 1 || ((raw & ABANDONED) && lap != 1) || from_tail < -(int64_t)cap || past_head > (int64_t)cap)
+        if (lap > 1 || ((raw & ABANDONED) && lap != 1) || from_oldest < 0 || past_head > (int64_t)cap)
             return vmw_fault_set(f, VMW_RING_ECORRUPT,
                                  "cell %llu: sequence %llu%s is impossible with tail=%llu head=%llu capacity=%llu",
                                  (unsigned long long)j, (unsigned long long)seq, raw & ABANDONED ? " (abandoned)" : "",

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from vehicle_mw.gateway import Gateway
+from vehicle_mw.gateway.operators import OperatorStore, Role
 from vehicle_mw.manifest.gateway import GatewayConfig
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -34,14 +35,27 @@ def local_config(tmp_path: pathlib.Path, **overrides: Any) -> GatewayConfig:
     return GatewayConfig.model_validate(base | overrides)
 
 
-async def http_json(url: str, method: str = "GET", body: Any = None) -> tuple[int, Any]:
-    """(status, JSON body) of one HTTP request, off the event loop."""
+def operator_token(database: str | pathlib.Path, role: str = "admin", name: str | None = None) -> str:
+    """A new operator with ``role`` in the gateway database (created if needed) and an API token of theirs."""
+    store = OperatorStore(database)
+    try:
+        name = name or f"test-{role}"
+        if store.get(name) is None:
+            store.add(name, Role.parse(role))
+        return store.issue_token(name)[1]
+    finally:
+        store.close()
+
+
+async def http_json(
+    url: str, method: str = "GET", body: Any = None, token: str | None = None, headers: dict | None = None
+) -> tuple[int, Any]:
+    """(status, JSON body) of one HTTP request, off the event loop; ``token``: sent as Bearer."""
 
     def call() -> tuple[int, Any]:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            url, data=data, method=method, headers={"content-type": "application/json"}
-        )
+        sent = {"content-type": "application/json"} | ({"authorization": f"Bearer {token}"} if token else {})
+        req = urllib.request.Request(url, data=data, method=method, headers=sent | (headers or {}))
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"null")
@@ -101,4 +115,4 @@ class GatewayProcess:
                 self.proc.wait(10)
 
 
-__all__ = ["Gateway", "GatewayProcess", "http_json", "local_config", "run"]
+__all__ = ["Gateway", "GatewayProcess", "http_json", "local_config", "operator_token", "run"]

@@ -119,8 +119,9 @@ def test_catalog_compression_and_named_series(tmp_path):
     )
 
     async def scenario():
-        from .helpers import http_json
+        from .helpers import http_json, operator_token
 
+        token = operator_token(cfg.database, "viewer")
         async with Gateway(cfg) as gw:
             v = await WsVehicle.connect(gw.ws_url)
             welcome = (await v.open(hello(V, catalog_hash=b"h1"))).welcome
@@ -140,9 +141,11 @@ def test_catalog_compression_and_named_series(tmp_path):
             assert (await v.open(hello(V, catalog_hash=b"h1"))).welcome.catalog_known is True
             await v.close()
 
-            status, series = await http_json(f"{gw.http_url}/api/vehicles/{V}/series?signal=GPS.Speed")
+            status, series = await http_json(
+                f"{gw.http_url}/api/vehicles/{V}/series?signal=GPS.Speed", token=token
+            )
             assert status == 200 and series["points"] == [[10, 1.5], [20, 2.5], [30, 3.5]]
-            status, _ = await http_json(f"{gw.http_url}/api/vehicles/{V}/series?signal=Nope")
+            status, _ = await http_json(f"{gw.http_url}/api/vehicles/{V}/series?signal=Nope", token=token)
             assert status == 404
 
     run(scenario())

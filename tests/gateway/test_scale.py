@@ -7,12 +7,13 @@ import sqlite3
 
 from vehicle_mw.gateway.loadgen import WsVehicle, batch, hello
 
-from .helpers import GatewayProcess, http_json, local_config, run
+from .helpers import GatewayProcess, http_json, local_config, operator_token, run
 
 N = 1000
 
 
 def test_thousand_vehicles_at_once(tmp_path):
+    token = operator_token(local_config(tmp_path).database, "viewer")
     gw = GatewayProcess(local_config(tmp_path, allow_anonymous=True, grpc_port=None), tmp_path).start()
     connected = asyncio.Event()
 
@@ -31,8 +32,8 @@ def test_thousand_vehicles_at_once(tmp_path):
         try:
             await asyncio.gather(*(vehicle(i, gate, clients) for i in range(N)))
             connected.set()
-            status, health = await http_json(f"{gw.http_url}/api/health")
-            return health["sessions"]
+            status, fleet = await http_json(f"{gw.http_url}/api/fleet", token=token)
+            return sum(1 for v in fleet if v["connected"])
         finally:
             await asyncio.gather(*(c.close() for c in clients), return_exceptions=True)
 

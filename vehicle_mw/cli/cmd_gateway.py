@@ -9,6 +9,8 @@ import re
 import signal
 import sys
 
+from vehicle_mw.cli import gateway_operator
+
 
 def _duration_s(text: str) -> float:
     m = re.fullmatch(r"(\d+(?:\.\d+)?)([smhd]?)", text.strip())
@@ -61,6 +63,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--database", required=True)
     r.add_argument("--undo", action="store_true", help="admit the vehicle again")
     r.set_defaults(func=_revoke)
+    gateway_operator.register_actions(sub, _duration_s)  # operator, audit (HTTP API access)
 
 
 def _config(args: argparse.Namespace):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 import time
@@ -10,14 +11,17 @@ import time
 import uvicorn
 
 from vehicle_mw.gateway.api import build_app
+from vehicle_mw.gateway.audit import AuditLog
 from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.grpc_server import serve_grpc
+from vehicle_mw.gateway.operators import OperatorStore
 from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sink import Sink
 from vehicle_mw.gateway.sqlite_sink import SqliteSink
 from vehicle_mw.gateway.tls import grpc_server_credentials, server_ssl_context
 from vehicle_mw.gateway.tokens import load_secret
+from vehicle_mw.gateway.web_auth import OperatorAuth
 from vehicle_mw.gateway.ws_server import PATH, serve_websocket
 from vehicle_mw.manifest.gateway import GatewayConfig
 
@@ -30,6 +34,29 @@ async def _serve_http(server: uvicorn.Server) -> None:
         await server.serve()
     except SystemExit:
         log.error(json.dumps({"event": "http_failed", "port": server.config.port}))
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and 'localhost'; any other name or wildcard counts as public."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_operator_access(config: GatewayConfig, operators: OperatorStore) -> None:
+    """Refuse to serve the operator API beyond loopback while nobody could log in to it."""
+    host = config.bind("http")
+    if config.http_port is None or is_loopback(host) or operators.count() > 0:
+        return
+    key = "http_host" if config.http_host else "host"
+    raise GatewayError(
+        f"{key}: {host} is not a loopback address and {config.database} has no operators; add one with"
+        f" 'vmw gateway operator add NAME --role admin --database {config.database}'"
+        f" or bind {key} to 127.0.0.1"
+    )
 
 
 class Gateway:
@@ -49,6 +76,8 @@ class Gateway:
         self._http_task: asyncio.Task | None = None
         self._prober: asyncio.Task | None = None
         self.queries: SqliteQueries | None = None
+        self.operators: OperatorStore | None = None
+        self.audit: AuditLog | None = None
 
     @property
     def scheme(self) -> str:
@@ -56,39 +85,54 @@ class Gateway:
 
     @property
     def ws_url(self) -> str:
-        return f"{self.scheme}://{self.config.host}:{self.ws_port}{PATH}"
+        return f"{self.scheme}://{self.config.bind('ws')}:{self.ws_port}{PATH}"
 
     @property
     def grpc_target(self) -> str:
-        return f"{self.config.host}:{self.grpc_port}"
+        return f"{self.config.bind('grpc')}:{self.grpc_port}"
 
     @property
     def http_url(self) -> str:
-        return f"http://{self.config.host}:{self.http_port}"
+        scheme = "https" if self.config.http_tls else "http"
+        return f"{scheme}://{self.config.bind('http')}:{self.http_port}"
 
     async def start(self) -> None:
         cfg = self.config
         if isinstance(self.sink, SqliteSink):
             self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
         await self.sink.start()
+        if cfg.http_port is not None:
+            self.operators = OperatorStore(cfg.database)
+            self.audit = AuditLog(cfg.database)
+            try:
+                check_operator_access(cfg, self.operators)
+            except GatewayError:
+                await self.stop()
+                raise
         if cfg.grpc_port is not None:
             creds = grpc_server_credentials(cfg.tls) if cfg.tls else None
-            self._grpc, self.grpc_port = await serve_grpc(self.core, cfg.host, cfg.grpc_port, creds)
+            self._grpc, self.grpc_port = await serve_grpc(self.core, cfg.bind("grpc"), cfg.grpc_port, creds)
         if cfg.ws_port is not None:
             ctx = server_ssl_context(cfg.tls) if cfg.tls else None
-            self._ws = await serve_websocket(self.core, cfg.host, cfg.ws_port, ctx)
+            self._ws = await serve_websocket(self.core, cfg.bind("ws"), cfg.ws_port, ctx)
             self.ws_port = self._ws.sockets[0].getsockname()[1]
         if cfg.http_port is not None:
+            assert self.operators is not None and self.audit is not None
             self.queries = SqliteQueries(cfg.database)
-            app = build_app(self.core, self.queries)
+            auth = OperatorAuth(self.operators, self.audit, cfg.auth, tls=cfg.http_tls)
+            app = build_app(self.core, self.queries, auth)
+            tls_files = (
+                {"ssl_certfile": cfg.tls.cert, "ssl_keyfile": cfg.tls.key} if cfg.http_tls and cfg.tls else {}
+            )
             ucfg = uvicorn.Config(
                 app,
-                host=cfg.host,
+                host=cfg.bind("http"),
                 port=cfg.http_port,
                 log_level="warning",
                 lifespan="off",
                 ws="websockets-sansio",
                 access_log=False,
+                **tls_files,
             )
             self._http = uvicorn.Server(ucfg)
             self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
@@ -96,7 +140,9 @@ class Gateway:
             while not self._http.started:
                 if self._http_task.done():
                     await self.stop()
-                    raise GatewayError(f"HTTP API cannot listen on {cfg.host}:{cfg.http_port} (in use?)")
+                    raise GatewayError(
+                        f"HTTP API cannot listen on {cfg.bind('http')}:{cfg.http_port} (in use?)"
+                    )
                 await asyncio.sleep(0.01)
             self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
         self._prober = asyncio.create_task(self._probe_loop())
@@ -134,8 +180,10 @@ class Gateway:
         for session in list(self.core.sessions):
             session.close("gateway shutting down")
         await self.sink.stop()
-        if self.queries is not None:
-            self.queries.close()
+        for db in (self.queries, self.operators, self.audit):
+            if db is not None:
+                db.close()
+        self.queries = self.operators = self.audit = None
         log.info(json.dumps({"event": "gateway_stopped", "time_ns": time.time_ns()}))
 
     async def __aenter__(self) -> Gateway:
@@ -146,4 +194,4 @@ class Gateway:
         await self.stop()
 
 
-__all__ = ["Gateway"]
+__all__ = ["Gateway", "check_operator_access", "is_loopback"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vehicle_mw.manifest.loading import StrictModel
 
@@ -35,11 +35,37 @@ class GatewayLimits(StrictModel):
     command_timeout_s: float = Field(10.0, gt=0, description="how long a REST command waits for CommandAck")
 
 
+class GatewayAuth(StrictModel):
+    """Operator authentication of the HTTP API (always on; operators live in the database)."""
+
+    session_ttl_s: float = Field(8 * 3600.0, gt=0, description="dashboard login lifetime")
+    login_max_failures: int = Field(
+        5, ge=1, description="failed logins per user and per client address before logins are refused"
+    )
+    login_window_s: float = Field(300.0, gt=0, description="window of login_max_failures")
+    cookie_secure: bool | None = Field(
+        None,
+        description="mark the session cookie Secure; null: when http_tls is on (set true behind a TLS proxy)",
+    )
+    allowed_origins: list[str] = Field(
+        default_factory=list,
+        description="extra browser origins (scheme://host:port) allowed to call the API, e.g. a TLS proxy's; "
+        "the API's own origin is always allowed",
+    )
+
+
 class GatewayConfig(StrictModel):
     """Everything ``vmw gateway serve`` needs; every field has a local-development default."""
 
     gateway_id: str = Field("gw-local", description="name sent in Welcome and shown on the dashboard")
-    host: str = Field("127.0.0.1", description="address all endpoints bind to")
+    host: str = Field("127.0.0.1", description="default bind address of every endpoint")
+    grpc_host: str | None = Field(None, description="bind address of the gRPC endpoint (null: host)")
+    ws_host: str | None = Field(None, description="bind address of the WebSocket endpoint (null: host)")
+    http_host: str | None = Field(
+        None,
+        description="bind address of the operator API, dashboard and /metrics (null: host); a non-loopback "
+        "address needs at least one operator in the database",
+    )
     grpc_port: int | None = Field(
         7401, ge=0, le=65535, description="gRPC VehicleLink port (0: any, null: off)"
     )
@@ -54,6 +80,7 @@ class GatewayConfig(StrictModel):
         "full", description="'full' survives power loss; 'normal' survives a process crash (WAL)"
     )
     tls: GatewayTls | None = Field(None, description="TLS for the vehicle endpoints; null: plaintext")
+    http_tls: bool = Field(False, description="serve the operator API over HTTPS with tls.cert and tls.key")
     token_secret_file: str | None = Field(
         None, description="file holding the HMAC-SHA256 secret that signs vehicle tokens"
     )
@@ -64,6 +91,17 @@ class GatewayConfig(StrictModel):
         True, description="an authenticated vehicle not yet in the database is registered on first connect"
     )
     limits: GatewayLimits = Field(default_factory=GatewayLimits)
+    auth: GatewayAuth = Field(default_factory=GatewayAuth)
+
+    @model_validator(mode="after")
+    def _http_tls_needs_certificate(self) -> GatewayConfig:
+        if self.http_tls and self.tls is None:
+            raise ValueError("http_tls: needs tls.cert and tls.key")
+        return self
+
+    def bind(self, endpoint: Literal["grpc", "ws", "http"]) -> str:
+        """The address ``endpoint`` listens on: its own ``<endpoint>_host`` or the shared ``host``."""
+        return getattr(self, f"{endpoint}_host") or self.host
 
 
-__all__ = ["GatewayConfig", "GatewayLimits", "GatewayTls"]
+__all__ = ["GatewayAuth", "GatewayConfig", "GatewayLimits", "GatewayTls"]

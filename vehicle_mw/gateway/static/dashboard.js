@@ -1,14 +1,36 @@
 // Fleet dashboard: live fleet table from /api/live, plots and link history from the REST API.
 "use strict";
 
-const state = { vehicle: null, signal: null, fleet: [] };
+const state = { vehicle: null, signal: null, fleet: [], csrf: null };
 const $ = id => document.getElementById(id);
 const fmt = (v, d) => (v === null || v === undefined ? "—" : (typeof v === "number" ? v.toFixed(d) : v));
 
+function toLogin() { location.replace("/login"); }
+
 async function getJSON(path) {
-  const r = await fetch(path);
+  const r = await fetch(path, { credentials: "same-origin" });
+  if (r.status === 401) { toLogin(); }
   if (!r.ok) { throw new Error(path + ": " + r.status); }
   return r.json();
+}
+
+// state-changing calls carry the session's CSRF token (the cookie alone is not enough)
+function post(path, body) {
+  return fetch(path, {
+    method: "POST", credentials: "same-origin",
+    headers: { "content-type": "application/json", "x-csrf-token": state.csrf },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+}
+
+async function whoAmI() {
+  const me = await getJSON("/api/me");
+  state.csrf = me.csrf_token;
+  $("operator").textContent = me.name + " (" + me.role + ")";
+  if (me.role === "viewer") {
+    for (const el of $("command-form").elements) { el.disabled = true; }
+    $("command-result").textContent = "viewers cannot send commands";
+  }
 }
 
 function renderFleet(vehicles) {
@@ -106,13 +128,12 @@ $("command-form").onsubmit = async e => {
   try { payload = JSON.parse($("command-payload").value || "null"); } catch (err) {
     $("command-result").textContent = "payload is not JSON: " + err.message; return;
   }
-  const r = await fetch("/api/vehicles/" + encodeURIComponent(state.vehicle) + "/commands", {
-    method: "POST", headers: { "content-type": "application/json" },
-    body: JSON.stringify({ kind: $("command-kind").value, payload }),
-  });
+  const r = await post("/api/vehicles/" + encodeURIComponent(state.vehicle) + "/commands",
+    { kind: $("command-kind").value, payload });
   const body = await r.json();
   $("command-result").textContent = r.ok ? "command " + body.id + ": " + (body.ok ? "acknowledged" : "rejected") +
     (body.detail ? " (" + body.detail + ")" : "") : "failed: " + body.detail;
 };
+$("logout").onclick = async () => { await post("/api/logout"); toLogin(); };
 setInterval(() => { if ($("live").checked) { refreshPlot(); refreshLinkEvents(); } }, 2000);
-connectLive();
+whoAmI().then(connectLive);

@@ -23,10 +23,10 @@ def test_defaults_and_fields():
 def test_unknown_key_and_bad_bitrate_name_the_path():
     with pytest.raises(ManifestError) as exc:
         parse_manifest(
-            {"name": "pt", "channel": "can0", "bitrate": 0, "speed": 1}, CanBus, file="machine.yaml"
+            {"name": "pt", "channel": "can0", "bitrate": 0, "sped": 1}, CanBus, file="machine.yaml"
         )
     text = str(exc.value)
-    assert "machine.yaml" in text and "bitrate" in text and "speed: unknown key" in text
+    assert "machine.yaml" in text and "bitrate" in text and "sped: unknown key" in text
 
 
 def test_max_latency_sets_the_reader_window_and_is_bounded():

@@ -75,6 +75,7 @@ class BusReader:
         backoff_s: tuple[float, float] = (0.1, 5.0),
         opener: Callable[[CanBus], can.BusABC] | None = None,
         bulk_drain: bool = True,
+        start_seq: int = 0,
     ):
         self.cfg = cfg
         self.bus_id = bus_id
@@ -88,7 +89,7 @@ class BusReader:
         self._opener = opener or open_bus
         self._bulk_drain = bulk_drain  # see vehicle_mw.can.source (False: one _recv_internal per frame)
         self._backoff = backoff_s
-        self._seq = 0
+        self._seq = start_seq  # a restarted reader continues its ring's sequence (no number reused)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._opened = threading.Event()

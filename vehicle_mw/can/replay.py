@@ -68,8 +68,13 @@ def open_log(path: str | pathlib.Path) -> can.io.generic.MessageReader:
         raise ReplayError(f"{path}: cannot read this log: {exc}") from exc
 
 
+def _packable(msg) -> bool:
+    """Whether FrameBatch.add would take ``msg`` (so a resumed replay counts sequence numbers alike)."""
+    return len(msg.data or b"") <= 64
+
+
 class _Replayer:
-    def __init__(self, sink, speed, bus_id, channel_map, batch_size, stop):
+    def __init__(self, sink, speed, bus_id, channel_map, batch_size, stop, resume=None):
         self.sink = sink
         self.speed = speed
         self.bus_id = bus_id
@@ -77,6 +82,9 @@ class _Replayer:
         self.batch = FrameBatch(batch_size)
         self.stop = stop
         self.seq: dict[int, int] = {}
+        self.resume = dict(resume or {})  # bus id -> first seq not yet in the sink (frames before: skipped)
+        self.anchored = not any(self.resume.values())
+        self.skipped = 0
         self.lateness: list[int] = []
         self.frames = 0
         self.delivered = 0
@@ -114,6 +122,18 @@ class _Replayer:
                 t0 = msg.timestamp
             rel = int((msg.timestamp - t0) * 1e9)
             offset = loop_offset_ns + rel
+            bus = self.channel_map.get(msg.channel, self.bus_id) if msg.channel is not None else self.bus_id
+            seq = self.seq.get(bus, 0)
+            if seq < self.resume.get(bus, 0):  # already delivered before a restart: skip, keep counting
+                if _packable(msg):
+                    self.seq[bus] = seq + 1
+                self.skipped += 1
+                continue
+            if not self.anchored:  # the first frame after the resume point is due now
+                self.anchored = True
+                now_offset = int(offset / self.speed) if self.speed > 0 else 0
+                self.start_mono = monotonic_ns() - now_offset
+                self.start_real = time.time_ns() - now_offset
             if self.speed > 0:
                 offset = int(offset / self.speed)
                 due = self.start_mono + offset
@@ -122,8 +142,6 @@ class _Replayer:
                     self.wait_until(due)
                 if not self.batch.count:
                     self.first_due = due
-            bus = self.channel_map.get(msg.channel, self.bus_id) if msg.channel is not None else self.bus_id
-            seq = self.seq.get(bus, 0)
             ts = self.start_real + offset if self.speed > 0 else int(t0 * 1e9) + offset
             if self.batch.add(msg, bus, seq, ts):
                 self.seq[bus] = seq + 1
@@ -145,19 +163,22 @@ def replay_log(
     batch_size: int = 256,
     stop: threading.Event | None = None,
     on_loop: Callable[[int], None] | None = None,
+    resume: Mapping[int, int] | None = None,
 ) -> ReplayReport:
     """Replay a log file into ``sink``; blocks until done (or ``stop`` is set).
 
     ``speed`` 1.0 is the log's own timing, 2.0 twice as fast, 0 as fast as the
     sink takes frames (timestamps then keep the log's spacing). ``loops`` 0
     repeats until stopped. Frames go to ``bus_id`` unless ``channel_map`` maps
-    the log's channel to another bus id.
+    the log's channel to another bus id. ``resume`` ({bus id: seq}) continues a replay that was
+    interrupted: frames with a lower per-bus sequence number (already delivered) are skipped and the
+    first one left is due at once; e.g. a restarted runtime passes its frame ring's push count.
     """
     if speed < 0:
         raise ValueError("speed must be >= 0")
     open_log(path)  # fail early with a clear error
     stop = stop or threading.Event()
-    r = _Replayer(sink, speed, bus_id, channel_map, batch_size, stop)
+    r = _Replayer(sink, speed, bus_id, channel_map, batch_size, stop, resume)
     loop = 0
     offset = 0
     while not stop.is_set() and (loops == 0 or loop < loops):

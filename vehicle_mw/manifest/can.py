@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from vehicle_mw.manifest.loading import StrictModel
+
+REPLAY = "replay"  # the interface name of a bus that replays a log file instead of reading hardware
 
 
 class CanBus(StrictModel):
@@ -18,9 +20,23 @@ class CanBus(StrictModel):
 
     name: str = Field(description="bus name used in logs, metrics and the signal catalog, e.g. 'pt'")
     interface: str = Field(
-        "socketcan", description="python-can interface: socketcan, virtual, udp_multicast, ..."
+        "socketcan",
+        description="python-can interface: socketcan, virtual, udp_multicast, ...; 'replay' replays 'file'",
     )
-    channel: str = Field(description="interface channel, e.g. 'can0', or a virtual channel name")
+    channel: str | None = Field(
+        None, description="interface channel, e.g. 'can0', or a virtual channel name (not for replay)"
+    )
+    file: str | None = Field(
+        None, description="interface replay: the log to replay (asc, blf, trc, candump, csv, mf4), relative"
+    )
+    speed: float | None = Field(
+        None,
+        ge=0,
+        description="interface replay: 1 (default) = the log's own timing, 2 = twice as fast, 0 = flat out",
+    )
+    loop: bool | None = Field(
+        None, description="interface replay: start over at the end of the log (default false)"
+    )
     bitrate: int | None = Field(
         None, gt=0, description="nominal bitrate in bit/s (where the interface sets it)"
     )
@@ -51,5 +67,22 @@ class CanBus(StrictModel):
         default_factory=dict, description="extra keyword arguments for python-can's Bus (interface specific)"
     )
 
+    @model_validator(mode="after")
+    def _source_given(self) -> CanBus:
+        if self.interface == REPLAY:
+            if not self.file:
+                raise ValueError("interface replay needs 'file' (the log to replay)")
+        elif self.channel is None:
+            raise ValueError(f"interface {self.interface!r} needs 'channel'")
+        else:
+            for key in ("file", "speed", "loop"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"'{key}' is only for interface replay")
+        return self
 
-__all__ = ["CanBus"]
+    @property
+    def is_replay(self) -> bool:
+        return self.interface == REPLAY
+
+
+__all__ = ["REPLAY", "CanBus"]

@@ -44,6 +44,29 @@ class NetworkEndpoint(StrictModel):
     interface: str | None = Field(None, description="network interface, e.g. 'eth0'")
 
 
+class RuntimeSettings(StrictModel):
+    """How ``vehicle_mw.runtime`` assembles this machine's vehicle pipeline (``vmw vehicle run``)."""
+
+    deployment: str | None = Field(
+        None,
+        pattern=NAME,
+        description="deployment name in ring names (/vmw.<deployment>.*) and metrics; default: machine name",
+    )
+    channel: str | None = Field(
+        None, description="channel manifest (gateway, TLS, outbox, policy), relative to this file"
+    )
+    state_dir: str = Field(
+        "/run/vehicle_mw", description="folder of the per-stage counter files `vmw vehicle status` reads"
+    )
+    metrics_port: int | None = Field(
+        None, ge=0, le=65535, description="Prometheus metrics on 127.0.0.1:<port> (none: off, 0: any port)"
+    )
+    metrics_address: str = Field("127.0.0.1", description="address the metrics endpoint listens on")
+    frame_ring_slots: int = Field(8192, ge=64, le=1 << 24, description="frame ring capacity per bus")
+    sample_ring_slots: int = Field(65536, ge=256, le=1 << 24, description="sample ring capacity per source")
+    log_level: str = Field("info", pattern=r"^(debug|info|warning|error)$", description="runtime log level")
+
+
 class MachineManifest(StrictModel):
     """One ECU: what it has and which function groups run on it."""
 
@@ -52,6 +75,11 @@ class MachineManifest(StrictModel):
     function_groups: list[FunctionGroup] = Field(min_length=1)
     network: list[NetworkEndpoint] = Field(default_factory=list)
     can: list[CanBus] = Field(default_factory=list, description="CAN buses; list position is the bus_id")
+    someip: list[str] = Field(
+        default_factory=list,
+        description="SOME/IP service-instance manifests to consume (relative); their events become samples",
+    )
+    runtime: RuntimeSettings = Field(default_factory=RuntimeSettings)
 
     @model_validator(mode="after")
     def _unique_names(self) -> MachineManifest:
@@ -67,6 +95,11 @@ class MachineManifest(StrictModel):
             raise ValueError("cores must be distinct non-negative CPU numbers")
         return self
 
+    @property
+    def deployment(self) -> str:
+        """The deployment name: ``runtime.deployment`` or the machine name."""
+        return self.runtime.deployment or self.name
+
     def group(self, name: str) -> FunctionGroup:
         for fg in self.function_groups:
             if fg.name == name:
@@ -74,4 +107,4 @@ class MachineManifest(StrictModel):
         raise KeyError(name)
 
 
-__all__ = ["FunctionGroup", "MachineManifest", "NetworkEndpoint"]
+__all__ = ["FunctionGroup", "MachineManifest", "NetworkEndpoint", "RuntimeSettings"]

@@ -280,18 +280,27 @@ def load_catalog(
     j1939: bool = False,
     vss: Mapping[str, str] | None = None,
     base_dir: str | pathlib.Path | None = None,
+    errors: dict[int, DatabaseError] | None = None,
 ) -> SignalCatalog:
     """Build the catalog from database files (one bus, id 0) or from the manifest's ``CanBus`` list.
 
     ``strict``, ``j1939`` and ``vss`` apply to the plain-path form; a ``CanBus``
     carries its own. Relative paths are taken from ``base_dir`` (the manifest's folder).
+    With ``errors`` (a dict), a bus whose databases fail is recorded there (bus id -> error) and
+    decodes nothing, so one bad database does not stop the other buses; without it the error raises.
     """
     base = pathlib.Path(base_dir) if base_dir is not None else None
     buses = _as_buses(databases, strict=strict, j1939=j1939, vss=vss, base_dir=base)
     entries: list[MessageEntry] = []
     next_id = 1
     for bus in buses:
-        bus_entries, next_id = _message_entries(bus, next_id)
+        try:
+            bus_entries, next_id = _message_entries(bus, next_id)
+        except DatabaseError as exc:
+            if errors is None:
+                raise
+            errors[bus.bus_id] = exc
+            continue
         entries.extend(bus_entries)
     return SignalCatalog(buses, _drop_clashing_ids(entries))
 

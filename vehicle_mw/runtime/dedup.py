@@ -1,0 +1,144 @@
+"""Exactly-once into the outbox: per-source high-water marks, persisted with the data they cover.
+
+Every stage consumes by peek -> process -> release, so a stage killed between its output and its
+release processes the same records again after its restart. What reaches the outbox twice that way
+carries (source_id, source_seq) it already stored: the decoder is deterministic (the same frame gives
+the same samples in the same order) and each source's sequence numbers only grow. The mark per
+source is (last seq stored, the signal ids stored with that seq), so even a frame whose samples
+were split over two appends is recognised exactly.
+
+Where the marks live: the outbox's live (unacknowledged) batches are the data itself; batches the
+gateway acknowledged are deleted, so a small file (``highwater.json``, atomically replaced) records
+the marks covering every batch up to its ``outbox_seq``. It is written before any acknowledgement
+that would delete a batch it does not cover yet, so at a restart ``file + live batches after it``
+is exactly what was stored.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import pathlib
+import threading
+
+import numpy as np
+
+from vehicle_mw.manifest.channel import OutboxConfig
+from vehicle_mw.store import Outbox
+
+log = logging.getLogger("vehicle_mw.runtime")
+
+MARKS_FILE = "highwater.json"
+
+
+class HighWater:
+    """Per source_id: the last seq stored and the signal ids stored with it; :meth:`admit` drops
+    what was stored before and advances the marks. (A frame yields each signal at most once.)"""
+
+    def __init__(self, marks: dict[int, tuple[int, frozenset[int]]] | None = None):
+        self.marks: dict[int, tuple[int, frozenset[int]]] = dict(marks or {})
+        self.duplicates = 0
+
+    def admit(self, samples: np.ndarray) -> np.ndarray:
+        """The samples not seen before (in order); the marks then cover ``samples`` too."""
+        if not len(samples):
+            return samples
+        sources = samples["source_id"]
+        seqs = samples["source_seq"]
+        signals = samples["signal_id"]
+        keep = np.ones(len(samples), dtype=bool)
+        for sid in np.unique(sources).tolist():
+            mine = np.flatnonzero(sources == sid)
+            s = seqs[mine]
+            last, stored = self.marks.get(sid, (-1, frozenset()))
+            k = s > last
+            same = np.flatnonzero(s == last)
+            if len(same):  # the last frame: only its signals not stored yet (a split or a re-offer)
+                k[same] = ~np.isin(signals[mine[same]], list(stored))
+            keep[mine] = k
+            if k.any():
+                top = int(s[k].max())
+                ids = set(signals[mine[k & (s == top)]].tolist())
+                self.marks[sid] = (top, frozenset(ids | stored if top == last else ids))
+        dropped = len(samples) - int(np.count_nonzero(keep))
+        self.duplicates += dropped
+        return samples if not dropped else samples[keep]
+
+    def as_json(self) -> dict[str, list]:
+        return {str(k): [int(v[0]), sorted(v[1])] for k, v in self.marks.items()}
+
+    @classmethod
+    def from_json(cls, data: dict[str, list]) -> HighWater:
+        return cls({int(k): (int(v[0]), frozenset(int(i) for i in v[1])) for k, v in data.items()})
+
+
+class DedupOutbox(Outbox):
+    """The outbox plus the high-water marks of what it stores (see the module docstring).
+
+    ``append_new(samples)`` stores only samples not stored before; ``ack`` (called by the uplink)
+    first persists marks covering every batch it is about to delete.
+    """
+
+    def __init__(self, directory: str | os.PathLike[str], config: OutboxConfig | None = None) -> None:
+        super().__init__(directory, config)
+        self._marks_lock = threading.Lock()
+        self._marks_path = pathlib.Path(directory) / MARKS_FILE
+        self.high_water, self._marks_seq = self._recover_marks()
+
+    def _recover_marks(self) -> tuple[HighWater, int]:
+        covered, hw = 0, HighWater()
+        try:
+            data = json.loads(self._marks_path.read_text(encoding="utf-8"))
+            covered = int(data["outbox_seq"])
+            hw = HighWater.from_json(data["marks"])
+        except FileNotFoundError:
+            pass
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.error(
+                "outbox %s: unreadable %s (%s): starting without marks", self.directory, MARKS_FILE, exc
+            )
+        after = covered
+        while True:  # replay the live batches the file does not cover, in order
+            batches = self.pending(after, 256)
+            if not batches:
+                break
+            for b in batches:
+                hw.admit(b.samples)
+                after = b.seq
+        hw.duplicates = 0
+        return hw, covered
+
+    def append_new(self, samples: np.ndarray) -> int:
+        """Store the samples not stored before; returns how many were stored."""
+        with self._marks_lock:
+            fresh = self.high_water.admit(samples)
+            if len(fresh):
+                self.append(fresh)
+            return len(fresh)
+
+    def _write_marks(self) -> None:
+        covered = self.high_seq
+        tmp = self._marks_path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump({"outbox_seq": covered, "marks": self.high_water.as_json()}, fh)
+            fh.flush()
+            if self.config.fsync != "none":
+                os.fsync(fh.fileno())
+        os.replace(tmp, self._marks_path)
+        self._marks_seq = covered
+
+    def ack(self, seq: int) -> None:
+        with self._marks_lock:
+            if seq > self._marks_seq:
+                self._write_marks()
+            super().ack(seq)
+
+    def close(self) -> None:
+        with self._marks_lock:
+            if not self._closed:
+                self._write_marks()
+        super().close()
+
+
+__all__ = ["DedupOutbox", "HighWater", "MARKS_FILE"]

@@ -1,0 +1,134 @@
+"""Stage ``can``: one reader per bus of the machine manifest, each into its own frame ring.
+
+A live bus is a :class:`vehicle_mw.can.BusReader` (any python-can interface, reopened with backoff);
+a bus with ``interface: replay`` replays its log with the log's timing. Either way a restarted stage
+continues the sequence numbers from its frame ring's shared counters: a replay skips the frames the
+ring already got (nothing twice, nothing lost), a live bus never reuses a number.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from vehicle_mw.can import BusReader, ReplayError, replay_log
+from vehicle_mw.native import SlotRing
+from vehicle_mw.runtime.deployment import Deployment
+from vehicle_mw.runtime.rings import RingPlan, next_seq
+from vehicle_mw.runtime.stage import Stage
+
+log = logging.getLogger("vehicle_mw.runtime")
+
+
+class ReplayBus:
+    """A bus whose frames come from a log file (``interface: replay``), in its own thread."""
+
+    def __init__(self, dep: Deployment, bus_id: int, ring: SlotRing):
+        self.dep, self.bus_id, self.ring = dep, bus_id, ring
+        self.cfg = dep.machine.can[bus_id]
+        self.state = "opening"
+        self.last_error = ""
+        self.resumed_at = next_seq(ring, replay=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"replay-{self.cfg.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        path = self.dep.bus_file(self.bus_id)
+        self.state = "up"
+        try:
+            replay_log(
+                path,
+                self.ring,
+                speed=1.0 if self.cfg.speed is None else self.cfg.speed,
+                loops=0 if self.cfg.loop else 1,
+                bus_id=self.bus_id,
+                stop=self._stop,
+                resume={self.bus_id: self.resumed_at},
+            )
+            self.state = "stopped" if self._stop.is_set() else "done"
+        except ReplayError as exc:
+            self.state = "failed"
+            self.last_error = str(exc)
+            log.error("%s: %s", self.dep.field(self.bus_id, "file"), exc)
+        except Exception as exc:  # a reader bug must not take the other buses down
+            self.state = "failed"
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("%s: replay failed", self.dep.field(self.bus_id, "file"))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5.0)
+
+    def counters(self) -> dict[str, Any]:
+        st = self.ring.stats()
+        return {"state": self.state, "frames": int(st.pushed), "dropped": 0, "last_error": self.last_error}
+
+
+class CanStage(Stage):
+    """Every bus of the deployment, each read into its frame ring."""
+
+    name = "can"
+
+    def __init__(self, dep: Deployment, plan: RingPlan):
+        self.dep = dep
+        self.rings = [plan.open_frames(b.name) for b in dep.buses]
+        self.readers: list[ReplayBus | BusReader] = []
+        self._failures_logged: dict[int, int] = {}
+        for i, (cfg, ring) in enumerate(zip(dep.buses, self.rings, strict=True)):
+            if cfg.is_replay:
+                self.readers.append(ReplayBus(dep, i, ring))
+            else:
+                self.readers.append(BusReader(cfg, i, ring, start_seq=next_seq(ring, replay=False)))
+
+    def start(self) -> None:
+        for i, r in enumerate(self.readers):
+            r.start()
+            log.info(
+                "bus started", extra={"bus": self.dep.buses[i].name, "interface": self.dep.buses[i].interface}
+            )
+
+    def poll(self) -> None:
+        for i, r in enumerate(self.readers):
+            if isinstance(r, BusReader) and r.status.failures != self._failures_logged.get(i, 0):
+                self._failures_logged[i] = r.status.failures
+                log.error(
+                    "%s: bus cannot be used (%s); retrying with backoff, the other buses keep running",
+                    self.dep.field(i, "interface"),
+                    r.status.last_error,
+                )
+
+    def counters(self) -> dict[str, Any]:
+        buses = {}
+        for i, r in enumerate(self.readers):
+            name = self.dep.buses[i].name
+            if isinstance(r, BusReader):
+                st = r.status
+                ring = self.rings[i].stats()
+                buses[name] = {
+                    "state": st.state,
+                    "frames": int(ring.pushed),
+                    "dropped": int(ring.dropped),
+                    "error_frames": st.error_frames,
+                    "failures": st.failures,
+                    "last_error": st.last_error,
+                }
+            else:
+                buses[name] = r.counters()
+        return {"buses": buses}
+
+    def stop(self) -> None:
+        for r in self.readers:
+            r.stop()
+        for ring in self.rings:
+            ring.close()
+
+
+__all__ = ["CanStage", "ReplayBus"]

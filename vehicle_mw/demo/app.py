@@ -34,6 +34,7 @@ DATA = pathlib.Path(__file__).resolve().parent / "data"
 TRACE = DATA / "gnss_drive.log"
 DBC = DATA / "gnss.dbc"
 VEHICLE_ID = "VMWDEMO0000000001"
+DEMO_OPERATOR = "demo"
 log = logging.getLogger("vehicle_mw.demo")
 
 
@@ -110,6 +111,22 @@ def _vehicle_config(opts: DemoOptions, gateway: Gateway) -> ChannelConfig:
     )
 
 
+def _demo_login(gateway: Gateway) -> str:
+    """A fresh password for the demo's admin operator (new each run, printed with the dashboard URL)."""
+    import secrets
+
+    from vehicle_mw.gateway.operators import Role
+
+    store = gateway.operators
+    assert store is not None
+    password = secrets.token_urlsafe(12)
+    if store.get(DEMO_OPERATOR) is None:
+        store.add(DEMO_OPERATOR, Role.ADMIN, password)
+    else:
+        store.set_password(DEMO_OPERATOR, password)
+    return password
+
+
 async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> DemoReport:
     """Run until ``stop`` is set, SIGINT/SIGTERM, or ``duration_s`` elapses; then drain and stop."""
     opts.workdir.mkdir(parents=True, exist_ok=True)
@@ -140,6 +157,7 @@ async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> Demo
         )
         summary = LiveSummary(f"{gateway.http_url}/", quiet=opts.quiet)
         summary.announce(gateway, catalog, TRACE)
+        summary.note(f"login      user {DEMO_OPERATOR}  password {_demo_login(gateway)}")
         task = asyncio.create_task(uplink.run())
         pipeline.start()
         started = time.monotonic()

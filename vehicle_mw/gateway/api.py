@@ -17,14 +17,14 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket, WebSocketDisconnect
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, APIWebSocketRoute
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import CommandError, GatewayError
-from vehicle_mw.gateway.operator_api import operator_routes
+from vehicle_mw.gateway.operator_api import add_operator_routes
 from vehicle_mw.gateway.operators import Role
 from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sqlite_sink import set_revoked
@@ -61,7 +61,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
         openapi_url=None,
     )
     viewer, operator, admin = (auth.require(r) for r in (Role.VIEWER, Role.OPERATOR, Role.ADMIN))
-    app.include_router(operator_routes(auth))
+    add_operator_routes(app, auth)
 
     async def q(fn, *args):
         return await asyncio.to_thread(fn, *args)
@@ -209,8 +209,12 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
 def _check_every_route_is_guarded(app: FastAPI, auth: OperatorAuth) -> None:
     """Refuse an app where a data or control route answers without an operator."""
     for route in app.routes:
+        if isinstance(route, APIWebSocketRoute):
+            continue  # /api/live checks Origin and the operator inside its handler
         if not isinstance(route, APIRoute):
-            continue  # the /static mount (page assets) and /api/live (checks inside its handler)
+            if getattr(route, "path", None) == "/static":
+                continue  # page assets (HTML, JS, CSS), no data
+            raise GatewayError(f"route {route!r} cannot be checked for an operator guard")
         for method in route.methods:
             if (method, route.path) in PUBLIC_ROUTES:
                 continue

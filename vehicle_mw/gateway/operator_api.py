@@ -8,7 +8,7 @@ import pathlib
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
@@ -48,8 +48,8 @@ def token_view(token: ApiToken) -> dict[str, Any]:
     }
 
 
-def operator_routes(auth: OperatorAuth) -> APIRouter:
-    router = APIRouter()
+def add_operator_routes(router: APIRouter | FastAPI, auth: OperatorAuth) -> None:
+    """Registered on the app itself (not included as a sub-router) so the app lists them as its routes."""
     store = auth.store
     viewer, admin = auth.require(Role.VIEWER), auth.require(Role.ADMIN)
 
@@ -171,7 +171,5 @@ def operator_routes(auth: OperatorAuth) -> APIRouter:
         rows = await asyncio.to_thread(auth.audit.read, limit, actor, action, since_ns)
         return [r.as_dict() for r in rows]
 
-    return router
 
-
-__all__ = ["operator_routes"]
+__all__ = ["add_operator_routes"]

@@ -78,6 +78,7 @@ class Gateway:
         self.queries: SqliteQueries | None = None
         self.operators: OperatorStore | None = None
         self.audit: AuditLog | None = None
+        self.app = None  # the FastAPI application once the HTTP API runs
 
     @property
     def scheme(self) -> str:
@@ -120,7 +121,7 @@ class Gateway:
             assert self.operators is not None and self.audit is not None
             self.queries = SqliteQueries(cfg.database)
             auth = OperatorAuth(self.operators, self.audit, cfg.auth, tls=cfg.http_tls)
-            app = build_app(self.core, self.queries, auth)
+            app = self.app = build_app(self.core, self.queries, auth)
             tls_files = (
                 {"ssl_certfile": cfg.tls.cert, "ssl_keyfile": cfg.tls.key} if cfg.http_tls and cfg.tls else {}
             )

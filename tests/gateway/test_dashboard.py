@@ -1,17 +1,23 @@
-"""The dashboard in headless Chromium: what the page shows, plus a screenshot in artifacts/."""
+"""The dashboard in headless Chromium: log in on the real page, what it shows, a screenshot in artifacts/."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import contextlib
+import json
 import shutil
 import tempfile
 
 import can
 import cantools
 import pytest
+from websockets.asyncio.client import connect as ws_connect
 
 from vehicle_mw.gateway import Gateway
 from vehicle_mw.gateway.loadgen import WsVehicle, hello
+from vehicle_mw.gateway.operators import OperatorStore, Role
+from vehicle_mw.manifest.gateway import GatewayLimits
 from vehicle_mw.v1 import link_pb2
 
 from .helpers import ROOT, local_config, run
@@ -20,6 +26,7 @@ DATA = ROOT / "vehicle_mw" / "demo" / "data"
 ARTIFACTS = ROOT / "artifacts"
 V = "VIN-DASHBOARD-01"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+PASSWORD = "dashboard test password"
 
 
 def decoded_trace() -> tuple[link_pb2.Catalog, list[link_pb2.Uplink]]:
@@ -92,9 +99,17 @@ async def populate(gw: Gateway) -> WsVehicle:
     return v
 
 
-async def chromium(url: str, *args: str) -> str:
-    profile = tempfile.mkdtemp(prefix="vmw-chromium-")
-    try:
+class Browser:
+    """Headless Chromium driven over the DevTools protocol, so the test waits on page conditions."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, ws, profile: str):
+        self.proc, self.ws, self.profile = proc, ws, profile
+        self.session: str | None = None
+        self._next_id = 0
+
+    @classmethod
+    async def start(cls) -> Browser:
+        profile = tempfile.mkdtemp(prefix="vmw-chromium-")
         proc = await asyncio.create_subprocess_exec(
             CHROMIUM,
             "--headless",
@@ -105,18 +120,73 @@ async def chromium(url: str, *args: str) -> str:
             "--disable-component-update",
             "--disable-sync",
             f"--user-data-dir={profile}",
-            "--virtual-time-budget=6000",
             "--window-size=1280,1000",
-            *args,
-            url,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.DEVNULL,
+            "--remote-debugging-port=0",
+            "about:blank",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
         )
-        out, _ = await asyncio.wait_for(proc.communicate(), 90)
-        assert proc.returncode == 0, f"chromium exited {proc.returncode}"
-        return out.decode()
-    finally:
-        shutil.rmtree(profile, ignore_errors=True)
+        assert proc.stderr is not None
+        while True:  # Chromium prints its DevTools address on stderr once it listens
+            line = (await asyncio.wait_for(proc.stderr.readline(), 60)).decode()
+            if not line:
+                raise RuntimeError("chromium exited before its DevTools endpoint was up")
+            if line.startswith("DevTools listening on "):
+                break
+        asyncio.get_running_loop().create_task(_drain(proc.stderr))
+        ws = await ws_connect(line.split(" on ", 1)[1].strip(), max_size=64 * 1024 * 1024)
+        browser = cls(proc, ws, profile)
+        target = await browser.call("Target.createTarget", url="about:blank")
+        attached = await browser.call("Target.attachToTarget", targetId=target["targetId"], flatten=True)
+        browser.session = attached["sessionId"]
+        await browser.call("Page.enable")
+        return browser
+
+    async def call(self, method: str, **params):
+        self._next_id += 1
+        msg = {"id": self._next_id, "method": method, "params": params}
+        if self.session and not method.startswith("Target."):
+            msg["sessionId"] = self.session
+        await self.ws.send(json.dumps(msg))
+        while True:
+            reply = json.loads(await asyncio.wait_for(self.ws.recv(), 60))
+            if reply.get("id") == self._next_id:
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply["result"]
+
+    async def js(self, expression: str):
+        result = await self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    async def wait_for(self, expression: str, timeout: float = 60.0, what: str = "") -> None:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not await self.js(expression):
+            if asyncio.get_running_loop().time() > deadline:
+                raise AssertionError(
+                    f"page never got {what or expression}; at {await self.js('location.href')}"
+                )
+            await asyncio.sleep(0.1)
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.call("Browser.close")
+        await self.ws.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 20)
+        except TimeoutError:
+            self.proc.kill()
+            await self.proc.wait()
+        shutil.rmtree(self.profile, ignore_errors=True)
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Makefile APT_PACKAGES)")
@@ -126,14 +196,53 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
     shot.unlink(missing_ok=True)
 
     async def scenario() -> str:
-        async with Gateway(local_config(tmp_path, allow_anonymous=True, gateway_id="gw-test")) as gw:
+        cfg = local_config(
+            tmp_path, allow_anonymous=True, gateway_id="gw-test", limits=GatewayLimits(command_timeout_s=1)
+        )
+        store = OperatorStore(cfg.database)
+        store.add("dora", Role.OPERATOR, PASSWORD)
+        store.close()
+        async with Gateway(cfg) as gw:
             v = await populate(gw)
-            dom = await chromium(gw.http_url + "/", "--dump-dom")
-            await chromium(gw.http_url + "/", f"--screenshot={shot}")
+            browser = await Browser.start()
+            try:
+                await browser.call("Page.navigate", url=gw.http_url + "/")
+                await browser.wait_for(
+                    "location.pathname === '/login' && !!document.getElementById('username')"
+                )
+                await browser.js(
+                    f"document.getElementById('username').value = 'dora';"
+                    f"document.getElementById('password').value = {json.dumps(PASSWORD)};"
+                    "document.getElementById('login-button').click(); true"
+                )
+                await browser.wait_for("location.pathname === '/'", what="the dashboard after logging in")
+                await browser.wait_for("document.getElementById('feed-state').textContent === 'live'")
+                row = f"document.querySelector('tr[data-vehicle=\"{V}\"]')"
+                await browser.wait_for(f"!!{row} && {row}.textContent.includes('6144 B')")
+                await browser.wait_for("document.querySelectorAll('#link-events tbody tr').length > 0")
+                await browser.wait_for("Number(document.getElementById('plot').dataset.points) > 10")
+                await browser.wait_for("document.getElementById('plot-info').textContent.includes('samples')")
+                shown = await browser.call("Page.captureScreenshot", format="png")
+                shot.write_bytes(base64.b64decode(shown["data"]))
+                dom = await browser.js("document.documentElement.outerHTML")
+                cookies = await browser.call("Network.getCookies", urls=[gw.http_url + "/"])
+                await browser.js(
+                    "document.getElementById('command-payload').value = '{\"status_period_s\": 1}';"
+                    "document.querySelector('#command-form button').click(); true"
+                )
+                await browser.wait_for("document.getElementById('command-result').textContent !== ''")
+                result = await browser.js("document.getElementById('command-result').textContent")
+            finally:
+                await browser.close()
             await v.close()
-            return dom
+            return dom, cookies["cookies"], result
 
-    dom = run(scenario(), timeout=150)
+    dom, cookies, command_result = run(scenario(), timeout=150)
+    session = next(c for c in cookies if c["name"] == "vmw_session")
+    assert session["httpOnly"] and session["sameSite"] == "Strict"
+    assert "dora (operator)" in dom
+    # the vehicle above answers no commands: the form's POST passed login, CSRF and Origin checks
+    assert "did not acknowledge" in command_result, command_result
     assert 'data-vehicle="VIN-DASHBOARD-01"' in dom
     assert "gateway gw-test" in dom  # filled in from the live WebSocket feed
     assert '<span id="feed-state" class="good">live</span>' in dom

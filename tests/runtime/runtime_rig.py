@@ -164,3 +164,35 @@ def duplicates(gw: LocalGateway) -> int:
     return gw.query(
         "SELECT COUNT(*) - COUNT(DISTINCT source_id || ':' || source_seq || ':' || signal_id) FROM samples"
     )[0][0]
+
+
+def write_execution(folder: pathlib.Path, stages: list[str], *, stop_timeout: float = 15.0) -> pathlib.Path:
+    """An execution manifest running each stage as its own supervised process, restarted fast."""
+    apps = []
+    previous = None
+    for stage in stages:  # consumers first: a stage starts once the one it feeds runs
+        apps.append(
+            {
+                "name": stage,
+                "entry": {"function": "vehicle_mw.runtime.stage_main:main", "args": [stage]},
+                "function_group": "Vehicle",
+                "states": ["Running"],
+                "depends_on": [previous] if previous else [],
+                "startup_timeout": 60,
+                "stop_timeout": stop_timeout,
+                "supervision": {
+                    "checkpoints": ["poll_start", "poll_end"],
+                    "alive": {"window": 2.0, "min": 2},
+                    "deadline": [{"start": "poll_start", "end": "poll_end", "max": 2.0}],
+                    "logical": {
+                        "initial": ["poll_start"],
+                        "transitions": {"poll_start": ["poll_end"], "poll_end": ["poll_start"]},
+                    },
+                },
+                "restart": {"initial_delay": 0.02, "max_delay": 0.1, "jitter": 0, "max_restarts": 100000},
+            }
+        )
+        previous = stage
+    path = folder / "execution.yaml"
+    path.write_text(yaml.safe_dump({"machine": "machine.yaml", "applications": apps}))
+    return path

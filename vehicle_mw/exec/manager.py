@@ -31,6 +31,7 @@ from vehicle_mw.manifest.machine import MachineManifest
 log = logging.getLogger("vehicle_mw.exec")
 
 TICK = 0.02  # supervision period in seconds
+ENV_MACHINE_MANIFEST = "VMW_MACHINE_MANIFEST"  # every app learns the machine manifest it runs under
 MAX_EVENTS = 10_000  # decisions kept in memory (all are logged)
 
 
@@ -109,7 +110,11 @@ class ExecutionManager:
     @classmethod
     def from_file(cls, path: str | pathlib.Path, **kwargs: Any) -> ExecutionManager:
         execution, machine = load_execution(path)
-        return cls(execution, machine, base_dir=pathlib.Path(path).parent, **kwargs)
+        manager = cls(execution, machine, base_dir=pathlib.Path(path).parent, **kwargs)
+        machine_path = (pathlib.Path(path).parent / execution.machine).resolve()
+        for app in manager.apps.values():  # e.g. the runtime's stages read their buses from it
+            app.extra.setdefault(ENV_MACHINE_MANIFEST, str(machine_path))
+        return manager
 
     # -- public API (any thread) -------------------------------------------------------
     def start(self) -> None:

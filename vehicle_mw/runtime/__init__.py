@@ -24,23 +24,28 @@ Counters of a running runtime (any mode, any process): ``read_counters(state_dir
 ``vmw vehicle status`` prints.
 """
 
-from vehicle_mw.runtime.assembly import VehicleRuntime
-from vehicle_mw.runtime.catalog import CatalogError, catalog_message
-from vehicle_mw.runtime.counters import read_all as read_counters
-from vehicle_mw.runtime.dedup import DedupOutbox, HighWater
-from vehicle_mw.runtime.deployment import Deployment, load_deployment
-from vehicle_mw.runtime.logs import configure_logging
-from vehicle_mw.runtime.rings import RingPlan
+import importlib
+from typing import Any
 
-__all__ = [
-    "CatalogError",
-    "DedupOutbox",
-    "Deployment",
-    "HighWater",
-    "RingPlan",
-    "VehicleRuntime",
-    "catalog_message",
-    "configure_logging",
-    "load_deployment",
-    "read_counters",
-]
+_HOMES = {  # imported on first use: a stage process loads only what its stage needs
+    "VehicleRuntime": "assembly",
+    "CatalogError": "catalog",
+    "catalog_message": "catalog",
+    "read_counters": "counters",
+    "DedupOutbox": "dedup",
+    "HighWater": "dedup",
+    "Deployment": "deployment",
+    "load_deployment": "deployment",
+    "configure_logging": "logs",
+    "RingPlan": "rings",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module 'vehicle_mw.runtime' has no attribute {name!r}")
+    module = importlib.import_module(f"vehicle_mw.runtime.{_HOMES[name]}")
+    return getattr(module, "read_all" if name == "read_counters" else name)
+
+
+__all__ = sorted(_HOMES)

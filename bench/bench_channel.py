@@ -179,8 +179,11 @@ async def raw_ws_throughput(total: int, workdir: pathlib.Path) -> float:
 
 
 def _zenoh_config(mode: str, listen: list[str], connect: list[str]) -> zenoh.Config:
-    """Explicit TCP endpoints on loopback, no multicast scouting: the two sessions find only each other."""
+    """Explicit TCP endpoints on loopback, no multicast scouting: the two sessions find only each other.
+    Shared memory off: by default zenoh moves messages over 3 KB through /dev/shm between sessions on
+    one host, which would bypass the TCP link the other rows use."""
     cfg = zenoh.Config()
+    cfg.insert_json5("transport/shared_memory/enabled", "false")
     cfg.insert_json5("mode", json.dumps(mode))
     cfg.insert_json5("listen/endpoints", json.dumps(listen))
     cfg.insert_json5("connect/endpoints", json.dumps(connect))
@@ -379,7 +382,8 @@ async def main_async(quick: bool) -> list[str]:
             "(raw - vmw) / raw; target <= 20 %. zenoh: the same SampleBatch messages serialized in the "
             "loop as the raw peers do, `put` by a zenoh peer session on a declared publisher (reliable, "
             "congestion control BLOCK) to a zenoh router session in the same process (explicit TCP "
-            "listen/connect endpoints on 127.0.0.1, multicast scouting off, otherwise the default config) "
+            "listen/connect endpoints on 127.0.0.1, multicast scouting off, shared-memory transport off so "
+            "the bytes cross TCP, otherwise the default config) "
             "whose subscriber callback counts the bytes; clock from the first put (subscriber already "
             "matched) until the router has every byte and its done message is back at the peer -- zenoh "
             "has no per-batch ack, so this stands in for the raw peers' last ack.",

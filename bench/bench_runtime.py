@@ -129,7 +129,13 @@ def tree_rss_mb(pid: int) -> float:
 
 
 def measure_window(warmup: float, seconds: float, frames) -> dict[str, Any]:
-    """Called inside a side's process: CPU, frames and wall-clock bounds of the window."""
+    """Called inside a side's process: CPU, frames and wall-clock bounds of the window, which opens
+    ``warmup`` seconds after the first frames arrived (process mode starts its stages one by one)."""
+    deadline = time.monotonic() + 120
+    while frames() == 0:
+        if time.monotonic() > deadline:
+            raise TimeoutError("no frame arrived within 120 s")
+        time.sleep(0.05)
     time.sleep(warmup)
     me = os.getpid()
     cpu0, f0, t0, th0 = tree_cpu_s(me), frames(), time.time_ns(), thread_cpu_s(me)
@@ -305,7 +311,11 @@ def write_manifests(workdir: pathlib.Path, url: str, tag: str, processes: bool) 
             }
             for name, trace, dbc in traces()
         ],
-        "runtime": {"deployment": f"bench_{tag}_{os.getpid()}", "state_dir": str(workdir / "state")},
+        "runtime": {
+            "deployment": f"bench_{tag}_{os.getpid()}",
+            "state_dir": str(workdir / "state"),
+            "log_level": "warning",  # no per-stage info lines in the measured window
+        },
     }
     channel = {
         "vehicle_id": f"BENCH-{tag.upper()}",
@@ -468,7 +478,8 @@ def report(
         "SQLite (`bench_gateway --serve vmw`: synchronous=NORMAL, group commit); `threads` = one process, "
         "`processes` = an execution manifest launching one `vehicle_mw.runtime.stage_main` process per "
         "stage (uplink, decode, can). Both sides pay for their own replay. "
-        f"Window: {seconds:.0f} s after a {warmup:.0f} s warm-up. CPU = utime + stime of the side's whole "
+        f"Window: {seconds:.0f} s, opening {warmup:.0f} s after the first frames arrived. CPU = utime + "
+        "stime of the side's whole "
         "process tree over the window (`/proc`), per 100k frames received in the window; RSS = sum of "
         "the tree's VmRSS at the end of the window; latency = server time - frame timestamp (the replay's "
         "due time on the wall clock) for every sample whose frame is in the window: vmw = the gateway's "

@@ -7,6 +7,7 @@ import http.client
 import json
 import re
 import socket
+import ssl
 import urllib.parse
 
 import pytest
@@ -18,7 +19,7 @@ from vehicle_mw.gateway import Gateway, GatewayError
 from vehicle_mw.gateway.api import PUBLIC_ROUTES
 from vehicle_mw.gateway.loadgen import WsVehicle, hello
 from vehicle_mw.gateway.operators import OperatorStore, Role, hash_password, verify_password
-from vehicle_mw.manifest.gateway import GatewayAuth
+from vehicle_mw.manifest.gateway import GatewayAuth, GatewayTls
 from vehicle_mw.v1 import link_pb2
 
 from .helpers import http_json, local_config, operator_token, run
@@ -343,3 +344,31 @@ def test_passwords_are_scrypt_hashed_and_checked():
     assert verify_password(PASSWORD, stored) and not verify_password(PASSWORD + "x", stored)
     assert hash_password(PASSWORD) != stored  # salted
     assert not verify_password(PASSWORD, "md5$abc")
+
+
+def test_https_operator_api_sets_a_secure_cookie(tmp_path, pki):
+    tls = GatewayTls(cert=str(pki.server.cert), key=str(pki.server.key))
+    cfg = local_config(tmp_path, tls=tls, http_tls=True)
+    add_operator(cfg.database, "olga", Role.VIEWER)
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            assert gw.http_url.startswith("https://127.0.0.1:")
+            url = urllib.parse.urlsplit(gw.http_url)
+
+            def login() -> tuple[int, str]:
+                conn = http.client.HTTPSConnection(url.hostname, url.port, timeout=30, context=ctx)
+                try:
+                    body = json.dumps({"username": "olga", "password": PASSWORD})
+                    conn.request("POST", "/api/login", body, {"content-type": "application/json"})
+                    resp = conn.getresponse()
+                    resp.read()
+                    return resp.status, resp.getheader("set-cookie") or ""
+                finally:
+                    conn.close()
+
+            return await asyncio.to_thread(login)
+
+    status, cookie = run(scenario())
+    assert status == 200 and "Secure" in cookie and "HttpOnly" in cookie

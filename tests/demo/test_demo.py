@@ -61,6 +61,7 @@ def test_demo_with_duration_delivers_everything(tmp_path):
     out, _ = proc.communicate(timeout=90)
     assert proc.returncode == 0, out
     assert "dashboard  http://127.0.0.1:" in out
+    assert "login      user demo  password " in out  # the demo's admin operator (docs/gateway.md)
     frames, samples, stored = final_counts(out)
     assert frames > 100 and samples == stored
     assert "nothing lost" in out

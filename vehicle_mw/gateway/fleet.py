@@ -4,15 +4,21 @@ A vehicle may hold one session per transport at once (the channel keeps its stan
 probe it); they share this state, so a batch sent over both is stored once, and acks go to all.
 
 The watermark is the highest seq such that every batch up to it is durable; it only grows.
-Batches above it that are durable wait in ``stored_above`` for the gap to fill.
+Batches above it that are durable (or evicted) wait in ``stored_above`` (ranges) for the gap to fill.
+
+Back-pressure: a vehicle with more than its share of samples on the way to storage is not read
+from until commits catch up (:meth:`VehicleState.wait_room`), so one vehicle's ingest cannot
+fill the gateway's memory or the writer's queue ahead of the others.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from vehicle_mw.gateway.seq_ranges import SeqRanges
 from vehicle_mw.gateway.sink import VehicleRecord
 from vehicle_mw.v1 import link_pb2
 
@@ -47,7 +53,7 @@ class VehicleState:
 
     vehicle_id: str
     acked_seq: int
-    stored_above: set[int]
+    stored_above: SeqRanges
     catalog_hash: bytes
     messages: TokenBucket
     bytes: TokenBucket
@@ -60,6 +66,11 @@ class VehicleState:
     batches_stored: int = 0
     samples_stored: int = 0
     duplicates: int = 0
+    inflight_samples: int = 0
+    unknown_signals: int = 0  # samples refused because their signal id is not in the catalog
+    catalog_ids: frozenset[int] | None = None  # None: catalog not known in this process
+    token_id: str = ""
+    _room: asyncio.Event | None = None
 
     @classmethod
     def from_record(
@@ -68,7 +79,7 @@ class VehicleState:
         return cls(
             record.vehicle_id,
             record.acked_seq,
-            set(record.stored_above),
+            SeqRanges(record.stored_above),
             record.catalog_hash,
             TokenBucket(msg_rate, burst_s),
             TokenBucket(byte_rate, burst_s),
@@ -82,7 +93,7 @@ class VehicleState:
         """The vehicle says everything up to ``seq`` was acknowledged (and deleted on its side)."""
         if seq > self.acked_seq:
             self.acked_seq = seq
-            self.stored_above = {s for s in self.stored_above if s > seq}
+            self.stored_above.drop_through(seq)
             self._advance()
 
     def skip_evicted(self, first: int, last: int) -> None:
@@ -92,7 +103,7 @@ class VehicleState:
         if first <= self.acked_seq + 1:
             self.raise_floor(last)
             return
-        self.stored_above.update(range(first, last + 1))
+        self.stored_above.add(first, last)
         self._advance()
 
     def durable(self, seq: int) -> bool:
@@ -105,9 +116,27 @@ class VehicleState:
         return self.acked_seq != before
 
     def _advance(self) -> None:
-        while self.acked_seq + 1 in self.stored_above:
-            self.acked_seq += 1
-            self.stored_above.remove(self.acked_seq)
+        last = self.stored_above.take_from(self.acked_seq + 1)
+        if last is not None:
+            self.acked_seq = last
+
+    # ------------------------------------------------------------------ back-pressure
+
+    def add_inflight(self, samples: int) -> None:
+        self.inflight_samples += samples
+
+    def done_inflight(self, samples: int, limit: int) -> None:
+        self.inflight_samples -= samples
+        if self._room is not None and self.inflight_samples <= limit:
+            self._room.set()
+
+    async def wait_room(self, limit: int) -> None:
+        """Return once at most ``limit`` samples of this vehicle await storage."""
+        while self.inflight_samples > limit:
+            if self._room is None:
+                self._room = asyncio.Event()
+            self._room.clear()
+            await self._room.wait()
 
 
 __all__ = ["TokenBucket", "VehicleState"]

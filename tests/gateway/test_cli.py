@@ -33,6 +33,9 @@ def test_secret_token_revoke(tmp_path):
     assert vmw("gateway", "revoke", "VIN0042", "--database", str(db)).returncode == 0
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT revoked FROM vehicles WHERE vehicle_id='VIN0042'").fetchone() == (1,)
+    assert conn.execute("SELECT actor LIKE 'cli:%', action, target FROM audit").fetchall() == [
+        (1, "revoke", "VIN0042")
+    ]
     conn.close()
 
 

@@ -137,6 +137,7 @@ def _revoke(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import set_revoked
 
     set_revoked(args.database, args.vehicle_id, revoked=not args.undo)
+    gateway_operator.audit_cli(args.database, "admit" if args.undo else "revoke", args.vehicle_id)
     print(f"{args.vehicle_id} {'admitted' if args.undo else 'revoked'} in {args.database}")
     return 0
 

@@ -92,9 +92,14 @@ def _actor() -> str:
 
 
 def _audit_row(args: argparse.Namespace, action: str, target: str, detail: str = "") -> None:
+    audit_cli(_database(args), action, target, detail)
+
+
+def audit_cli(database: str, action: str, target: str, detail: str = "") -> None:
+    """One audit row for a change made from the command line (actor ``cli:<local user>``)."""
     from vehicle_mw.gateway.audit import AuditLog
 
-    log = AuditLog(_database(args))
+    log = AuditLog(database)
     try:
         log.record(_actor(), "cli", "local", action, target, "ok", detail)
     finally:
@@ -224,4 +229,4 @@ def _when(ts_ns: int) -> str:
     return datetime.datetime.fromtimestamp(ts_ns / 1e9, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-__all__ = ["register_actions"]
+__all__ = ["audit_cli", "register_actions"]

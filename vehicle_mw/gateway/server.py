@@ -49,7 +49,11 @@ def is_loopback(host: str) -> bool:
 def check_operator_access(config: GatewayConfig, operators: OperatorStore) -> None:
     """Refuse to serve the operator API beyond loopback while nobody could log in to it."""
     host = config.bind("http")
-    if config.http_port is None or is_loopback(host) or operators.count() > 0:
+    if config.http_port is None or operators.count() > 0:
+        return
+    if is_loopback(host):
+        hint = f"vmw gateway operator add NAME --role admin --database {config.database}"
+        log.warning(json.dumps({"event": "no_operators", "detail": f"nobody can use the HTTP API: {hint}"}))
         return
     key = "http_host" if config.http_host else "host"
     raise GatewayError(

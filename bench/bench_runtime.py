@@ -471,7 +471,8 @@ def report(
         "replayer thread (python-can `LogReader`, original timing), a `can.Notifier` whose listener decodes "
         "every frame with cantools `Message.decode` and queues one observation per signal; one feeder "
         "thread sends every observation as its own JSON update (path, value, frame timestamp) over a "
-        "`websockets` client to a websockets sink process that notes the receipt time. "
+        "`websockets` client to a websockets sink process that notes the receipt time (every DBC signal "
+        "on both sides; a KUKSA deployment sends only the signals its mapping file names). "
         "**vmw**: `VehicleRuntime.from_manifests` with the same traces as `interface: replay` buses in "
         "the machine manifest (the runtime's own replay stage reads the log files), native decode, "
         "durable outbox (default fsync interval), uplink over WebSocket to a vehicle_mw `Gateway` on "
@@ -509,6 +510,16 @@ def report(
             f"{med(side, 'rss_mb'):.0f} | {med(side, 'processes'):.0f} | {lat['samples']:,.0f} | "
             f"{lat['p50_ms']:.1f} | {lat['p99_ms']:.1f} | {lat['max_ms']:.1f} |"
         )
+    lines += ["", "Where the CPU went (last run, CPU s in the window, busiest threads; pid:thread):", ""]
+    for side, rs in results.items():
+        if rs:
+            top = list(rs[-1]["threads_cpu_s"].items())[:6]
+            lines.append(f"- {side}: " + ", ".join(f"`{name}` {cpu:.2f}" for name, cpu in top))
+    lines += [
+        "",
+        "Process mode counts frames from the stages' published counter files, which lag by up to one "
+        "publication period at either end of the window.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -99,11 +99,8 @@ def audit_cli(database: str, action: str, target: str, detail: str = "") -> None
     """One audit row for a change made from the command line (actor ``cli:<local user>``)."""
     from vehicle_mw.gateway.audit import AuditLog
 
-    log = AuditLog(database)
-    try:
+    with AuditLog(database) as log:
         log.record(_actor(), "cli", "local", action, target, "ok", detail)
-    finally:
-        log.close()
 
 
 def _read_password(path: str | None, name: str) -> str:
@@ -132,11 +129,8 @@ def _add(args: argparse.Namespace) -> int:
     password = (
         None if args.no_password else check_password_strength(_read_password(args.password_file, args.name))
     )
-    store = _store(args, create=args.create)
-    try:
+    with _store(args, create=args.create) as store:
         op = store.add(args.name, Role.parse(args.role), password)
-    finally:
-        store.close()
     _audit_row(args, "operator_add", op.name, f"role {op.role.label}")
     print(f"operator {op.name} ({op.role.label}) added to {_database(args)}")
     return 0
@@ -144,11 +138,8 @@ def _add(args: argparse.Namespace) -> int:
 
 def _token(args: argparse.Namespace) -> int:
     ttl = None if args.expires == "never" else args.duration(args.expires)
-    store = _store(args)
-    try:
+    with _store(args) as store:
         token, secret = store.issue_token(args.name, ttl)
-    finally:
-        store.close()
     _audit_row(args, "token_issue", token.id, f"for {args.name}")
     until = "never expires" if token.expires_ns is None else f"expires {_when(token.expires_ns)}"
     print(f"token {token.id} for {args.name}, {until} (shown once; store it now):", file=sys.stderr)
@@ -157,12 +148,9 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _passwd(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with _store(args) as store:
         store.require(args.name)
         store.set_password(args.name, _read_password(args.password_file, args.name))
-    finally:
-        store.close()
     _audit_row(args, "operator_passwd", args.name)
     print(f"password of {args.name} changed")
     return 0
@@ -171,11 +159,8 @@ def _passwd(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     import time
 
-    store = _store(args)
-    try:
+    with _store(args) as store:
         operators, tokens = store.list(), store.tokens()
-    finally:
-        store.close()
     now = time.time_ns()
     for op in operators:
         login = "password" if op.has_password else "token only"
@@ -189,22 +174,16 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with _store(args) as store:
         store.remove(args.name)
-    finally:
-        store.close()
     _audit_row(args, "operator_remove", args.name)
     print(f"operator {args.name} removed")
     return 0
 
 
 def _revoke_token(args: argparse.Namespace) -> int:
-    store = _store(args)
-    try:
+    with _store(args) as store:
         token = store.revoke_token(args.token_id)
-    finally:
-        store.close()
     _audit_row(args, "token_revoke", token.id, f"of {token.operator}")
     print(f"token {token.id} of {token.operator} revoked")
     return 0
@@ -214,11 +193,8 @@ def _audit(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway.audit import AuditLog
 
     _store(args).close()  # the clear 'database does not exist' error, not a new empty file
-    log = AuditLog(_database(args))
-    try:
+    with AuditLog(_database(args)) as log:
         rows = log.read(args.limit, args.actor, args.action)
-    finally:
-        log.close()
     for r in rows:
         detail = f"  {r.detail}" if r.detail else ""
         print(f"{_when(r.ts_ns)}  {r.actor} ({r.via}, {r.peer})  {r.action} {r.target}  {r.result}{detail}")

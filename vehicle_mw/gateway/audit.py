@@ -59,6 +59,12 @@ class AuditLog:
     def close(self) -> None:
         self._conn.close()
 
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def record(
         self, actor: str, via: str, peer: str, action: str, target: str, result: str, detail: str = ""
     ) -> int:

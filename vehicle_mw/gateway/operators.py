@@ -156,6 +156,12 @@ class OperatorStore:
     def close(self) -> None:
         self._conn.close()
 
+    def __enter__(self) -> OperatorStore:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _rows(self, sql: str, args: tuple = ()) -> list[tuple]:
         with self._lock:
             return self._conn.execute(sql, args).fetchall()

@@ -49,7 +49,7 @@ def _kill_rounds(rt: VehicleRuntime, rounds: int, rng: random.Random) -> dict[st
                 if pid:
                     os.kill(pid, signal.SIGKILL)
                     kills[stage] += 1
-                    wait_until(lambda: rt.manager.status()["apps"][stage]["pid"] != pid, 90, stage)
+                    wait_until(lambda p=pid: rt.manager.status()["apps"][stage]["pid"] != p, 90, stage)
         except BaseException as exc:  # noqa: BLE001 - re-raised in the test thread
             errors.append(exc)
 

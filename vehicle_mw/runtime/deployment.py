@@ -43,7 +43,7 @@ class Deployment:
     @property
     def name(self) -> str:
         """Deployment name as used in ring names (characters other than [A-Za-z0-9_.-] become _)."""
-        return re.sub(r"[^A-Za-z0-9_.-]", "_", self.machine.deployment)
+        return self.state_dir_of(self.machine, self.machine_path).name
 
     @property
     def base_dir(self) -> pathlib.Path:
@@ -56,7 +56,13 @@ class Deployment:
     @property
     def state_dir(self) -> pathlib.Path:
         """Where the stages publish their counters (``vmw vehicle status``): state_dir/<deployment>."""
-        return _resolve(self.base_dir, self.machine.runtime.state_dir) / self.name
+        return self.state_dir_of(self.machine, self.machine_path)
+
+    @staticmethod
+    def state_dir_of(machine: MachineManifest, machine_path: str | os.PathLike[str]) -> pathlib.Path:
+        """The counters folder of a machine manifest, without loading the rest of the deployment."""
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", machine.deployment)
+        return _resolve(pathlib.Path(machine_path).resolve().parent, machine.runtime.state_dir) / name
 
     def bus_file(self, bus_id: int) -> pathlib.Path:
         """The replayed log of a replay bus, resolved against the machine manifest."""

@@ -369,18 +369,22 @@ def run_vmw(url: str, workdir: pathlib.Path, mode: str, warmup: float, seconds: 
 # ---------------------------------------------------------------- the run (this process)
 
 
-class _Child:
-    """A server child process that prints one line with its URL."""
+class Sink:
+    """The peer's websockets sink in its own process (``--serve-sink``); prints its URL first."""
 
-    def __init__(self, argv: list[str], pattern: str):
+    def __init__(self) -> None:
         self.proc = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=dict(os.environ, PYTHONUNBUFFERED="1")
+            [sys.executable, "-m", "bench.bench_runtime", "--serve-sink"],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         line = self.proc.stdout.readline()
-        if pattern not in line:
+        if not line.startswith("sink ws://"):
             self.stop()
-            raise RuntimeError(f"{argv} did not start: {line!r}")
-        self.url = line.split()[-1] if pattern == "sink" else line.split()[1]
+            raise RuntimeError(f"the websockets sink did not start: {line!r}")
+        self.url = line.split()[1]
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -409,14 +413,9 @@ def gateway_latency(database: str, t0: int, t1: int) -> dict[str, float]:
 
 def run_side(side: str, work: pathlib.Path, warmup: float, seconds: float) -> dict[str, Any]:
     """One side in its own process (tree), against a fresh server in another."""
-    if side == "peer":
-        server = _Child([sys.executable, "-m", "bench.bench_runtime", "--serve-sink"], "sink")
-        database = None
-    else:
-        database = str(work / f"gateway-{side.replace(' ', '-')}-{time.monotonic_ns()}.sqlite")
-        server = _Child(
-            [sys.executable, "-m", "bench.bench_gateway", "--serve", "vmw", "--db", database], "vmw"
-        )
+    from bench.bench_gateway import Server  # the vehicle_mw gateway process of the gateway benchmark
+
+    server: Sink | Server = Sink() if side == "peer" else Server("vmw", work)  # a fresh database each
     try:
         out = work / f"{side.replace(' ', '-')}-{time.monotonic_ns()}.json"
         argv = [sys.executable, "-m", "bench.bench_runtime", "--side", side, "--url", server.url]
@@ -436,8 +435,8 @@ def run_side(side: str, work: pathlib.Path, warmup: float, seconds: float) -> di
         result = json.loads(out.read_text())
     finally:
         server.stop()
-    if database is not None:
-        result["latency"] = gateway_latency(database, result["t0_ns"], result["t1_ns"])
+    if isinstance(server, Server):
+        result["latency"] = gateway_latency(server.database, result["t0_ns"], result["t1_ns"])
     return result
 
 
@@ -568,6 +567,8 @@ def main() -> int:
                     flush=True,
                 )
                 print(f"    CPU by thread: {r['threads_cpu_s']}", flush=True)
+                if "counters" in r:
+                    print(f"    uplink at window end: {r['counters'].get('uplink')}", flush=True)
     cmd = "python -m bench.bench_runtime" + (" --quick" if args.quick else "")
     text = report(results, runs, seconds, warmup, cmd)
     print(text)

@@ -457,7 +457,8 @@ def write_markdown(rows: list[dict[str, Any]], idle: float, reps: int, lat_n: in
         "(vmw: futex wait; iceoryx2: its event listener, notified by the publisher after each send), "
         "i.e. blocking wake-up latency. C limit: `bench/ring_c_bench.c`, two threads "
         "on the same shared-memory SlotRing; C-to-C processes: the same with a forked producer "
-        "process attached by name. Ratios in bold compare with mp.Queue used one record per call. "
+        "process attached by name. Ratios in bold: vs mp.Queue used one record per call, and vs "
+        "iceoryx2 in the same mode. "
         "Targets: per-call >= 12x mp.Queue, batched >= 40x, ahead of iceoryx2 per call and batched, "
         "C-to-C within 1.5x of the C limit, "
         "wake-up p99 <= 100 us, idle ~0% CPU.",
@@ -468,7 +469,7 @@ def write_markdown(rows: list[dict[str, Any]], idle: float, reps: int, lat_n: in
         "",
         "### Throughput (messages/s)",
         "",
-        "| record | mode | vmw | mp.Queue | mp.Pipe | faster_fifo | vmw / mp.Queue "
+        "| record | mode | vmw | mp.Queue | mp.Pipe | faster_fifo | iceoryx2 | vmw / mp.Queue "
         "| vmw / mp.Queue per call | vmw / faster_fifo | vmw / iceoryx2 | C-to-C processes "
         "| C threads limit |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",

@@ -64,8 +64,24 @@ def open_log(path: str | pathlib.Path) -> can.io.generic.MessageReader:
         raise ReplayError(f"{path}: log file not found")
     try:
         return can.LogReader(str(path))
-    except (ValueError, ImportError, OSError) as exc:
-        raise ReplayError(f"{path}: cannot read this log: {exc}") from exc
+    except Exception as exc:  # python-can's readers raise many unrelated types for a bad file
+        raise ReplayError(f"{path}: cannot read this log: {type(exc).__name__}: {exc}") from exc
+
+
+def read_messages(reader, path: str | pathlib.Path):
+    """The messages of an open log; a damaged record becomes a :class:`ReplayError` naming the file and
+    how many frames were read before it (python-can's parsers raise whatever their format code hits)."""
+    it = iter(reader)
+    n = 0
+    while True:
+        try:
+            msg = next(it)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise ReplayError(f"{path}: unreadable after {n} frames: {type(exc).__name__}: {exc}") from exc
+        n += 1
+        yield msg
 
 
 def _packable(msg) -> bool:
@@ -111,11 +127,11 @@ class _Replayer:
                 sleep_until_ns(due)
                 return
 
-    def run_once(self, reader, loop_offset_ns: int) -> int:
+    def run_once(self, reader, loop_offset_ns: int, path: str | pathlib.Path = "<log>") -> int:
         """One pass over the log; returns the log's span in ns (for the next loop's offset)."""
         t0 = None
         rel = 0
-        for msg in reader:
+        for msg in read_messages(reader, path):
             if self.stop.is_set():
                 break
             if t0 is None:
@@ -183,7 +199,7 @@ def replay_log(
     offset = 0
     while not stop.is_set() and (loops == 0 or loop < loops):
         with open_log(path) as reader:
-            span = r.run_once(reader, offset)
+            span = r.run_once(reader, offset, path)
         offset += span + 1_000_000  # next loop starts 1 ms after this one's last frame
         loop += 1
         if on_loop:
@@ -203,4 +219,4 @@ def replay_log(
     )
 
 
-__all__ = ["ReplayError", "ReplayReport", "open_log", "replay_log"]
+__all__ = ["ReplayError", "ReplayReport", "open_log", "read_messages", "replay_log"]

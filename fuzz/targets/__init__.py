@@ -1,0 +1,1 @@
+"""One module per fuzzed parser: ``EXPECTED`` (clear errors) and ``one_input(data)``."""

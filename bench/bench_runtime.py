@@ -116,12 +116,14 @@ def thread_cpu_s(pid: int) -> dict[str, float]:
     return out
 
 
-def tree_rss_mb(pid: int) -> float:
+def tree_memory_mb(pid: int, field: str) -> float:
+    """Sum of one memory field over the tree: ``Rss`` (pages shared between the stage processes
+    count once per process) or ``Pss`` (shared pages split between their users), smaps_rollup."""
     total_kb = 0
     for p in tree(pid):
         try:
-            for line in pathlib.Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+            for line in pathlib.Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith(f"{field}:"):
                     total_kb += int(line.split()[1])
         except OSError:
             pass
@@ -148,7 +150,8 @@ def measure_window(warmup: float, seconds: float, frames) -> dict[str, Any]:
         "frames": f1 - f0,
         "t0_ns": t0,
         "t1_ns": t1,
-        "rss_mb": tree_rss_mb(me),
+        "rss_mb": tree_memory_mb(me, "Rss"),
+        "pss_mb": tree_memory_mb(me, "Pss"),
         "processes": len(tree(me)),
     }
 
@@ -481,7 +484,8 @@ def report(
         f"Window: {seconds:.0f} s, opening {warmup:.0f} s after the first frames arrived. CPU = utime + "
         "stime of the side's whole "
         "process tree over the window (`/proc`), per 100k frames received in the window; RSS = sum of "
-        "the tree's VmRSS at the end of the window; latency = server time - frame timestamp (the replay's "
+        "the tree's RSS at the end of the window (PSS: shared pages split between the processes that map "
+        "them, the fair sum for process mode); latency = server time - frame timestamp (the replay's "
         "due time on the wall clock) for every sample whose frame is in the window: vmw = the gateway's "
         "`stored_ns` (insert in the committing transaction), peer = receipt at the sink (not durable). "
         "Targets: vmw CPU per frame <= 1/5 of the peer's; RSS <= 80 MB in threads mode; p99 <= 50 ms.",
@@ -489,9 +493,9 @@ def report(
         f"- Machine: {machine_line()}",
         f"- Command: `{cmd}`; {runs} run(s) per side, alternating; medians (per-run values in brackets)",
         "",
-        "| side | frames in window | CPU s / 100k frames | vs peer CPU | RSS MB | processes "
+        "| side | frames in window | CPU s / 100k frames | vs peer CPU | RSS MB | PSS MB | processes "
         "| samples in window | p50 ms | p99 ms | max ms |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     peer_cpu = statistics.median(cpu100k(r) for r in results["peer"]) if results.get("peer") else None
     for side, rs in results.items():
@@ -504,9 +508,12 @@ def report(
         }
         ratio = f"**{cpu / peer_cpu:.2f}**" if peer_cpu and side != "peer" else ""
         per_run = ", ".join(f"{cpu100k(r):.2f}" for r in rs)
+        empty = sum(1 for r in rs if not r["latency"]["samples"])
+        label = f"{side} (INCOMPLETE: {empty} run(s) got no sample to the server)" if empty else side
         lines.append(
-            f"| {side} | {med(side, 'frames'):,.0f} | {cpu:.2f} ({per_run}) | {ratio} | "
-            f"{med(side, 'rss_mb'):.0f} | {med(side, 'processes'):.0f} | {lat['samples']:,.0f} | "
+            f"| {label} | {med(side, 'frames'):,.0f} | {cpu:.2f} ({per_run}) | {ratio} | "
+            f"{med(side, 'rss_mb'):.0f} | {med(side, 'pss_mb'):.0f} | {med(side, 'processes'):.0f} | "
+            f"{lat['samples']:,.0f} | "
             f"{lat['p50_ms']:.1f} | {lat['p99_ms']:.1f} | {lat['max_ms']:.1f} |"
         )
     lines += ["", "Where the CPU went (last run, CPU s in the window, busiest threads; pid:thread):", ""]
@@ -562,6 +569,7 @@ def main() -> int:
                 print(
                     f"run {i + 1} {side:14s} frames {r['frames']:,} cpu {r['cpu_s']:.2f} s "
                     f"({r['cpu_s'] / max(r['frames'], 1) * 1e5:.2f} s/100k) rss {r['rss_mb']:.0f} MB "
+                    f"pss {r['pss_mb']:.0f} MB "
                     f"({r['processes']} proc) samples {lat['samples']:,} p50 {lat['p50_ms']:.1f} "
                     f"p99 {lat['p99_ms']:.1f} ms",
                     flush=True,

@@ -19,3 +19,12 @@ class TokenError(GatewayError):
 
 class CommandError(GatewayError):
     """A downlink command that could not be delivered or was not acknowledged in time."""
+
+
+class ProtocolViolation(Exception):
+    """Ends a vehicle session with an Error (``code``: a ``link_pb2.Error.Code``) naming the reason."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message

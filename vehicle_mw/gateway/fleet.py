@@ -83,6 +83,7 @@ class VehicleState:
             record.catalog_hash,
             TokenBucket(msg_rate, burst_s),
             TokenBucket(byte_rate, burst_s),
+            catalog_ids=record.catalog_ids,
         )
 
     def is_duplicate(self, seq: int) -> bool:

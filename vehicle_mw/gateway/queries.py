@@ -12,7 +12,7 @@ import sqlite3
 import threading
 from typing import Any
 
-from vehicle_mw.gateway.sqlite_sink import connect
+from vehicle_mw.gateway.sqlite_sink import connect, json_real
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -118,18 +118,19 @@ class SqliteQueries:
                 " ORDER BY ts_ns",
                 (key, signal_id, lo, hi),
             )
-            return out | {"downsampled": False, "points": [[p["ts_ns"], p["value"]] for p in pts]}
+            return out | {"downsampled": False, "points": [[p["ts_ns"], json_real(p["value"])] for p in pts]}
         width = max(1, (hi - lo) // max_points + 1)
         pts = self._query(
-            "SELECT (ts_ns - ?) / ? AS bucket, MIN(ts_ns) AS ts, AVG(value) AS avg, MIN(value) AS min,"
-            " MAX(value) AS max FROM samples WHERE vehicle_key=? AND signal_id=? AND ts_ns BETWEEN ? AND ?"
+            "SELECT (ts_ns - ?) / ? AS bucket, MIN(ts_ns) AS ts, AVG(NULLIF(value, 'NaN')) AS avg,"
+            " MIN(NULLIF(value, 'NaN')) AS min, MAX(NULLIF(value, 'NaN')) AS max FROM samples"
+            " WHERE vehicle_key=? AND signal_id=? AND ts_ns BETWEEN ? AND ?"
             " GROUP BY bucket ORDER BY bucket",
             (lo, width, key, signal_id, lo, hi),
         )
         return out | {
             "downsampled": True,
             "bucket_ns": width,
-            "points": [[p["ts"], p["avg"], p["min"], p["max"]] for p in pts],
+            "points": [[p["ts"], json_real(p["avg"]), json_real(p["min"]), json_real(p["max"])] for p in pts],
         }
 
     def link_events(self, vehicle_id: str, limit: int = 200) -> list[dict[str, Any]]:

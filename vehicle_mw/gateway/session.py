@@ -13,12 +13,18 @@ import json
 import logging
 import time
 import uuid
-import zlib
 from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING
 
 from google.protobuf.message import DecodeError
 
+from vehicle_mw.gateway.errors import ProtocolViolation
+from vehicle_mw.gateway.validate import (
+    batch_columns,
+    check_link_event,
+    check_status,
+    unknown_signal_ids,
+)
 from vehicle_mw.v1 import link_pb2
 
 if TYPE_CHECKING:
@@ -27,15 +33,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vehicle_mw.gateway.session")
 Code = link_pb2.Error.Code
-
-
-class ProtocolViolation(Exception):
-    """Ends a session with an Error to the vehicle."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def log_event(event: str, **fields: object) -> None:
@@ -96,6 +93,11 @@ class LinkSession:
         if self._close_reason is None:
             self._send(downlink.SerializeToString())
 
+    def send_after_welcome(self, downlink: link_pb2.Downlink) -> None:
+        """Fan-out messages (acks of another link) wait for the Welcome: it is always the first."""
+        if self._welcomed:
+            self.send(downlink)
+
     def close(self, reason: str) -> None:
         """End the session from outside (superseded, storage failure, shutdown)."""
         if self._close_reason is None:
@@ -126,8 +128,11 @@ class LinkSession:
             except StopAsyncIteration:
                 return "closed before Hello"
             await self._on_hello(self._parse(first))
+            room = self.core.config.limits.max_inflight_samples
             async for raw in it:
                 self._dispatch(self._parse(raw))
+                if self.vehicle is not None and self.vehicle.inflight_samples > room:
+                    await self.vehicle.wait_room(room)  # back-pressure: stop reading until commits catch up
         except ProtocolViolation as exc:
             reason = f"{Code.Name(exc.code)}: {exc.message}"
             self.core.metrics.refused.labels(Code.Name(exc.code)).inc()
@@ -179,10 +184,10 @@ class LinkSession:
     def _parse(self, raw: bytes) -> link_pb2.Uplink:
         limits = self.core.config.limits
         self.core.metrics.bytes_in.labels(self.transport).inc(len(raw))
-        if len(raw) > limits.max_message_bytes:
-            raise ProtocolViolation(
-                Code.MESSAGE_TOO_LARGE, f"message of {len(raw)} bytes exceeds {limits.max_message_bytes}"
-            )
+        bound = limits.max_message_bytes if self._welcomed else limits.max_hello_bytes
+        if len(raw) > bound:
+            what = "message" if self._welcomed else "message before authentication"
+            raise ProtocolViolation(Code.MESSAGE_TOO_LARGE, f"{what} of {len(raw)} bytes exceeds {bound}")
         if self.vehicle is not None and not (
             self.vehicle.messages.take() and self.vehicle.bytes.take(len(raw))
         ):
@@ -265,6 +270,7 @@ class LinkSession:
             self._on_batch(msg.batch)
         elif kind == "catalog":
             state.catalog_hash = bytes(msg.catalog.hash) or (self._expected_catalog or b"")
+            state.catalog_ids = frozenset(s.id for s in msg.catalog.signals) or None
             self._expected_catalog = None
             _quiet(sink.write_catalog(state.vehicle_id, msg.catalog))
         elif kind == "probe":
@@ -273,11 +279,13 @@ class LinkSession:
             self.rtt_ms = (time.time_ns() - msg.echo.sent_ns) / 1e6
         elif kind == "link_event":
             ev = msg.link_event
+            check_link_event(ev)
             state.last_link_event = ev
             if ev.from_transport and ev.from_transport != ev.to_transport:
                 state.switches += 1
             _quiet(sink.write_link_event(state.vehicle_id, ev))
         elif kind == "status":
+            check_status(msg.status)
             state.session = self
             state.last_status = msg.status
             _quiet(sink.write_status(state.vehicle_id, msg.status))
@@ -311,55 +319,36 @@ class LinkSession:
             if batch.seq <= state.acked_seq:
                 self.send(link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq)))
             return
-        columns = self._columns(batch)
-        state.inflight.add(batch.seq)
-        fut = self.core.sink.write_batch(state.vehicle_id, batch, columns)
-        n = len(columns.signal_id)
-        fut.add_done_callback(lambda f, seq=batch.seq, n=n: self._on_durable(f, seq, n))
-
-    def _columns(self, batch: link_pb2.SampleBatch) -> link_pb2.SampleColumns:
-        if batch.compression == link_pb2.COMPRESSION_ZLIB:
-            cols = link_pb2.SampleColumns()
-            try:
-                raw = zlib.decompressobj().decompress(
-                    batch.compressed_columns, self.core.config.limits.max_message_bytes * 16
-                )
-                cols.ParseFromString(raw)
-            except (zlib.error, DecodeError):
-                raise ProtocolViolation(
-                    Code.MALFORMED, f"batch {batch.seq}: compressed_columns do not decode"
-                ) from None
-        elif batch.compression == link_pb2.COMPRESSION_NONE:
-            cols = batch.columns
-        else:
+        limits = self.core.config.limits
+        columns = batch_columns(batch, limits.max_batch_samples, limits.max_decompressed_bytes)
+        unknown = unknown_signal_ids(columns, state.catalog_ids)
+        if unknown:
+            state.unknown_signals += len(columns.signal_id)
+            self.core.metrics.batches.labels("unknown_signal").inc()
+            shown = ", ".join(str(i) for i in sorted(unknown)[:10])
             raise ProtocolViolation(
-                Code.MALFORMED, f"batch {batch.seq}: unknown compression {batch.compression}"
+                Code.MALFORMED, f"batch {batch.seq}: signal ids not in the vehicle's catalog: {shown}"
             )
-        n = len(cols.signal_id)
-        for name in ("source_id", "source_ts_ns", "source_seq", "value"):
-            if len(getattr(cols, name)) != n:
-                raise ProtocolViolation(
-                    Code.MALFORMED,
-                    f"batch {batch.seq}: column {name} has {len(getattr(cols, name))} "
-                    f"entries, signal_id has {n}",
-                )
-        for name in ("kind", "int_value"):
-            if len(getattr(cols, name)) not in (0, n):
-                raise ProtocolViolation(Code.MALFORMED, f"batch {batch.seq}: column {name} length mismatch")
-        return cols
+        state.inflight.add(batch.seq)
+        n = len(columns.signal_id)
+        state.add_inflight(n)
+        fut = self.core.sink.write_batch(state.vehicle_id, batch, columns)
+        fut.add_done_callback(lambda f, seq=batch.seq, n=n: self._on_durable(f, seq, n))
 
     def _on_durable(self, fut: asyncio.Future, seq: int, samples: int) -> None:
         state = self.vehicle
         assert state is not None
+        state.done_inflight(samples, self.core.config.limits.max_inflight_samples)
         if fut.cancelled() or fut.exception() is not None:
             state.inflight.discard(seq)
             err = "cancelled" if fut.cancelled() else str(fut.exception())
+            self.core.metrics.batches.labels("storage_failed").inc()
             self._send(
                 link_pb2.Downlink(
-                    error=link_pb2.Error(code=Code.INTERNAL, message=f"storage failed: {err}")
+                    error=link_pb2.Error(code=Code.INTERNAL, message=f"batch {seq}: storage failed: {err}")
                 ).SerializeToString()
             )
-            self.close(f"INTERNAL: storage failed: {err}")
+            self.close(f"INTERNAL: batch {seq}: storage failed: {err}")
             return
         stored = fut.result()
         moved = state.durable(seq)
@@ -378,9 +367,9 @@ class LinkSession:
         # cumulative acks are idempotent: tell every link of the vehicle (this one may be gone)
         ack = link_pb2.Downlink(ack=link_pb2.Ack(acked_seq=state.acked_seq))
         for session in state.sessions:
-            session.send(ack)
+            session.send_after_welcome(ack)
         if self not in state.sessions:
-            self.send(ack)
+            self.send_after_welcome(ack)
 
 
 def _quiet(fut: asyncio.Future) -> None:
@@ -388,4 +377,4 @@ def _quiet(fut: asyncio.Future) -> None:
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
-__all__ = ["LinkSession", "ProtocolViolation", "log_event"]
+__all__ = ["LinkSession", "ProtocolViolation", "log_event"]  # ProtocolViolation: re-exported

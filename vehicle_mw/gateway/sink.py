@@ -24,6 +24,7 @@ class VehicleRecord:
     stored_above: set[int] = field(default_factory=set)  # durable seqs above acked_seq
     catalog_hash: bytes = b""
     revoked: bool = False
+    catalog_ids: frozenset[int] | None = None  # signal ids of the stored catalog; None: no catalog
 
 
 class Sink(abc.ABC):

@@ -4,6 +4,13 @@ Every write is queued; the writer takes everything queued (up to a bound), runs 
 transaction, commits, and only then completes the futures, so an Ack never precedes durability.
 Dedup is durable: the ``batches`` row (vehicle, seq) is inserted in the same transaction as the
 batch's samples, and a batch whose row exists is skipped.
+
+Isolation: a group whose commit fails is rolled back and its writes retried one transaction each,
+so only the write that cannot be stored fails (its vehicle gets the Error) and the others commit.
+
+NaN: SQLite turns a NaN REAL into NULL, so a NaN sample (or NaN in a link event or status) is
+stored as the TEXT ``'NaN'`` in its REAL column; +-inf are stored as REAL. :func:`real_value`
+turns a read value back into a float.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import pathlib
 import queue
 import sqlite3
@@ -29,6 +37,26 @@ log = logging.getLogger("vehicle_mw.gateway.sqlite")
 MAX_OPS_PER_COMMIT = 512
 MAX_SAMPLES_PER_COMMIT = 500_000
 _STOP = object()
+NAN_TEXT = "NaN"  # how a NaN float is stored in a REAL column (SQLite would store NULL)
+
+
+def sql_real(x: float) -> float | str:
+    """A float as SQLite stores it losslessly: itself, or ``'NaN'``."""
+    return NAN_TEXT if x != x else x
+
+
+def real_value(v: float | str | None) -> float | None:
+    """A REAL column read back: ``'NaN'`` is NaN again."""
+    return math.nan if v == NAN_TEXT else v
+
+
+def json_real(v: float | str | None) -> float | str | None:
+    """A REAL column for a JSON answer: non-finite values as the strings ``NaN``, ``Infinity``,
+    ``-Infinity`` (JSON has no such numbers; ``float()`` parses these strings back)."""
+    v = real_value(v)
+    if v is None or math.isfinite(v):
+        return v
+    return "NaN" if v != v else ("Infinity" if v > 0 else "-Infinity")
 
 
 def connect(
@@ -104,13 +132,15 @@ class SqliteSink(Sink):
         if row is None:
             return None
         key, acked, catalog_hash, revoked = row
+        rows = conn.execute("SELECT signal_id FROM signals WHERE vehicle_key=?", (key,))
+        ids = frozenset(i for (i,) in rows)
         above = {
             s
             for (s,) in conn.execute(
                 "SELECT seq FROM batches WHERE vehicle_key=? AND seq>? ORDER BY seq", (key, acked)
             )
         }
-        record = VehicleRecord(vehicle_id, acked, set(), bytes(catalog_hash), bool(revoked))
+        record = VehicleRecord(vehicle_id, acked, set(), bytes(catalog_hash), bool(revoked), ids or None)
         for seq in sorted(above):
             if seq == record.acked_seq + 1:
                 record.acked_seq = seq
@@ -180,28 +210,45 @@ class SqliteSink(Sink):
 
     def _commit_group(self, conn: sqlite3.Connection, group: list) -> None:
         t0 = time.perf_counter()
-        results: list[Any] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            for op, args, _fut in group:
-                results.append(op(conn, *args))
-            conn.execute("COMMIT")
-            error: BaseException | None = None
-        except Exception as exc:  # noqa: BLE001 - every failure fails the whole group
+            outcomes: list[tuple[Any, BaseException | None]] = [
+                (r, None) for r in self._transaction(conn, group)
+            ]
+        except Exception as exc:  # noqa: BLE001 - isolate: retry each write in its own transaction
             log.error(json.dumps({"event": "sqlite_commit_failed", "error": str(exc), "ops": len(group)}))
-            try:
-                conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            self._keys.clear()  # keys created in the rolled-back transaction are gone
-            error = GatewayError(f"database {self.path}: {exc}")
+            outcomes = []
+            for item in group:
+                try:
+                    outcomes.append((self._transaction(conn, [item])[0], None))
+                except Exception as one:  # noqa: BLE001 - this write alone fails
+                    log.error(
+                        json.dumps(
+                            {"event": "sqlite_write_failed", "op": item[0].__name__, "error": str(one)}
+                        )
+                    )
+                    outcomes.append((None, GatewayError(f"database {self.path}: {one}")))
         elapsed = time.perf_counter() - t0
         self.commits += 1
         self.commit_seconds_total += elapsed
         if self.on_commit is not None:
             self.on_commit(len(group), elapsed)
         assert self._loop is not None
-        self._loop.call_soon_threadsafe(_resolve, [g[2] for g in group], results, error)
+        self._loop.call_soon_threadsafe(_resolve, [g[2] for g in group], outcomes)
+
+    def _transaction(self, conn: sqlite3.Connection, group: list) -> list[Any]:
+        """Run ``group`` in one transaction; on failure roll back and raise."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [op(conn, *args) for op, args, _fut in group]
+            conn.execute("COMMIT")
+        except Exception:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+            self._keys.clear()  # keys created in the rolled-back transaction are gone
+            raise
+        return results
 
     def _key(self, conn: sqlite3.Connection, vehicle_id: str) -> int:
         key = self._keys.get(vehicle_id)
@@ -234,13 +281,16 @@ class SqliteSink(Sink):
         if cur.rowcount == 0:
             return False
         seq = int(batch.seq)
+        values: Any = cols.value
+        if any(map(math.isnan, values)):
+            values = [sql_real(v) for v in values]
         if len(cols.int_value) == n and n:
             kinds = list(cols.kind) if len(cols.kind) == n else [0] * n
             ints = [iv if k else None for iv, k in zip(cols.int_value, kinds, strict=True)]
             rows = zip(
                 cols.signal_id,
                 cols.source_ts_ns,
-                cols.value,
+                values,
                 ints,
                 cols.source_id,
                 cols.source_seq,
@@ -250,7 +300,7 @@ class SqliteSink(Sink):
         else:
             # the common all-float batch: constants in the statement, five bound columns per row
             rows = zip(
-                cols.signal_id, cols.source_ts_ns, cols.value, cols.source_id, cols.source_seq, strict=True
+                cols.signal_id, cols.source_ts_ns, values, cols.source_id, cols.source_seq, strict=True
             )
             conn.executemany(f"INSERT INTO samples VALUES ({key}, ?, ?, ?, NULL, ?, ?, {seq})", rows)
         return True
@@ -292,9 +342,9 @@ class SqliteSink(Sink):
                 ev.from_transport,
                 ev.to_transport,
                 ev.reason,
-                ev.rtt_ms,
-                ev.rttvar_ms,
-                ev.loss,
+                sql_real(ev.rtt_ms),
+                sql_real(ev.rttvar_ms),
+                sql_real(ev.loss),
             ),
         )
 
@@ -311,8 +361,8 @@ class SqliteSink(Sink):
                 st.outbox_bytes,
                 st.evicted,
                 st.transport,
-                st.rtt_ms,
-                st.loss,
+                sql_real(st.rtt_ms),
+                sql_real(st.loss),
             ),
         )
 
@@ -346,14 +396,14 @@ class SqliteSink(Sink):
         )
 
 
-def _resolve(futures: list[asyncio.Future], results: list[Any], error: BaseException | None) -> None:
-    for i, fut in enumerate(futures):
+def _resolve(futures: list[asyncio.Future], outcomes: list[tuple[Any, BaseException | None]]) -> None:
+    for fut, (result, error) in zip(futures, outcomes, strict=True):
         if fut.done():
             continue
         if error is not None:
             fut.set_exception(error)
         else:
-            fut.set_result(results[i])
+            fut.set_result(result)
 
 
 def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> None:
@@ -370,4 +420,4 @@ def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> Non
         conn.close()
 
 
-__all__ = ["SqliteSink", "connect", "set_revoked"]
+__all__ = ["NAN_TEXT", "SqliteSink", "connect", "json_real", "real_value", "set_revoked", "sql_real"]

@@ -91,7 +91,7 @@ def verify_token(secret: bytes, token: str, now: float | None = None) -> TokenCl
     if not hmac.compare_digest(mac, expected):
         raise TokenError("token signature does not verify (wrong gateway secret or altered token)")
     claims = parse_claims(parts[1])
-    vehicle_id, issued, expires = claims.vehicle_id, claims.issued_at, claims.expires_at
+    vehicle_id, expires = claims.vehicle_id, claims.expires_at
     now = time.time() if now is None else now
     if now >= expires:
         raise TokenError(f"token for {vehicle_id} expired {int(now - expires)} s ago", expired=True)

@@ -33,6 +33,29 @@ class GatewayLimits(StrictModel):
     burst_s: float = Field(2.0, gt=0, description="bucket depth in seconds of the sustained rates")
     hello_timeout_s: float = Field(10.0, gt=0, description="time a new connection has to send Hello")
     command_timeout_s: float = Field(10.0, gt=0, description="how long a REST command waits for CommandAck")
+    max_batch_samples: int = Field(131072, gt=0, description="most samples one SampleBatch may carry")
+    max_decompressed_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="largest SampleColumns a compressed batch may inflate to"
+    )
+    max_inflight_samples: int = Field(
+        262144, gt=0, description="samples per vehicle awaiting commit before its links are not read"
+    )
+    max_hello_bytes: int = Field(
+        16 * 1024, gt=0, description="largest message (and WebSocket frame) before a session is authenticated"
+    )
+    handshake_timeout_s: float = Field(10.0, gt=0, description="time a connection has to finish TLS")
+    max_preauth_connections: int = Field(
+        4096, gt=0, description="connections not yet authenticated, all together; beyond, new ones are closed"
+    )
+    grpc_max_streams_per_connection: int = Field(
+        4, gt=0, description="concurrent gRPC streams one connection may open (a vehicle needs one)"
+    )
+    http_timeout_s: float = Field(
+        10.0, gt=0, description="HTTP API: idle keep-alive and incomplete-request timeout"
+    )
+    http_max_connections: int = Field(
+        1024, gt=0, description="HTTP API: concurrent connections and requests (beyond: 503)"
+    )
 
 
 class GatewayAuth(StrictModel):

@@ -128,7 +128,7 @@ def test_garbage_after_last_record_is_cut(tmp_path):
         assert box.stats().torn_bytes_cut == 204
 
 
-def test_flipped_bit_fails_crc_and_cuts_from_there(tmp_path):
+def test_flipped_bit_costs_only_the_damaged_record(tmp_path):
     cfg = config(tmp_path, segment_bytes=1 << 20)
     with Outbox(tmp_path, cfg) as box:
         box.append(samples(0, 30))
@@ -137,8 +137,13 @@ def test_flipped_bit_fails_crc_and_cuts_from_there(tmp_path):
     second = segment_records(seg)[1]
     data[second.payload_offset + 40] ^= 0x01  # payload of the second record
     seg.write_bytes(bytes(data))
-    with Outbox(tmp_path, cfg) as box:
-        assert all_source_seqs(box) == list(range(10))
+    for _ in range(2):  # counted once: the damage is cut away when it is found
+        with Outbox(tmp_path, cfg) as box:
+            assert all_source_seqs(box) == list(range(10)) + list(range(20, 30))
+            st = box.stats()
+            assert (st.corrupt_batches, st.corrupt_records, st.torn_bytes_cut) == (1, 10, 0)
+            third = box.pending(1, 10)[0]
+            assert (third.seq, third.evicted_before, third.evicted_batches_before) == (3, 10, 1)
 
 
 def test_eviction_keeps_disk_bound_and_takes_low_priority_first(tmp_path):
@@ -203,12 +208,33 @@ def test_bad_input_is_refused_with_a_clear_error(tmp_path):
         assert box.append(samples(0, 0)) == []
 
 
-def test_unreadable_state_file_names_the_file(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"\xff\xfe garbage", "not valid JSON"),
+        (b"[1, 2]", "expected a JSON object"),
+        (b'{"acked_seq": "7"}', "acked_seq"),
+        (b'{"high_seq": -1}', "high_seq"),
+        (b'{"acked_seq": true}', "acked_seq"),
+        (b'{"evicted_before": [1]}', "evicted_before"),
+        (b'{"evicted_before": {"x": 1}}', "evicted_before"),
+        (b'{"evicted_before": {"3": 1.5}}', "evicted_before.3"),
+    ],
+)
+def test_damaged_state_file_is_rebuilt_from_the_segments(tmp_path, caplog, content, named):
     with Outbox(tmp_path, config(tmp_path)) as box:
-        box.append(samples(0, 10))
-    (tmp_path / "state.json").write_text("{not json")
-    with pytest.raises(OutboxError, match="state.json"):
-        Outbox(tmp_path, config(tmp_path))
+        box.append(samples(0, 30))
+        box.ack(1)
+    (tmp_path / "state.json").write_bytes(content)
+    with Outbox(tmp_path, config(tmp_path)) as box:
+        # nothing unacknowledged is lost; the acknowledged batch may come again (the gateway ignores it)
+        assert all_source_seqs(box)[-20:] == list(range(10, 30))
+        assert box.append(samples(30, 1)) == [4]  # numbering goes on past what the segments hold
+    warning = next(r.getMessage() for r in caplog.records if "rebuilding the state" in r.getMessage())
+    assert "state.json" in warning and named in warning
+    assert [p.name.startswith("state.json.damaged-") for p in tmp_path.glob("state.json.*")] == [True]
+    assert json.loads((tmp_path / "state.json").read_text())["high_seq"] == 4
 
 
 def test_state_file_is_valid_json_with_watermarks(tmp_path):
@@ -251,12 +277,14 @@ def test_batches_are_stored_in_their_wire_encoding(tmp_path):
 
 
 def test_segments_of_raw_records_from_earlier_versions_are_still_read(tmp_path):
-    from vehicle_mw.store.segment import KIND_SAMPLES, encode_record
+    from segment_kit import encode_record_v1
+
+    from vehicle_mw.store.segment import KIND_SAMPLES
 
     old = [samples(0, 10), samples(10, 7)]
     with open(tmp_path / f"seg-{1:020d}.log", "wb") as fh:
         for seq, s in enumerate(old, 1):
-            fh.write(encode_record(seq, 0, s.tobytes(), len(s), KIND_SAMPLES))
+            fh.write(encode_record_v1(seq, 0, s.tobytes(), len(s), KIND_SAMPLES))
     with Outbox(tmp_path, config(tmp_path)) as box:
         batches = box.pending(0, 10)
         assert [(b.seq, b.count) for b in batches] == [(1, 10), (2, 7)]

@@ -15,15 +15,15 @@ Thread-safe: producers may append from any thread while the uplink reads and ack
 
 from __future__ import annotations
 
-import bisect
 import json
 import logging
+import mmap
 import os
 import pathlib
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,7 +31,19 @@ from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.manifest.channel import OutboxConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE
 from vehicle_mw.native.wire import columns_bytes
-from vehicle_mw.store.segment import KIND_COLUMNS, KIND_SAMPLES, OVERHEAD, RecordRef, record_parts, scan
+from vehicle_mw.store.index import MAX_LOST, RecordIndex
+from vehicle_mw.store.segment import (
+    HEADER,
+    KIND_COLUMNS,
+    KIND_SAMPLES,
+    OVERHEAD,
+    TRAILER,
+    Damage,
+    SegmentScan,
+    parse_segment,
+    record_parts,
+)
+from vehicle_mw.store.state import OutboxState, StateError, parse_state
 from vehicle_mw.v1 import link_pb2
 
 log = logging.getLogger(__name__)
@@ -85,6 +97,9 @@ class OutboxStats:
     disk_bytes: int
     evicted_records: int
     torn_bytes_cut: int
+    corrupt_batches: int = 0  # damaged records skipped (seq gaps where the header was unreadable: at most)
+    corrupt_records: int = 0  # samples of damaged records whose header was intact
+    corrupt_bytes: int = 0  # damaged bytes no intact header accounts for
 
 
 @dataclass(eq=False)
@@ -92,7 +107,9 @@ class _Segment:
     path: pathlib.Path
     fd: int
     size: int
-    refs: dict[int, RecordRef] = field(default_factory=dict)  # live (unacked, not evicted) records
+    ident: int  # the ``segment`` column of its rows in the index
+    live_batches: int = 0  # unacked, not evicted
+    live_bytes: int = 0
 
     @property
     def first_seq(self) -> int:
@@ -112,15 +129,18 @@ class Outbox:
         self._lock = threading.RLock()
         self._listeners: list[Callable[[], None]] = []
         self._segments: list[_Segment] = []
-        self._live: list[int] = []  # sorted live seqs
-        self._where: dict[int, _Segment] = {}
+        self._by_ident: dict[int, _Segment] = {}
+        self._next_ident = 0
+        self._index = RecordIndex()  # live (unacked, not evicted) batches, seq order
         self._acked = 0
         self._high = 0
         self._synced = 0  # highest seq that is durable under the fsync policy (sendable)
         self._evicted_total = 0
-        self._evicted_before: dict[int, int] = {}
-        self._evicted_pending = 0  # evicted records not yet attached to a later live batch
+        self._evicted_pending = 0  # lost samples not yet attached to a later live batch
         self._torn_cut = 0
+        self._corrupt_batches = 0
+        self._corrupt_records = 0
+        self._corrupt_bytes = 0
         self._last_fsync = time.monotonic()
         self._dirty = False
         self._last_state_write = 0.0
@@ -168,24 +188,37 @@ class Outbox:
         """
         with self._lock:
             self._check_open()
-            start = bisect.bisect_right(self._live, max(after_seq, self._acked))
-            stop = bisect.bisect_right(self._live, self._synced, start, min(len(self._live), start + limit))
+            rows = self._index.rows
+            start = self._index.position(max(after_seq, self._acked))
+            picked: list[int] = []
+            pos, window = start, max(limit, 64)
+            while len(picked) < limit and pos < len(rows) and rows["seq"][pos] <= self._synced:
+                chunk = np.flatnonzero(rows["live"][pos : pos + window]) + pos
+                chunk = chunk[rows["seq"][chunk] <= self._synced]
+                picked.extend(chunk[: limit - len(picked)].tolist())
+                pos += window
+            previous = max(self._index.previous_live_seq(start), self._acked)
             out = []
-            for i, seq in enumerate(self._live[start:stop], start):
-                previous = max(self._live[i - 1] if i > 0 else 0, self._acked)
-                seg = self._where[seq]
-                ref = seg.refs[seq]
+            for i in picked:
+                row = rows[i]
+                seq = int(row["seq"])
+                header = int(row["header"])
                 out.append(
                     Batch(
                         seq=seq,
-                        priority=ref.priority,
-                        count=ref.count,
-                        kind=ref.kind,
-                        payload=os.pread(seg.fd, ref.payload_size, ref.payload_offset),
-                        evicted_before=self._evicted_before.get(seq, 0),
+                        priority=int(row["priority"]),
+                        count=int(row["count"]),
+                        kind=int(row["kind"]),
+                        payload=os.pread(
+                            self._by_ident[int(row["segment"])].fd,
+                            int(row["size"]) - header - TRAILER.size,
+                            int(row["offset"]) + header,
+                        ),
+                        evicted_before=int(row["lost_before"]),
                         evicted_batches_before=max(0, seq - previous - 1),
                     )
                 )
+                previous = seq
             return out
 
     def ack(self, seq: int) -> None:
@@ -195,13 +228,8 @@ class Outbox:
             if seq <= self._acked:
                 return
             self._acked = min(seq, self._high)
-            cut = bisect.bisect_right(self._live, self._acked)
-            for s in self._live[:cut]:
-                seg = self._where.pop(s)
-                del seg.refs[s]
-                self._evicted_before.pop(s, None)
-            del self._live[:cut]
-            dead = [seg for seg in self._segments[:-1] if not seg.refs]
+            self._release(self._index.drop_through(self._acked))
+            dead = [seg for seg in self._segments[:-1] if not seg.live_batches]
             now = time.monotonic()
             if dead or now - self._last_state_write > 1.0:
                 self._write_state()  # before unlinking: the state must outlive the seqs it covers
@@ -240,14 +268,18 @@ class Outbox:
 
     def stats(self) -> OutboxStats:
         with self._lock:
+            rows = self._index.rows
             return OutboxStats(
                 acked_seq=self._acked,
                 high_seq=self._high,
-                backlog_batches=len(self._live),
-                backlog_records=sum(self._where[s].refs[s].count for s in self._live),
-                disk_bytes=sum(seg.size for seg in self._segments),
+                backlog_batches=len(self._index),
+                backlog_records=int(rows["count"][rows["live"]].sum(dtype=np.uint64)),
+                disk_bytes=self._disk_bytes(),
                 evicted_records=self._evicted_total,
                 torn_bytes_cut=self._torn_cut,
+                corrupt_batches=self._corrupt_batches,
+                corrupt_records=self._corrupt_records,
+                corrupt_bytes=self._corrupt_bytes,
             )
 
     def close(self) -> None:
@@ -289,18 +321,30 @@ class Outbox:
         if written != size:  # a short write on a regular file means the disk is full
             os.ftruncate(seg.fd, seg.size)
             raise OutboxError(f"{seg.path}: short write ({written} of {size} B): disk full?")
-        seg.refs[seq] = RecordRef(
-            seq=seq, count=count, priority=priority, offset=seg.size, size=size, kind=KIND_COLUMNS
-        )
+        self._index_record(seg, seq, seg.size, size, count, priority, KIND_COLUMNS, HEADER.size)
         seg.size += size
-        self._where[seq] = seg
-        self._live.append(seq)
         self._high = seq
         self._dirty = True
-        if self._evicted_pending:
-            self._evicted_before[seq] = self._evicted_before.get(seq, 0) + self._evicted_pending
-            self._evicted_pending = 0
         return seq
+
+    def _index_record(self, seg, seq, offset, size, count, priority, kind, header) -> None:
+        """Add a live batch to the index; it carries the samples lost right before it."""
+        self._index.add(seq, offset, size, count, priority, kind, header, seg.ident, self._evicted_pending)
+        self._evicted_pending = 0
+        seg.live_batches += 1
+        seg.live_bytes += size
+
+    def _release(self, rows: np.ndarray) -> None:
+        """Rows that stopped being live (acked, evicted): update their segments' live counters."""
+        if not len(rows):
+            return
+        idents, inverse = np.unique(rows["segment"], return_inverse=True)
+        counts = np.bincount(inverse)
+        sizes = np.bincount(inverse, weights=rows["size"])
+        for ident, n, nbytes in zip(idents.tolist(), counts.tolist(), sizes.tolist(), strict=True):
+            seg = self._by_ident[ident]
+            seg.live_batches -= n
+            seg.live_bytes -= int(nbytes)
 
     def _maybe_fsync(self) -> None:
         policy = self.config.fsync
@@ -316,14 +360,20 @@ class Outbox:
             os.fsync(self._segments[-1].fd)
         path = self.directory / f"seg-{self._high + 1:020d}.log"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        seg = _Segment(path=path, fd=fd, size=0)
-        self._segments.append(seg)
+        seg = self._add_segment(path, fd, 0)
         if self.config.fsync != "none":
             self._fsync_dir()
         # older segments emptied by acks can go now that they are no longer the active one
-        for old in [s for s in self._segments[:-1] if not s.refs]:
+        for old in [s for s in self._segments[:-1] if not s.live_batches]:
             self._write_state()
             self._drop_segment(old)
+        return seg
+
+    def _add_segment(self, path: pathlib.Path, fd: int, size: int) -> _Segment:
+        seg = _Segment(path=path, fd=fd, size=size, ident=self._next_ident)
+        self._next_ident += 1
+        self._segments.append(seg)
+        self._by_ident[seg.ident] = seg
         return seg
 
     # ------------------------------------------------------------------ eviction
@@ -334,47 +384,51 @@ class Outbox:
     def _make_room(self, size: int, priority: int) -> bool:
         """Free space for ``size`` bytes: compact away dead records, then evict low priority batches."""
         for seg in list(self._segments):
-            if seg.size > sum(r.size for r in seg.refs.values()):
+            if seg.size > seg.live_bytes:
                 self._compact(seg)
         if self._disk_bytes() + size <= self.config.max_bytes:
             return True
         limit = self.config.max_bytes
         target = int(limit * LOW_WATERMARK)
-        candidates = sorted(
-            (self._where[s].refs[s] for s in self._live if self._where[s].refs[s].priority <= priority),
-            key=lambda r: (r.priority, r.seq),
-        )
+        rows = self._index.rows
+        candidates = np.flatnonzero(rows["live"] & (rows["priority"] <= priority))
+        candidates = candidates[np.lexsort((rows["seq"][candidates], rows["priority"][candidates]))]
         disk = self._disk_bytes()
-        victims: list[RecordRef] = []
-        for ref in candidates:
-            if disk + size <= target:
-                break
-            victims.append(ref)
-            disk -= ref.size
-        if disk + size > limit:
+        freed = np.cumsum(rows["size"][candidates], dtype=np.int64)
+        enough = np.flatnonzero(disk - freed + size <= target)
+        n_victims = int(enough[0]) + 1 if len(enough) else len(candidates)
+        if disk - (int(freed[n_victims - 1]) if n_victims else 0) + size > limit:
             return False  # even evicting every lower-or-equal priority batch would not do
-        touched: set[int] = set()
-        for ref in victims:
-            seg = self._where.pop(ref.seq)
-            del seg.refs[ref.seq]
-            self._live.remove(ref.seq)
-            touched.add(id(seg))
-            lost = ref.count + self._evicted_before.pop(ref.seq, 0)
-            self._evicted_total += ref.count
-            later = bisect.bisect_right(self._live, ref.seq)
-            if later < len(self._live):
-                nxt = self._live[later]
-                self._evicted_before[nxt] = self._evicted_before.get(nxt, 0) + lost
-            else:
-                self._evicted_pending += lost
+        victims = np.sort(candidates[:n_victims])
+        self._evicted_total += int(rows["count"][victims].sum(dtype=np.uint64))
+        self._release(rows[victims])
+        self._lose(victims)
+        touched = set(rows["segment"][victims].tolist())
         for seg in list(self._segments):
-            if id(seg) in touched:
+            if seg.ident in touched:
                 self._compact(seg)
         self._write_state()
         log.warning(
-            "outbox %s full: evicted %d batches (priority <= %d)", self.directory, len(victims), priority
+            "outbox %s full: evicted %d batches (priority <= %d)", self.directory, n_victims, priority
         )
         return True
+
+    def _lose(self, victims: np.ndarray) -> None:
+        """Take rows out of the index; what they carried and held moves to the next live batch."""
+        rows = self._index.rows
+        carried = np.zeros(len(rows), np.uint64)
+        carried[victims] = rows["count"][victims].astype(np.uint64) + rows["lost_before"][victims]
+        rows["lost_before"][victims] = 0
+        self._index.kill(victims)
+        total = np.cumsum(carried)
+        live = self._index.live_rows()
+        if len(live):
+            upto = total[live]
+            gained = np.diff(upto, prepend=np.uint64(0))
+            rows["lost_before"][live] = np.minimum(rows["lost_before"][live] + gained, MAX_LOST)
+            self._evicted_pending += int(total[-1] - upto[-1])
+        elif len(total):
+            self._evicted_pending += int(total[-1])
 
     def _record_eviction(self, count: int) -> None:
         self._evicted_total += count
@@ -384,31 +438,31 @@ class Outbox:
     def _compact(self, seg: _Segment) -> None:
         """Rewrite a segment with only its live records (atomic rename), or delete it if none."""
         active = seg is self._segments[-1]
-        if not seg.refs and not active:
+        if not seg.live_batches and not active:
             self._write_state()
             self._drop_segment(seg)
             return
+        rows = self._index.rows
+        mine = np.flatnonzero(rows["live"] & (rows["segment"] == seg.ident))
         tmp = seg.path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
-        new_refs: dict[int, RecordRef] = {}
         offset = 0
-        for seq in sorted(seg.refs):
-            ref = seg.refs[seq]
-            raw = os.pread(seg.fd, ref.size, ref.offset)
-            os.write(fd, raw)
-            new_refs[seq] = RecordRef(
-                seq=seq, count=ref.count, priority=ref.priority, offset=offset, size=ref.size, kind=ref.kind
-            )
-            offset += ref.size
+        new_offsets = np.empty(len(mine), np.uint64)
+        for j, (old, size) in enumerate(
+            zip(rows["offset"][mine].tolist(), rows["size"][mine].tolist(), strict=True)
+        ):
+            os.write(fd, os.pread(seg.fd, size, old))
+            new_offsets[j] = offset
+            offset += size
         if self.config.fsync != "none":
             os.fsync(fd)
         os.replace(tmp, seg.path)
         if self.config.fsync != "none":
             self._fsync_dir()
         os.close(seg.fd)
+        rows["offset"][mine] = new_offsets
         seg.fd = fd
         seg.size = offset
-        seg.refs = new_refs
 
     def _drop_segment(self, seg: _Segment) -> None:
         os.close(seg.fd)
@@ -417,16 +471,28 @@ class Outbox:
         except FileNotFoundError:
             pass
         self._segments.remove(seg)
+        del self._by_ident[seg.ident]
 
     # ------------------------------------------------------------------ state and recovery
 
     def _write_state(self) -> None:
+        rows = self._index.rows
+        carriers = np.flatnonzero(rows["live"] & (rows["lost_before"] > 0))
         state = {
             "acked_seq": self._acked,
             "high_seq": self._high,
             "evicted_total": self._evicted_total,
             "evicted_pending": self._evicted_pending,
-            "evicted_before": {str(k): v for k, v in self._evicted_before.items()},
+            "evicted_before": {
+                str(k): v
+                for k, v in zip(
+                    rows["seq"][carriers].tolist(), rows["lost_before"][carriers].tolist(), strict=True
+                )
+            },
+            "torn_bytes_cut": self._torn_cut,
+            "corrupt_batches": self._corrupt_batches,
+            "corrupt_records": self._corrupt_records,
+            "corrupt_bytes": self._corrupt_bytes,
         }
         tmp = self.directory / (STATE_FILE + ".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
@@ -439,53 +505,130 @@ class Outbox:
             self._fsync_dir()
         self._last_state_write = time.monotonic()
 
-    def _read_state(self) -> dict:
+    def _read_state(self) -> OutboxState:
+        """The state file, or (damaged, wrong shape) a fresh state rebuilt from the segments.
+
+        The segments hold the data; a small damaged state file must not cost it. The damaged file
+        is kept next to it for inspection; batches already acknowledged may be sent again (the
+        gateway ignores seqs it holds).
+        """
         path = self.directory / STATE_FILE
         try:
-            return json.loads(path.read_text(encoding="utf-8"))
+            return parse_state(path.read_bytes())
         except FileNotFoundError:
-            return {}
-        except (OSError, ValueError) as exc:
-            raise OutboxError(
-                f"{path}: unreadable outbox state ({exc}); move it away to start afresh"
-            ) from None
+            return OutboxState()
+        except OSError as exc:
+            raise OutboxError(f"{path}: cannot read the outbox state: {exc.strerror}") from None
+        except StateError as exc:
+            kept = path.with_name(f"{STATE_FILE}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            os.replace(path, kept)
+            log.warning(
+                "outbox %s: %s: %s; rebuilding the state from the segments (kept the file as %s)",
+                self.directory,
+                path,
+                exc,
+                kept.name,
+            )
+            return OutboxState(recovered=True)
 
     def _recover(self) -> None:
         state = self._read_state()
-        self._acked = int(state.get("acked_seq", 0))
-        self._high = max(int(state.get("high_seq", 0)), self._acked)
-        self._evicted_total = int(state.get("evicted_total", 0))
-        self._evicted_pending = int(state.get("evicted_pending", 0))
-        evicted_before = {int(k): int(v) for k, v in state.get("evicted_before", {}).items()}
+        self._acked = state.acked_seq
+        self._high = max(state.high_seq, self._acked)
+        self._evicted_total = state.evicted_total
+        self._evicted_pending = state.evicted_pending
+        self._torn_cut = state.torn_bytes_cut
+        self._corrupt_batches = state.corrupt_batches
+        self._corrupt_records = state.corrupt_records
+        self._corrupt_bytes = state.corrupt_bytes
         for stale in self.directory.glob("seg-*.tmp"):
             stale.unlink()  # a compaction that did not reach its rename
+        paths = sorted(self.directory.glob(SEGMENT_GLOB))
         last_seq = 0
-        for path in sorted(self.directory.glob(SEGMENT_GLOB)):
+        repairs: list[tuple[_Segment, SegmentScan]] = []
+        lost_before = state.evicted_before
+        for i, path in enumerate(paths):
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
             size = os.fstat(fd).st_size
-            refs, valid = scan(fd, size)
-            if valid < size:
-                log.warning("outbox %s: torn tail of %d B cut at offset %d", path, size - valid, valid)
-                os.ftruncate(fd, valid)
-                self._torn_cut += size - valid
-            seg = _Segment(path=path, fd=fd, size=valid)
-            for ref in refs:
-                if ref.seq <= last_seq:
-                    continue  # cannot happen with this writer; never deliver a seq twice
-                last_seq = ref.seq
-                self._high = max(self._high, ref.seq)
-                if ref.seq > self._acked:
-                    seg.refs[ref.seq] = ref
-                    self._where[ref.seq] = seg
-                    self._live.append(ref.seq)
-            self._segments.append(seg)
-        self._evicted_before = {k: v for k, v in evicted_before.items() if k in self._where}
-        for seg in [s for s in self._segments[:-1] if not s.refs]:
-            self._drop_segment(seg)
-        if self._torn_cut and self.config.fsync != "none":
-            for seg in self._segments:
+            if size:
+                with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as buf:
+                    found = parse_segment(buf, last_seq)
+            else:
+                found = SegmentScan()
+            seg = self._add_segment(path, fd, size)
+            events = [(d.offset, d) for d in found.damage] + [(r.offset, r) for r in found.records]
+            if found.tail is not None:
+                events.append((found.tail.offset, found.tail))
+            gap_open = False  # damage without a trusted header lies between last_seq and the next record
+            for _, item in sorted(events, key=lambda e: e[0]):
+                if isinstance(item, Damage):
+                    self._count_damage(path, item, is_tail=item is found.tail)
+                    for seq, _count in item.known:
+                        last_seq = max(last_seq, seq)
+                        self._high = max(self._high, seq)
+                    gap_open = gap_open or (item.unknown_bytes > 0 and item is not found.tail)
+                    gap_open = gap_open or (
+                        item is found.tail and i + 1 < len(paths) and item.unknown_bytes > 0
+                    )
+                    continue
+                if gap_open:
+                    self._corrupt_batches += max(0, item.seq - max(last_seq, self._acked) - 1)
+                    gap_open = False
+                last_seq = item.seq
+                self._high = max(self._high, item.seq)
+                if item.seq > self._acked:
+                    self._evicted_pending += lost_before.get(item.seq, 0)
+                    self._index_record(
+                        seg,
+                        item.seq,
+                        item.offset,
+                        item.size,
+                        item.count,
+                        item.priority,
+                        item.kind,
+                        item.header_size,
+                    )
+            if found.tail is not None or found.damage:
+                repairs.append((seg, found))
+            if state.recovered:
+                self._high = max(self._high, seg.first_seq - 1)
+        if repairs or state.recovered:
+            self._write_state()  # the loss is counted once: before the damage is cut away
+        for seg, found in repairs:
+            if found.tail is not None:
+                os.ftruncate(seg.fd, found.valid_end)
+                seg.size = found.valid_end
+            if found.damage:
+                self._compact(seg)
+            elif self.config.fsync != "none":
                 os.fsync(seg.fd)
+        for seg in [s for s in self._segments[:-1] if not s.live_batches]:
+            self._drop_segment(seg)
         self._synced = self._high  # what survived the restart is on disk
+
+    def _count_damage(self, path: pathlib.Path, damage: Damage, is_tail: bool) -> None:
+        """Count a damaged stretch: samples of its intact headers, bytes of the rest."""
+        lost = [(seq, count) for seq, count in damage.known if seq > self._acked]
+        self._corrupt_batches += len(lost)
+        samples = sum(count for _, count in lost)
+        self._corrupt_records += samples
+        self._evicted_pending += samples  # reported with the next live batch, like an eviction
+        if is_tail:
+            self._torn_cut += damage.unknown_bytes
+        else:
+            self._corrupt_bytes += damage.unknown_bytes
+        if lost or not is_tail:
+            log.warning(
+                "outbox %s: damaged data at offset %d (%d B): %d batches / %d samples lost, %d B unreadable",
+                path,
+                damage.offset,
+                damage.size,
+                len(lost),
+                samples,
+                damage.unknown_bytes,
+            )
+        else:
+            log.warning("outbox %s: torn tail of %d B cut at offset %d", path, damage.size, damage.offset)
 
     def _fsync_dir(self) -> None:
         dfd = os.open(self.directory, os.O_RDONLY)

@@ -92,8 +92,20 @@ def test_supervision_checkpoints_must_be_declared(tmp_path):
 
 def test_examples_load():
     execution, machine = load_execution(ROOT / "manifests" / "execution.example.yaml")
-    assert {a.name for a in execution.applications} == {"can-ingest", "uplink", "diag-logger"}
-    assert machine.can[0].name == "pt"
+    assert {a.name for a in execution.applications} == {"uplink", "decode", "can", "diag-logger"}
+    stages = [a for a in execution.applications if a.entry.function == "vehicle_mw.runtime.stage_main:main"]
+    assert [a.entry.args for a in stages] == [["uplink"], ["decode"], ["can"]]
+    assert all(a.supervision.alive and a.supervision.deadline and a.supervision.logical for a in stages)
+    assert machine.can[0].name == "gnss" and machine.can[0].is_replay
+
+
+def test_example_deployment_loads_with_its_channel():
+    from vehicle_mw.runtime import load_deployment
+    from vehicle_mw.runtime.stages import stage_names
+
+    dep = load_deployment(ROOT / "manifests" / "machine.example.yaml")
+    assert dep.channel_path == ROOT / "manifests" / "channel.example.yaml"
+    assert dep.bus_file(0).is_file() and stage_names(dep) == ["uplink", "decode", "can"]
 
 
 @pytest.mark.parametrize("kind,model", [("execution", ExecutionManifest), ("machine", MachineManifest)])

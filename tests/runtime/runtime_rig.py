@@ -81,14 +81,19 @@ class LocalGateway:
         return self.gateway.ws_url
 
     def query(self, sql: str, args: tuple = ()) -> list[tuple]:
-        conn = sqlite3.connect(self.database, timeout=10)
-        try:
-            return conn.execute(sql, args).fetchall()
-        finally:
-            conn.close()
+        return query(self.database, sql, args)
 
     def sample_count(self) -> int:
         return self.query("SELECT COUNT(*) FROM samples")[0][0]
+
+
+def query(database: pathlib.Path, sql: str, args: tuple = ()) -> list[tuple]:
+    """Rows of a gateway database (read from outside the gateway, e.g. across network namespaces)."""
+    conn = sqlite3.connect(database, timeout=10)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
 
 
 def write_manifests(

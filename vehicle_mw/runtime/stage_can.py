@@ -99,9 +99,12 @@ class CanStage(Stage):
         for i, r in enumerate(self.readers):
             if isinstance(r, BusReader) and r.status.failures != self._failures_logged.get(i, 0):
                 self._failures_logged[i] = r.status.failures
+                cfg = self.dep.buses[i]
                 log.error(
-                    "%s: bus cannot be used (%s); retrying with backoff, the other buses keep running",
+                    "%s: %s %s cannot be used (%s); retrying with backoff, the other buses keep running",
                     self.dep.field(i, "interface"),
+                    cfg.interface,
+                    cfg.channel,
                     r.status.last_error,
                 )
 

@@ -25,23 +25,29 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=10, help="seconds one input may take before it is a hang")
     p.add_argument("--rss-limit-mb", type=int, default=2048)
     p.add_argument(
+        "--strict", action="store_true", help="stop at known findings too (fuzz/known.py), not only new ones"
+    )
+    p.add_argument(
         "-v", "--verbose", action="store_true", help="print libFuzzer's log of targets with findings"
     )
     args = p.parse_args(argv)
     targets = args.targets or list(TARGETS)
     table = Table(title=f"fuzzing, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
-    for col in ("target", "inputs", "crashes", "hangs", "seconds", "load avg (1 min)"):
+    for col in ("target", "inputs", "crashes", "hangs", "known (tolerated)", "seconds", "load avg (1 min)"):
         table.add_column(col, justify="left" if col == "target" else "right")
     console = Console()
     failed = False
     for name in targets:
-        res = run_target(name, args.runs, args.max_time, args.timeout, args.rss_limit_mb)
+        res = run_target(
+            name, args.runs, args.max_time, args.timeout, args.rss_limit_mb, tolerate_known=not args.strict
+        )
         load = os.getloadavg()[0]
         table.add_row(
             name,
             f"{res.inputs:,}",
             str(len(res.crashes) + len(res.ooms)),
             str(len(res.hangs)),
+            f"{sum(res.known.values()):,}",
             f"{res.seconds:.0f}",
             f"{load:.2f}",
         )

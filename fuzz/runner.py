@@ -7,6 +7,7 @@ slower than ``timeout_s``: a hang) or ``oom-*`` (past ``rss_limit_mb``).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -33,6 +34,7 @@ class FuzzResult:
     seconds: float
     returncode: int
     log: str
+    known: dict[str, int]  # tolerated known findings (fuzz.known): reason -> inputs that hit it
 
     @property
     def findings(self) -> list[str]:
@@ -70,11 +72,19 @@ def run_target(
     timeout_s: int = 10,
     rss_limit_mb: int = 2048,
     hard_timeout: float | None = None,
+    tolerate_known: bool = True,
 ) -> FuzzResult:
-    """Fuzz ``target`` for ``runs`` inputs or ``max_time`` seconds, whichever ends first."""
+    """Fuzz ``target`` for ``runs`` inputs or ``max_time`` seconds, whichever ends first.
+
+    ``tolerate_known``: findings listed in :mod:`fuzz.known` are counted, not a stop.
+    """
     cmd = [sys.executable, "-m", "fuzz.run_target", target]
     cmd += libfuzzer_args(target, runs, max_time, timeout_s, rss_limit_mb)
     env = dict(os.environ, PYTHONPATH=str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    report = FINDINGS / target / "known.json"
+    report.unlink(missing_ok=True)
+    if tolerate_known:
+        env["VMW_FUZZ_KNOWN_REPORT"] = str(report)
     start = time.monotonic()
     limit = hard_timeout if hard_timeout is not None else max_time + 120
     try:
@@ -99,7 +109,8 @@ def run_target(
         hangs.append("<whole run>")
     elif rc != 0 and not artifacts:
         crashes.append(f"<exit status {rc}>")
-    return FuzzResult(target, inputs, crashes, hangs, ooms, seconds, rc, log)
+    known = json.loads(report.read_text()) if report.exists() else {}
+    return FuzzResult(target, inputs, crashes, hangs, ooms, seconds, rc, log, known)
 
 
 __all__ = ["FuzzResult", "libfuzzer_args", "run_target"]

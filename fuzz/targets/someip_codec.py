@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 
-from fuzz.harness import Input
+from fuzz.harness import ROOT, Input
 from vehicle_mw.manifest.loading import load_manifest
 from vehicle_mw.manifest.someip import SomeIpService
 from vehicle_mw.someip.codec import CodecError, build_codec
-from fuzz.harness import ROOT
 
 EXPECTED = (CodecError,)
 

@@ -208,7 +208,8 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
             try:
                 await browser.call("Page.navigate", url=gw.http_url + "/")
                 await browser.wait_for(
-                    "location.pathname === '/login' && !!document.getElementById('username')"
+                    "location.pathname === '/login'"
+                    " && document.getElementById('login-button')?.disabled === false"
                 )
                 await browser.js(
                     f"document.getElementById('username').value = 'dora';"

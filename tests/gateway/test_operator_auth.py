@@ -13,7 +13,7 @@ import urllib.parse
 import pytest
 from fastapi.routing import APIRoute, APIWebSocketRoute
 from websockets.asyncio.client import connect as ws_connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from vehicle_mw.gateway import Gateway, GatewayError
 from vehicle_mw.gateway.api import PUBLIC_ROUTES
@@ -254,11 +254,14 @@ def test_dashboard_session_needs_csrf_and_same_origin(tmp_path):
             assert foreign.value.response.status_code == 403
             async with ws_connect(live, origin=own, additional_headers=cookie) as feed:
                 assert json.loads(await asyncio.wait_for(feed.recv(), 10))["type"] == "fleet"
-
-            status, headers, _ = await request(
-                base, "POST", "/api/logout", None, cookie | csrf | {"origin": own}
-            )
-            assert status == 200 and 'vmw_session=""' in headers["set-cookie"]
+                status, headers, _ = await request(
+                    base, "POST", "/api/logout", None, cookie | csrf | {"origin": own}
+                )
+                assert status == 200 and 'vmw_session=""' in headers["set-cookie"]
+                with pytest.raises(ConnectionClosed) as ended:  # the open feed ends with the session
+                    while True:
+                        await asyncio.wait_for(feed.recv(), 10)
+                assert ended.value.rcvd.code == 1008 and "log in" in ended.value.rcvd.reason
             assert (await request(base, "GET", "/api/me", headers=cookie))[0] == 401
             assert (await request(base, "GET", "/", headers=cookie))[0] == 303
 

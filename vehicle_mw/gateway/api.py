@@ -168,7 +168,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
 
     @app.websocket("/api/live")
     async def live(ws: WebSocket) -> None:
-        """Every second: the fleet's live state (viewer; the handshake's Origin must be ours)."""
+        """Every second: the fleet's live state (viewer, checked again each time; our Origin only)."""
         if not auth.origin_allowed(ws):
             await ws.send_denial_response(Response(f"origin {ws.headers.get('origin')} is not allowed", 403))
             return
@@ -180,6 +180,11 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
         await ws.accept()
         try:
             while True:
+                try:  # a logout, removed operator or revoked token ends the feed within a period
+                    await auth.identify(ws)
+                except HTTPException as exc:
+                    await ws.close(code=1008, reason=str(exc.detail)[:120])
+                    return
                 await ws.send_text(
                     json.dumps(
                         {

@@ -16,3 +16,5 @@ document.getElementById("login-form").onsubmit = async e => {
   const body = await r.json().catch(() => ({}));
   result.textContent = "login failed: " + (body.detail || r.status);
 };
+// enabled only once the handler above is in place, so the form never submits natively
+document.getElementById("login-button").disabled = false;

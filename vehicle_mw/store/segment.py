@@ -179,8 +179,8 @@ def _next_valid(buf, start: int, size: int) -> RecordRef | None:
 def _describe(buf, start: int, stop: int, size: int, prev_seq: int, next_seq: int | None) -> Damage:
     """Account for the bad stretch ``start..stop``: walk the damaged records whose header is trusted.
 
-    A header of the earlier format (no header CRC) is trusted only when it fills the stretch exactly
-    and its seq lies between its valid neighbours.
+    Only headers with a matching header CRC are trusted; records of the earlier format have none,
+    so their loss is counted by the seq gap and in bytes.
     """
     known: list[tuple[int, int]] = []
     pos = start
@@ -190,8 +190,6 @@ def _describe(buf, start: int, stop: int, size: int, prev_seq: int, next_seq: in
             break
         ref, trusted = found
         end = ref.offset + ref.size
-        if not trusted:
-            trusted = end == stop and next_seq is not None and prev_seq < ref.seq < next_seq
         last = known[-1][0] if known else prev_seq
         if not trusted or end > stop or ref.seq <= last or (next_seq is not None and ref.seq >= next_seq):
             break

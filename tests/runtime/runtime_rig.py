@@ -201,3 +201,32 @@ def write_execution(folder: pathlib.Path, stages: list[str], *, stop_timeout: fl
     path = folder / "execution.yaml"
     path.write_text(yaml.safe_dump({"machine": "machine.yaml", "applications": apps}))
     return path
+
+
+def expected_values(
+    trace: pathlib.Path, dbc: pathlib.Path, *, strict: bool = True
+) -> dict[tuple[int, str], float]:
+    """(seq, 'Message.Signal') -> value, as cantools decodes the trace (scaled, no choice labels)."""
+    db = cantools.database.load_file(str(dbc), strict=strict)
+    known = {(m.frame_id, bool(m.is_extended_frame)): m for m in db.messages}
+    out = {}
+    for seq, frame in enumerate(can.LogReader(str(trace))):
+        msg = known.get((frame.arbitration_id, frame.is_extended_id))
+        if frame.is_error_frame or frame.is_remote_frame or msg is None or len(frame.data) < msg.length:
+            continue
+        try:
+            decoded = msg.decode(bytes(frame.data), decode_choices=False)
+        except Exception:  # noqa: BLE001 - cantools refuses the frame: nothing expected from it
+            continue
+        for name, value in decoded.items():
+            out[(seq, f"{msg.name}.{name}")] = float(value)
+    return out
+
+
+def stored_values(gw: LocalGateway, source_id: int) -> dict[tuple[int, str], float]:
+    rows = gw.query(
+        "SELECT s.source_seq, g.name, COALESCE(s.int_value, s.value) FROM samples s "
+        "JOIN signals g ON g.signal_id = s.signal_id AND g.vehicle_key = s.vehicle_key WHERE s.source_id = ?",
+        (source_id,),
+    )
+    return {(seq, name): float(v) for seq, name, v in rows}

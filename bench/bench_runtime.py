@@ -364,7 +364,10 @@ def run_vmw(url: str, workdir: pathlib.Path, mode: str, warmup: float, seconds: 
         result = measure_window(warmup, seconds, frames)
         result["counters"] = rt.counters()
     finally:
-        rt.stop()
+        try:
+            rt.stop()
+        finally:  # a throwaway deployment: no ring outlives the run, even one stop() kept
+            rt.plan.unlink_all()
     result["vehicle_id"] = f"BENCH-{mode.upper()}"
     return result
 

@@ -163,7 +163,9 @@ def test_query_api_series_link_events_and_metrics(tmp_path):
 
             status, _ = await http_json(f"{gw.http_url}/api/vehicles/{V}/revoke", "POST", token=token)
             assert status == 200
-            assert await v.next() is None  # the revoked vehicle's session is ended
+            ended = await v.next()  # the revoked vehicle's session is ended with an Error saying so
+            assert ended is not None and "revoked" in ended.error.message
+            assert await v.next() is None
             v2 = await WsVehicle.connect(gw.ws_url)
             refused = await v2.open(hello(V))
             assert refused.error.code == link_pb2.Error.PERMISSION_DENIED

@@ -19,6 +19,22 @@ def _duration_s(text: str) -> float:
     return float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[m.group(2)]
 
 
+def _unix_time(text: str) -> float:
+    import datetime
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        moment = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a time: {text!r} (unix seconds or ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=datetime.UTC)
+    return moment.timestamp()
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     import fastapi  # noqa: F401 - the gateway extra; without it the command is listed as unavailable
 
@@ -58,10 +74,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     j.set_defaults(func=_schema)
 
-    r = sub.add_parser("revoke", help="revoke a vehicle (refused at its next connect)")
+    r = sub.add_parser(
+        "revoke", help="revoke a vehicle or its tokens (a running gateway ends its sessions within a second)"
+    )
     r.add_argument("vehicle_id")
     r.add_argument("--database", required=True)
-    r.add_argument("--undo", action="store_true", help="admit the vehicle again")
+    r.add_argument(
+        "--undo", action="store_true", help="admit the vehicle again (its old tokens stay revoked)"
+    )
+    r.add_argument("--token-id", help="revoke only the token with this id (jti)")
+    r.add_argument(
+        "--tokens-before",
+        type=_unix_time,
+        help="revoke only the vehicle's tokens issued before TIME (unix s or ISO 8601, 2026-12-01T12:00Z)",
+    )
     r.set_defaults(func=_revoke)
     gateway_operator.register_actions(sub, _duration_s)  # operator, audit (HTTP API access)
 
@@ -135,7 +161,13 @@ def _pki(args: argparse.Namespace) -> int:
 
 def _revoke(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import set_revoked
+    from vehicle_mw.gateway.revocation import revoke_tokens
 
+    if args.token_id or args.tokens_before is not None:
+        revoke_tokens(args.database, args.vehicle_id, args.token_id, args.tokens_before)
+        gateway_operator.audit_cli(args.database, "revoke-tokens", args.vehicle_id)
+        print(f"tokens of {args.vehicle_id} revoked in {args.database}")
+        return 0
     set_revoked(args.database, args.vehicle_id, revoked=not args.undo)
     gateway_operator.audit_cli(args.database, "admit" if args.undo else "revoke", args.vehicle_id)
     print(f"{args.vehicle_id} {'admitted' if args.undo else 'revoked'} in {args.database}")

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 from vehicle_mw.gateway.errors import CommandError
 from vehicle_mw.gateway.fleet import VehicleState
-from vehicle_mw.gateway.identity import Refusal, check_identity
+from vehicle_mw.gateway.identity import Refusal, identify
 from vehicle_mw.gateway.metrics import GatewayMetrics
+from vehicle_mw.gateway.revocation import Revocation, RevokedTokens
 from vehicle_mw.gateway.sink import Sink, VehicleRecord
 from vehicle_mw.manifest.gateway import GatewayConfig
 from vehicle_mw.v1 import link_pb2
@@ -37,12 +38,32 @@ class GatewayCore:
         self._command_ids = itertools.count(int(time.time()) << 20)
         self._pending: dict[tuple[str, int], asyncio.Future[link_pb2.CommandAck]] = {}
         self._loading: dict[str, asyncio.Future[VehicleRecord | None]] = {}
+        self.revoked_tokens = RevokedTokens()
+        self._revocation_key = 0
+        self._watcher: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Load revocations and keep watching for new ones (call after the sink started)."""
+        await self.load_revocations()
+        self._watcher = asyncio.create_task(self.watch_revocations(self.config.limits.revocation_poll_s))
+
+    def stop(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
 
     async def attach(
         self, hello: link_pb2.Hello, session: LinkSession
     ) -> tuple[Refusal | None, VehicleState | None]:
         """Authenticate a Hello and bind the session to its vehicle (ending any older session)."""
-        refusal = check_identity(hello, session.cert_names, self.token_secret, self.config.allow_anonymous)
+        refusal, claims = identify(
+            hello,
+            session.cert,
+            self.token_secret,
+            self.config.allow_anonymous,
+            self.revoked_tokens.why_refused,
+        )
+        session.token = claims
         if refusal is None:
             vid = hello.vehicle_id
             state = self.vehicles.get(vid)
@@ -94,10 +115,40 @@ class GatewayCore:
         return await asyncio.shield(fut)
 
     def revoke(self, vehicle_id: str) -> None:
-        """Forget the cached state and end the live session of a vehicle revoked in the database."""
+        """Forget the cached state and end the live sessions of a vehicle revoked in the database."""
         state = self.vehicles.pop(vehicle_id, None)
         for session in list(state.sessions) if state is not None else []:
-            session.close(f"vehicle {vehicle_id} revoked")
+            session.refuse(Code.PERMISSION_DENIED, f"vehicle {vehicle_id} is revoked")
+
+    # ------------------------------------------------------------------ revocations
+
+    async def load_revocations(self) -> None:
+        """Apply the revocations recorded since the last call (CLI or API writes them to the database)."""
+        for rev in await self.sink.revocations_since(self._revocation_key):
+            self._revocation_key = rev.key
+            self._apply_revocation(rev)
+
+    async def watch_revocations(self, period_s: float) -> None:
+        """Poll for new revocations so that ``vmw gateway revoke`` takes effect on a running gateway."""
+        while True:
+            try:
+                await self.load_revocations()
+            except Exception as exc:  # noqa: BLE001 - a failed poll is retried, never ends the watcher
+                log.error(json.dumps({"event": "revocation_poll_failed", "error": str(exc)}))
+            await asyncio.sleep(period_s)
+
+    def _apply_revocation(self, rev: Revocation) -> None:
+        self.revoked_tokens.apply(rev)
+        if rev.kind == "vehicle":
+            self.revoke(rev.vehicle_id)
+        elif rev.kind in ("token", "tokens_before"):
+            state = self.vehicles.get(rev.vehicle_id)
+            for session in list(state.sessions) if state is not None else []:
+                why = self.revoked_tokens.why_refused(session.token) if session.token else None
+                if why:
+                    session.refuse(Code.PERMISSION_DENIED, why)
+        if rev.kind in ("vehicle", "admit", "token", "tokens_before"):
+            log.warning(json.dumps({"event": "revocation", "vehicle": rev.vehicle_id, "kind": rev.kind}))
 
     def detach(self, session: LinkSession, reason: str) -> None:
         """The session ended: free its slot, record its end."""

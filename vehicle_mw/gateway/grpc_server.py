@@ -14,7 +14,7 @@ import grpc
 from grpc import aio
 
 from vehicle_mw.gateway.core import GatewayCore
-from vehicle_mw.gateway.identity import names_from_grpc_auth
+from vehicle_mw.gateway.identity import cert_identity
 from vehicle_mw.gateway.session import LinkSession
 
 SERVICE = "vehicle_mw.v1.VehicleLink"
@@ -31,9 +31,9 @@ def _handler(core: GatewayCore):
         requests: AsyncIterator[bytes], context: aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         auth = context.auth_context() or {}
-        names = names_from_grpc_auth(auth)
+        cert = cert_identity(b"".join(auth.get("x509_pem_cert", [])))
         out: asyncio.Queue = asyncio.Queue()
-        session = LinkSession(core, "grpc", context.peer(), names, out.put_nowait)
+        session = LinkSession(core, "grpc", context.peer(), cert, out.put_nowait)
         task = asyncio.create_task(session.run(requests))
         task.add_done_callback(lambda _t: out.put_nowait(None))
         try:

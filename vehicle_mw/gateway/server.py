@@ -106,6 +106,7 @@ class Gateway:
         if isinstance(self.sink, SqliteSink):
             self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
         await self.sink.start()
+        await self.core.start()  # revocations written by the CLI/API take effect while running
         if cfg.http_port is not None:
             self.operators = OperatorStore(cfg.database)
             self.audit = AuditLog(cfg.database)
@@ -171,6 +172,7 @@ class Gateway:
                 session.probe()
 
     async def stop(self) -> None:
+        self.core.stop()
         if self._prober:
             self._prober.cancel()
         if self._http is not None:

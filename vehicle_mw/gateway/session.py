@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 from google.protobuf.message import DecodeError
 
 from vehicle_mw.gateway.errors import ProtocolViolation
+from vehicle_mw.gateway.identity import CertIdentity
+from vehicle_mw.gateway.tokens import TokenClaims
 from vehicle_mw.gateway.validate import (
     batch_columns,
     check_link_event,
@@ -51,13 +53,14 @@ class LinkSession:
         "_task",
         "_welcomed",
         "batches",
-        "cert_names",
+        "cert",
         "core",
         "peer",
         "rtt_ms",
         "samples",
         "session_id",
         "session_key",
+        "token",
         "transport",
         "vehicle",
     )
@@ -67,13 +70,14 @@ class LinkSession:
         core: GatewayCore,
         transport: str,
         peer: str,
-        cert_names: frozenset[str],
+        cert: CertIdentity,
         send: Callable[[bytes], None],
     ):
         self.core = core
         self.transport = transport
         self.peer = peer
-        self.cert_names = cert_names
+        self.cert = cert
+        self.token: TokenClaims | None = None  # the token that authenticated the Hello, if any
         self._send = send
         self.vehicle: VehicleState | None = None
         self.session_id = ""
@@ -97,6 +101,13 @@ class LinkSession:
         """Fan-out messages (acks of another link) wait for the Welcome: it is always the first."""
         if self._welcomed:
             self.send(downlink)
+
+    def refuse(self, code: int, message: str) -> None:
+        """End the session from outside with an Error telling the vehicle why (e.g. revoked)."""
+        if self._close_reason is None:
+            self.core.metrics.refused.labels(Code.Name(code)).inc()
+            self.send(link_pb2.Downlink(error=link_pb2.Error(code=code, message=message)))
+            self.close(f"{Code.Name(code)}: {message}")
 
     def close(self, reason: str) -> None:
         """End the session from outside (superseded, storage failure, shutdown)."""

@@ -42,6 +42,11 @@ class Sink(abc.ABC):
     async def load_vehicle(self, vehicle_id: str) -> VehicleRecord | None:
         """The vehicle's record, or None when it never connected."""
 
+    async def revocations_since(self, after_key: int) -> list:
+        """Revocations (:class:`~vehicle_mw.gateway.revocation.Revocation`) newer than ``after_key``;
+        a sink without a revocation table has none."""
+        return []
+
     @abc.abstractmethod
     def register_vehicle(self, vehicle_id: str, software_version: str) -> asyncio.Future[None]:
         """Create (or refresh) the vehicle's row."""

@@ -81,6 +81,14 @@ CREATE TABLE IF NOT EXISTS status (
     loss REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS status_by_vehicle ON status(vehicle_key, key);
+CREATE TABLE IF NOT EXISTS revocations (
+    key INTEGER PRIMARY KEY,
+    vehicle_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    token_id TEXT NOT NULL DEFAULT '',
+    issued_before INTEGER NOT NULL DEFAULT 0,
+    ts_ns INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS commands (
     key INTEGER PRIMARY KEY,
     vehicle_key INTEGER NOT NULL,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vehicle_mw.gateway import revocation
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.sink import Sink, VehicleRecord
 from vehicle_mw.gateway.sqlite_schema import SCHEMA
@@ -147,6 +148,15 @@ class SqliteSink(Sink):
             else:
                 record.stored_above.add(seq)
         return record
+
+    async def revocations_since(self, after_key: int) -> list[revocation.Revocation]:
+        return await asyncio.to_thread(self._revocations_since, after_key)
+
+    def _revocations_since(self, after_key: int) -> list[revocation.Revocation]:
+        with self._read_lock:
+            if self._reader is None:
+                self._reader = connect(self.path, self.synchronous, readonly=True)
+            return revocation.read_since(self._reader, after_key)
 
     # ------------------------------------------------------------------ writes
 
@@ -407,7 +417,7 @@ def _resolve(futures: list[asyncio.Future], outcomes: list[tuple[Any, BaseExcept
 
 
 def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> None:
-    """Revoke (or re-admit) a vehicle: it is refused at its next Hello."""
+    """Revoke (or re-admit) a vehicle: a running gateway ends its sessions and refuses its Hellos."""
     conn = connect(path)
     try:
         conn.executescript(SCHEMA)
@@ -416,6 +426,9 @@ def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> Non
             (vehicle_id, time.time_ns()),
         )
         conn.execute("UPDATE vehicles SET revoked=? WHERE vehicle_id=?", (int(revoked), vehicle_id))
+        # revoking also revokes every token issued until now (so --undo needs a new token)
+        kind, floor = ("vehicle", int(time.time()) + 1) if revoked else ("admit", 0)
+        revocation.record(path, vehicle_id, kind, issued_before=floor, conn=conn)
     finally:
         conn.close()
 

@@ -12,7 +12,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from vehicle_mw.gateway.core import GatewayCore
-from vehicle_mw.gateway.identity import names_from_peercert
+from vehicle_mw.gateway.identity import cert_identity
 from vehicle_mw.gateway.session import LinkSession, ProtocolViolation
 from vehicle_mw.v1 import link_pb2
 
@@ -65,9 +65,9 @@ async def serve_websocket(core: GatewayCore, host: str, port: int, ssl_ctx: ssl.
 
     async def handler(ws: ServerConnection) -> None:
         sslobj = ws.transport.get_extra_info("ssl_object")
-        names = names_from_peercert(sslobj.getpeercert()) if sslobj is not None else frozenset()
+        cert = cert_identity(sslobj.getpeercert(binary_form=True) if sslobj is not None else None)
         peer = "{}:{}".format(*ws.remote_address[:2])
-        session = LinkSession(core, "websocket", peer, names, lambda data: _send_now(ws, session, data))
+        session = LinkSession(core, "websocket", peer, cert, lambda data: _send_now(ws, session, data))
         reason = await session.run(_frames(ws))
         # keep reading (and discarding) so that a flooding peer's close frame is seen promptly
         drain = asyncio.create_task(_discard(ws))

@@ -50,6 +50,9 @@ class GatewayLimits(StrictModel):
     grpc_max_streams_per_connection: int = Field(
         4, gt=0, description="concurrent gRPC streams one connection may open (a vehicle needs one)"
     )
+    revocation_poll_s: float = Field(
+        0.5, gt=0, description="how often the gateway looks for revocations written by the CLI or API"
+    )
     http_timeout_s: float = Field(
         10.0, gt=0, description="HTTP API: idle keep-alive and incomplete-request timeout"
     )

@@ -28,6 +28,19 @@ KNOWN: tuple[KnownFinding, ...] = (
         "vehicle_mw/manifest/loading.py:load_manifest",
         "issue #12: a non-UTF-8 manifest raises UnicodeDecodeError instead of ManifestError",
     ),
+    KnownFinding(
+        "manifests",
+        "RecursionError",
+        "vehicle_mw/manifest/loading.py:load_manifest",
+        "issue #12: deeply nested YAML raises RecursionError (PyYAML composer) instead of ManifestError",
+    ),
+    KnownFinding(
+        "manifests",
+        "ValueError",
+        "vehicle_mw/manifest/loading.py:load_manifest",
+        "issue #12: a YAML integer of more than 4300 digits raises ValueError (int max str digits) "
+        "instead of ManifestError",
+    ),
 )
 
 

@@ -28,7 +28,18 @@ def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.
         raise DatabaseError(f"{path}: cantools cannot load it: {type(exc).__name__}: {reason}{hint}") from exc
     if not isinstance(db, cantools.database.can.Database):
         raise DatabaseError(f"{path}: not a CAN database (cantools loaded a {type(db).__name__})")
+    _check_names(db, path)
     return db
+
+
+def _check_names(db: cantools.database.can.Database, path: pathlib.Path) -> None:
+    """Messages and signals are looked up by name; cantools leaves a missing one (KCD, ARXML) as None."""
+    for msg in db.messages:
+        if not isinstance(msg.name, str) or not msg.name:
+            raise DatabaseError(f"{path}: message with frame id {msg.frame_id:#x} has no name")
+        for sig in msg.signals:
+            if not isinstance(sig.name, str) or not sig.name:
+                raise DatabaseError(f"{path}: a signal of message {msg.name} has no name")
 
 
 __all__ = ["SUPPORTED_SUFFIXES", "load_database"]

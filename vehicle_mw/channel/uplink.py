@@ -295,6 +295,7 @@ class Uplink:
         s.outbox_records = st.backlog_records
         s.outbox_bytes = st.disk_bytes
         s.evicted = st.evicted_records
+        s.corrupt = st.corrupt_records
         s.transport = self.active
         view = self.sessions[self.active].monitor.view(time.monotonic())
         s.rtt_ms = view.srtt_ms

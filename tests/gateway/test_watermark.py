@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -73,4 +75,4 @@ def test_seq_ranges_match_a_set(adds, floor):
     ranges.drop_through(floor)
     assert list(ranges) == sorted(s for s in model if s > floor)
     pairs = ranges.ranges
-    assert all(a[1] + 1 < b[0] for a, b in zip(pairs, pairs[1:]))  # disjoint and not touching
+    assert all(a[1] + 1 < b[0] for a, b in itertools.pairwise(pairs))  # disjoint, not touching

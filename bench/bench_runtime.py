@@ -286,6 +286,8 @@ def _peer_window(ws, observations, frames, notifiers, replayers, stop, warmup, s
         n.stop()
     observations.put(None)
     feeder.join(120)
+    if feeder.is_alive():  # still sending the backlog: the sink would answer over part of the window
+        raise TimeoutError("peer: the feeder did not send its backlog within 120 s after the window")
     ws.send(json.dumps({"done": [result["t0_ns"], result["t1_ns"]]}))
     result["latency"] = json.loads(ws.recv(timeout=120))
     result["signals_sent"] = sent[0]

@@ -115,6 +115,9 @@ function connectLive() {
   };
   ws.onclose = () => {
     $("feed-state").textContent = "reconnecting…"; $("feed-state").className = "bad";
+    // logged out or expired: back to the login page instead of retrying forever
+    fetch("/api/me", { credentials: "same-origin" }).then(r => { if (r.status === 401) { toLogin(); } })
+      .catch(() => {});
     setTimeout(connectLive, 2000);
   };
 }

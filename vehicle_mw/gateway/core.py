@@ -39,6 +39,7 @@ class GatewayCore:
         self._pending: dict[tuple[str, int], asyncio.Future[link_pb2.CommandAck]] = {}
         self._loading: dict[str, asyncio.Future[VehicleRecord | None]] = {}
         self.revoked_tokens = RevokedTokens()
+        self.preauth_count = 0  # connections not yet authenticated (bounded: limits.max_preauth_connections)
         self._revocation_key = 0
         self._watcher: asyncio.Task | None = None
 

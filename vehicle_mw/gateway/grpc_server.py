@@ -63,6 +63,9 @@ async def serve_grpc(
             ("grpc.keepalive_time_ms", 20_000),
             ("grpc.http2.min_ping_interval_without_data_ms", 5_000),
             ("grpc.keepalive_permit_without_calls", 1),
+            # one vehicle needs one stream; thousands of idle streams on one connection are an attack
+            ("grpc.max_concurrent_streams", core.config.limits.grpc_max_streams_per_connection),
+            ("grpc.server_handshake_timeout_ms", int(core.config.limits.handshake_timeout_s * 1000)),
         ]
     )
     handler = grpc.stream_stream_rpc_method_handler(_handler(core))

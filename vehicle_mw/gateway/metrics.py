@@ -30,6 +30,18 @@ class GatewayMetrics:
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1),
         )
         self.commands = Counter("vmw_gateway_commands", "downlink commands", ["result"], registry=r)
+        self.preauth_connections = Gauge(
+            "vmw_gateway_preauth_connections", "connections not yet authenticated", ["transport"], registry=r
+        )
+        self.preauth_bytes = Counter(
+            "vmw_gateway_preauth_bytes", "bytes received before authentication", ["transport"], registry=r
+        )
+        self.preauth_refused = Counter(
+            "vmw_gateway_preauth_refused",
+            "connections closed before authentication (over the limit, too large, too slow)",
+            ["reason"],
+            registry=r,
+        )
 
 
 __all__ = ["GatewayMetrics"]

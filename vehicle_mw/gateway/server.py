@@ -16,6 +16,7 @@ from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.grpc_server import serve_grpc
 from vehicle_mw.gateway.operators import OperatorStore
+from vehicle_mw.gateway.process_limits import protect_process, uvicorn_limits
 from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sink import Sink
 from vehicle_mw.gateway.sqlite_sink import SqliteSink
@@ -105,6 +106,7 @@ class Gateway:
         cfg = self.config
         if isinstance(self.sink, SqliteSink):
             self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
+        protect_process()  # descriptor limit raised, repeated log lines rate-limited
         await self.sink.start()
         await self.core.start()  # revocations written by the CLI/API take effect while running
         if cfg.http_port is not None:
@@ -139,6 +141,7 @@ class Gateway:
                 ws="websockets-sansio",
                 access_log=False,
                 **tls_files,
+                **uvicorn_limits(cfg.limits),  # slowloris: request-head deadline, concurrency bound
             )
             self._http = uvicorn.Server(ucfg)
             self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]

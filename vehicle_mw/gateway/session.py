@@ -48,6 +48,8 @@ class LinkSession:
     __slots__ = (
         "_close_reason",
         "_expected_catalog",
+        "_preauth",
+        "on_authenticated",
         "_probe_id",
         "_send",
         "_task",
@@ -90,6 +92,8 @@ class LinkSession:
         self._probe_id = 0
         self._expected_catalog: bytes | None = None
         self._welcomed = False
+        self._preauth = False
+        self.on_authenticated: Callable[[], None] | None = None  # the transport lifts its pre-auth bounds
 
     # ------------------------------------------------------------------ io helpers
 
@@ -131,10 +135,12 @@ class LinkSession:
         self.core.metrics.connections.labels(self.transport).inc()
         reason = "peer closed"
         try:
+            self._enter_preauth()
             it = incoming.__aiter__()
             try:
                 first = await asyncio.wait_for(it.__anext__(), self.core.config.limits.hello_timeout_s)
             except TimeoutError:
+                self.core.metrics.preauth_refused.labels("hello_timeout").inc()
                 raise ProtocolViolation(Code.MALFORMED, "no Hello within the hello timeout") from None
             except StopAsyncIteration:
                 return "closed before Hello"
@@ -182,11 +188,30 @@ class LinkSession:
                 exc_info=True,
             )
         finally:
+            self._leave_preauth()
             if self._close_reason is not None:
                 reason = self._close_reason
             self._close_reason = self._close_reason or reason
             self.core.detach(self, reason)
         return reason
+
+    def _enter_preauth(self) -> None:
+        """Count this connection among the unauthenticated ones; refuse it beyond the total bound."""
+        core, limit = self.core, self.core.config.limits.max_preauth_connections
+        if core.preauth_count >= limit:
+            core.metrics.preauth_refused.labels("over_limit").inc()
+            raise ProtocolViolation(
+                Code.RATE_LIMITED, f"gateway has {limit} unauthenticated connections already; retry later"
+            )
+        core.preauth_count += 1
+        self._preauth = True
+        core.metrics.preauth_connections.labels(self.transport).inc()
+
+    def _leave_preauth(self) -> None:
+        if self._preauth:
+            self._preauth = False
+            self.core.preauth_count -= 1
+            self.core.metrics.preauth_connections.labels(self.transport).dec()
 
     @property
     def vehicle_id(self) -> str:
@@ -196,7 +221,11 @@ class LinkSession:
         limits = self.core.config.limits
         self.core.metrics.bytes_in.labels(self.transport).inc(len(raw))
         bound = limits.max_message_bytes if self._welcomed else limits.max_hello_bytes
+        if self._preauth:
+            self.core.metrics.preauth_bytes.labels(self.transport).inc(len(raw))
         if len(raw) > bound:
+            if not self._welcomed:
+                self.core.metrics.preauth_refused.labels("too_large").inc()
             what = "message" if self._welcomed else "message before authentication"
             raise ProtocolViolation(Code.MESSAGE_TOO_LARGE, f"{what} of {len(raw)} bytes exceeds {bound}")
         if self.vehicle is not None and not (
@@ -237,6 +266,9 @@ class LinkSession:
             raise ProtocolViolation(refusal.code, refusal.message)
         assert state is not None
         self.vehicle = state
+        self._leave_preauth()
+        if self.on_authenticated is not None:
+            self.on_authenticated()
         self.session_id = hello.session_id or uuid.uuid4().hex
         state.raise_floor(hello.resume_after_seq)
         sink = self.core.sink

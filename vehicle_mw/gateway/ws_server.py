@@ -53,6 +53,12 @@ def _send_now(ws: ServerConnection, session: LinkSession, data: bytes) -> None:
         session.close("connection lost while sending")
 
 
+def _allow_full_frames(ws: ServerConnection, max_size: int) -> None:
+    """Authenticated: frames up to the message limit (before, only a Hello-sized frame is read, so
+    an unauthenticated peer cannot make the gateway buffer a large frame)."""
+    ws.protocol.max_message_size = max_size
+
+
 def _only_link_path(connection: ServerConnection, request: Request) -> Response | None:
     if request.path != PATH:
         return connection.respond(404, f"the vehicle link is at {PATH}\n")
@@ -68,6 +74,7 @@ async def serve_websocket(core: GatewayCore, host: str, port: int, ssl_ctx: ssl.
         cert = cert_identity(sslobj.getpeercert(binary_form=True) if sslobj is not None else None)
         peer = "{}:{}".format(*ws.remote_address[:2])
         session = LinkSession(core, "websocket", peer, cert, lambda data: _send_now(ws, session, data))
+        session.on_authenticated = lambda: _allow_full_frames(ws, limits.max_message_bytes * 2)
         reason = await session.run(_frames(ws))
         # keep reading (and discarding) so that a flooding peer's close frame is seen promptly
         drain = asyncio.create_task(_discard(ws))
@@ -80,12 +87,14 @@ async def serve_websocket(core: GatewayCore, host: str, port: int, ssl_ctx: ssl.
         port,
         ssl=ssl_ctx,
         process_request=_only_link_path,
-        max_size=limits.max_message_bytes * 2,
+        max_size=limits.max_hello_bytes,  # raised per connection once the Hello is authenticated
         max_queue=4,
         compression=None,
         ping_interval=20,
         ping_timeout=20,
         write_limit=64 * 1024,
+        open_timeout=limits.handshake_timeout_s,
+        **({"ssl_handshake_timeout": limits.handshake_timeout_s} if ssl_ctx is not None else {}),
     )
 
 

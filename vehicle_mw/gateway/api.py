@@ -138,6 +138,9 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
         except CommandError as exc:
             await q(auth.audit.finish, row, "failed", f"{body.kind}: {exc}")
             raise HTTPException(409 if "not connected" in str(exc) else 504, str(exc)) from None
+        except BaseException as exc:  # cancelled (client gone, shutdown) or a bug: the row says so
+            await asyncio.shield(q(auth.audit.finish, row, "error", f"{body.kind}: {exc!r}"))
+            raise
         await q(
             auth.audit.finish, row, "acked" if ack.ok else "rejected", f"{body.kind} #{ack.id}: {ack.detail}"
         )
@@ -151,7 +154,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
         row = await auth.record(who, who.peer, "revoke", vehicle_id, "pending")
         await q(set_revoked, core.config.database, vehicle_id, True)
         core.revoke(vehicle_id)
-        await q(auth.audit.finish, row, "ok", "session ended" if vehicle_id in core.vehicles else "")
+        await q(auth.audit.finish, row, "ok", "")
         return {"vehicle_id": vehicle_id, "revoked": True}
 
     @app.get("/metrics", include_in_schema=False)

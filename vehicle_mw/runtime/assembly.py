@@ -45,6 +45,7 @@ class VehicleRuntime:
         self._thread: threading.Thread | None = None
         self.manager: Any = None  # the ExecutionManager in process mode
         self.error: BaseException | None = None
+        self.final_counters: dict[str, dict[str, Any]] = {}  # threads mode: per stage, after the drain
 
     @classmethod
     def from_manifests(
@@ -150,6 +151,7 @@ class VehicleRuntime:
             self._thread.join(5.0)
         if self._host is not None:
             self._host.stop(drain_s)
+            self.final_counters = self._host.last_counters
             self._host = None
         if self.manager is not None:
             self.manager.shutdown()

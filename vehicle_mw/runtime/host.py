@@ -37,6 +37,7 @@ class StageHost:
         self.stages = stages
         self.state_dir = state_dir
         self.started: list[Stage] = []
+        self.last_counters: dict[str, dict] = {}  # per stage, taken after its drain at stop()
 
     def start(self) -> None:
         for st in self.stages:
@@ -75,6 +76,7 @@ class StageHost:
         """Producers first: each stage lets its input rings drain into the next before it stops."""
         for st in reversed(self.started):
             st.drain(drain_s)
+            self.last_counters[st.name] = st.counters()
             st.stop()
             counters.remove(self.state_dir, st.name)
             log.info("stage stopped", extra={"stage": st.name})

@@ -199,6 +199,21 @@ def test_eviction_count_survives_restart(tmp_path):
         assert [(b.seq, b.evicted_before) for b in box.pending(0, 10_000) if b.evicted_before] == reported
 
 
+def test_loss_after_the_last_batch_is_reported_with_the_next_append_after_a_restart(tmp_path):
+    cfg = config(tmp_path, max_bytes=64 * 1024, segment_bytes=8192)
+    with Outbox(tmp_path, cfg) as box:
+        while box.stats().disk_bytes + record_size(samples(0, 10)) <= cfg.max_bytes:
+            box.append(samples(0, 10), priority=5)
+        assert box.append(samples(0, 10), priority=1) == []  # refused: everything stored outranks it
+        high = box.high_seq
+    with Outbox(tmp_path, cfg) as box:
+        assert [b.evicted_before for b in box.pending(0, 10_000)] == [0] * high
+        box.ack(high)
+        (seq,) = box.append(samples(0, 10), priority=1)
+        (batch,) = box.pending(high, 10)
+        assert (batch.seq, batch.evicted_before) == (seq, 10)
+
+
 def test_bad_input_is_refused_with_a_clear_error(tmp_path):
     with Outbox(tmp_path, config(tmp_path)) as box:
         with pytest.raises(OutboxError, match="SAMPLE_DTYPE"):

@@ -113,7 +113,9 @@ class _Segment:
 
     @property
     def first_seq(self) -> int:
-        return int(self.path.stem.split("-")[1])
+        """The seq the segment was opened for (its name); 0 if the name is not ours."""
+        number = self.path.stem.partition("-")[2]
+        return int(number) if number.isdigit() and len(number) <= 20 else 0
 
 
 class Outbox:
@@ -536,7 +538,7 @@ class Outbox:
         self._acked = state.acked_seq
         self._high = max(state.high_seq, self._acked)
         self._evicted_total = state.evicted_total
-        self._evicted_pending = state.evicted_pending
+        self._evicted_pending = 0  # state.evicted_pending is for after the last batch: added below
         self._torn_cut = state.torn_bytes_cut
         self._corrupt_batches = state.corrupt_batches
         self._corrupt_records = state.corrupt_records
@@ -550,12 +552,14 @@ class Outbox:
         for i, path in enumerate(paths):
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
             size = os.fstat(fd).st_size
+            seg = self._add_segment(path, fd, size)
+            # every seq before a segment's first one lived in segments deleted (acked, evicted) before
+            last_seq = max(last_seq, seg.first_seq - 1)
             if size:
                 with mmap.mmap(fd, size, access=mmap.ACCESS_READ) as buf:
                     found = parse_segment(buf, last_seq)
             else:
                 found = SegmentScan()
-            seg = self._add_segment(path, fd, size)
             events = [(d.offset, d) for d in found.damage] + [(r.offset, r) for r in found.records]
             if found.tail is not None:
                 events.append((found.tail.offset, found.tail))
@@ -592,6 +596,7 @@ class Outbox:
                 repairs.append((seg, found))
             if state.recovered:
                 self._high = max(self._high, seg.first_seq - 1)
+        self._evicted_pending += state.evicted_pending
         if repairs or state.recovered:
             self._write_state()  # the loss is counted once: before the damage is cut away
         for seg, found in repairs:

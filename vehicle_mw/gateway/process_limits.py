@@ -38,7 +38,7 @@ def raise_fd_limit() -> tuple[int, int]:
     if soft < hard:
         try:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-            log.info(json.dumps({"event": "fd_limit_raised", "from": soft, "to": hard}))
+            log.warning(json.dumps({"event": "fd_limit_raised", "from": soft, "to": hard}))
             soft = hard
         except (ValueError, OSError) as exc:
             log.warning(

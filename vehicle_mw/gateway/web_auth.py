@@ -113,6 +113,8 @@ class LoginThrottle:
         if len(self._failures) >= MAX_THROTTLE_KEYS:
             for key in list(self._failures):
                 self._recent(key, now)
+            while len(self._failures) >= MAX_THROTTLE_KEYS:  # still full: forget the oldest keys
+                del self._failures[next(iter(self._failures))]
         for key in keys:
             self._failures.setdefault(key, collections.deque()).append(now)
 

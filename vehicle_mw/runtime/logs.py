@@ -6,6 +6,7 @@ stage starts and stops, bus failures, transport switches and errors, not per-bat
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 
@@ -13,6 +14,20 @@ import structlog
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 _QUIET = ("vehicle_mw.signals.catalog", "can", "grpc", "websockets", "asyncio")
+
+
+def _merge_json_event(_logger: object, _name: str, event: dict) -> dict:
+    """Loggers that already format their message as a JSON object (the gateway's) are merged, not
+    nested as a string, so every line stays one flat object."""
+    text = event.get("event")
+    if isinstance(text, str) and text.startswith("{"):
+        try:
+            inner = json.loads(text)
+        except ValueError:
+            return event
+        if isinstance(inner, dict):
+            return {**event, **inner, "event": inner.get("event", text)}
+    return event
 
 
 def configure_logging(level: str = "info", stream=None, **context: str) -> None:
@@ -23,6 +38,7 @@ def configure_logging(level: str = "info", stream=None, **context: str) -> None:
         structlog.stdlib.ExtraAdder(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.format_exc_info,
+        _merge_json_event,
     ]
     if context:
         pre_chain.insert(0, lambda _logger, _name, event: {**context, **event})

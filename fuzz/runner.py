@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
@@ -45,9 +46,18 @@ class FuzzResult:
         return not self.findings and self.returncode == 0
 
 
-def libfuzzer_args(target: str, runs: int, max_time: float, timeout_s: int, rss_limit_mb: int) -> list[str]:
-    """Flags and corpus folders: new inputs go to findings/<target>/corpus (gitignored), seeds are read."""
-    work = FINDINGS / target / "corpus"
+def libfuzzer_args(
+    target: str,
+    runs: int,
+    max_time: float,
+    timeout_s: int,
+    rss_limit_mb: int,
+    work: pathlib.Path | None = None,
+) -> list[str]:
+    """Flags and corpus folders: new inputs go to ``work`` (default findings/<target>/corpus, gitignored,
+    kept between runs so coverage accumulates), seeds are read from corpus/<target>."""
+    (FINDINGS / target).mkdir(parents=True, exist_ok=True)
+    work = work or FINDINGS / target / "corpus"
     work.mkdir(parents=True, exist_ok=True)
     seeds = CORPUS / target
     args = [
@@ -73,13 +83,14 @@ def run_target(
     rss_limit_mb: int = 2048,
     hard_timeout: float | None = None,
     tolerate_known: bool = True,
+    work: pathlib.Path | None = None,
 ) -> FuzzResult:
     """Fuzz ``target`` for ``runs`` inputs or ``max_time`` seconds, whichever ends first.
 
     ``tolerate_known``: findings listed in :mod:`fuzz.known` are counted, not a stop.
     """
     cmd = [sys.executable, "-m", "fuzz.run_target", target]
-    cmd += libfuzzer_args(target, runs, max_time, timeout_s, rss_limit_mb)
+    cmd += libfuzzer_args(target, runs, max_time, timeout_s, rss_limit_mb, work)
     env = dict(os.environ, PYTHONPATH=str(ROOT.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     report = FINDINGS / target / "known.json"
     report.unlink(missing_ok=True)

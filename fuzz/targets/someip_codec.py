@@ -36,6 +36,7 @@ _REFS = (
     {"array": "Point", "length_field_size": 1},
     {"array": {"array": "uint8", "length_field_size": 1}, "length_field_size": 4},
     {"array": "Named", "length_field_size": 2},
+    {"array": {"array": "uint16", "length": 0}, "length_field_size": 1},  # elements of zero bytes
 )
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import can
 import numpy as np
+from can.io.player import MESSAGE_READERS
 
 from vehicle_mw.can.frames import FrameBatch
 from vehicle_mw.can.sink import FrameSink, deliver
@@ -63,9 +64,23 @@ def open_log(path: str | pathlib.Path) -> can.io.generic.MessageReader:
     if not path.is_file():
         raise ReplayError(f"{path}: log file not found")
     try:
-        return can.LogReader(str(path))
+        return _reader_type(path)(str(path))
     except Exception as exc:  # python-can's readers raise many unrelated types for a bad file
         raise ReplayError(f"{path}: cannot read this log: {type(exc).__name__}: {exc}") from exc
+
+
+_plugin_readers_loaded = False
+
+
+def _reader_type(path: pathlib.Path) -> Callable[..., can.io.generic.MessageReader]:
+    """python-can's reader class for the suffix. ``can.LogReader`` rescans the installed packages'
+    entry points on every call (tens of ms), so that scan runs once and later opens pick the class."""
+    global _plugin_readers_loaded
+    reader = MESSAGE_READERS.get(path.suffix.lower()) if _plugin_readers_loaded else None
+    if reader is not None:
+        return reader
+    _plugin_readers_loaded = True
+    return can.LogReader  # the first open, compressed logs (.gz) and plugin formats
 
 
 def read_messages(reader, path: str | pathlib.Path):

@@ -163,8 +163,11 @@ class _Array(Codec):
         end = _check_span(off, length, buf, "array")
         view = memoryview(buf)[:end]
         while off < end:
-            item, off = self.element.decode(view, off)
+            item, after = self.element.decode(view, off)
+            if after == off:  # zero-byte elements (e.g. a fixed array of length 0) would never end
+                raise CodecError(f"array at offset {off}: {length} bytes of elements that take no bytes")
             items.append(item)
+            off = after
         return items, end
 
     def encode(self, value, out):

@@ -1,0 +1,81 @@
+"""Every saved fuzz finding and issue #12 parser item, replayed through its target's one-input function.
+
+Inputs live in fuzz/regressions/<target>/<name>; each must now be handled: refused with the
+target's clear error type, or accepted. Targets with native code (rings, the frame decoder) are
+replayed in a subprocess so a crash fails one test instead of ending the run. An entry with an
+``xfail`` reason is a finding in another area still being fixed (listed in fuzz/known.py too).
+"""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+from fuzz.harness import REGRESSIONS, judge, load_target  # noqa: E402
+
+NATIVE_TARGETS = {"ring_header", "frame_decoder"}
+
+# (target, file) -> the outcome it must have now
+OUTCOMES = {
+    # issue #12: token claims parsing (fixed in the gateway, b38b71a)
+    ("tokens", "inf-expiry"): "expected: TokenError",
+    ("tokens", "huge-exponent-expiry"): "expected: TokenError",
+    ("tokens", "nan-issued-at"): "expected: TokenError",
+    ("tokens", "5000-digit-expiry"): "expected: TokenError",
+    ("tokens", "deeply-nested-json"): "expected: TokenError",
+    ("tokens", "deeply-nested-json-text"): "expected: TokenError",
+    # issue #12: manifest loading (fixed in the manifest loader, 240c0f4)
+    ("manifests", "non-utf8"): "expected: ManifestError",
+    ("manifests", "deeply-nested-flow"): "expected: ManifestError",
+    ("manifests", "deeply-nested-mappings"): "expected: ManifestError",
+    ("manifests", "5000-digit-port"): "expected: ManifestError",
+    ("manifests", "5000-digit-hex"): "expected: ManifestError",
+    ("manifests", "nan-limit"): "expected: ManifestError",
+    # issue #12: NaN and extreme integers in a batch decode to samples, no exception
+    ("gateway_uplink", "nan-and-extreme-ints-batch"): "ok",
+    ("gateway_uplink", "kind-out-of-range"): "ok",
+    # fuzz findings fixed here: KCD without names crashed the catalog (TypeError in sorted)
+    ("dbc_loading", "kcd-message-without-name"): "expected: DatabaseError",
+    ("dbc_loading", "kcd-signal-without-name"): "expected: DatabaseError",
+    # fuzz finding fixed here: a dynamic array of zero-byte elements looped forever (a hang)
+    ("someip_codec", "zero-size-element-array"): "expected: CodecError",
+}
+XFAIL: dict[tuple[str, str], str] = {}
+
+
+def _cases():
+    for target_dir in sorted(p for p in REGRESSIONS.iterdir() if p.is_dir()):
+        for path in sorted(target_dir.iterdir()):
+            key = (target_dir.name, path.name)
+            marks = [pytest.mark.xfail(strict=True, reason=XFAIL[key])] if key in XFAIL else []
+            yield pytest.param(*key, marks=marks, id=f"{key[0]}/{key[1]}")
+
+
+def test_every_saved_input_has_an_outcome():
+    saved = {(p.parent.name, p.name) for p in REGRESSIONS.glob("*/*")}
+    assert saved == set(OUTCOMES) | set(XFAIL)
+
+
+@pytest.mark.parametrize(("target", "name"), list(_cases()))
+def test_regression_input_is_handled(target, name):
+    path = REGRESSIONS / target / name
+    want = OUTCOMES.get((target, name))
+    if target in NATIVE_TARGETS:
+        proc = subprocess.run(
+            [sys.executable, "-m", "fuzz.replay", target, str(path)],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        got = proc.stdout.strip().split(": ", 1)[1]  # "<file>: <outcome>"
+    else:
+        got = judge(load_target(target), path.read_bytes())
+    assert want is None or got == want, f"{target}/{name}: {got}, expected {want}"

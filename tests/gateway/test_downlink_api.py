@@ -142,6 +142,7 @@ def test_query_api_series_link_events_and_metrics(tmp_path):
             assert sessions[0]["transport"] == "websocket" and sessions[0]["closed_ns"] is None
             status, spec = await http_json(f"{gw.http_url}/openapi.json", token=token)
             assert "/api/vehicles/{vehicle_id}/series" in spec["paths"]
+            assert spec["components"]["securitySchemes"]["operatorToken"]["scheme"] == "bearer"
             status, _ = await http_json(f"{gw.http_url}/api/vehicles/NOPE/sessions", token=token)
             assert status == 404
 

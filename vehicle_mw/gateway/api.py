@@ -163,7 +163,13 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
 
     @app.get("/openapi.json", include_in_schema=False)
     async def openapi(_: Annotated[Principal, Depends(viewer)]) -> dict[str, Any]:
-        return app.openapi()
+        spec = app.openapi()
+        # the guard is a plain dependency, so say here how to authenticate (the /docs "Authorize" button)
+        spec.setdefault("components", {})["securitySchemes"] = {
+            "operatorToken": {"type": "http", "scheme": "bearer"}
+        }
+        spec["security"] = [{"operatorToken": []}]
+        return spec
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_: Annotated[Principal, Depends(viewer)]) -> HTMLResponse:

@@ -15,7 +15,7 @@ APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests
 NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h native/cdef/*.h) native/build_ffi.py
 PROTO_SRC  := $(wildcard proto/vehicle_mw/v1/*.proto)
 
-.PHONY: all install native proto run test test-native test-python bench soak lint sysdeps clean
+.PHONY: all install native proto run test test-native test-python bench soak fuzz lint sysdeps clean
 
 all: install
 
@@ -67,6 +67,13 @@ bench: sysdeps install
 
 soak: sysdeps install
 	$(PY) -m pytest -q -m soak --run-soak
+
+# Coverage-guided fuzzing (atheris) of every parser a peer or a file reaches: >=10^6 inputs per
+# target (FUZZ_TIME caps the seconds per target), findings under fuzz/findings/. See docs/fuzzing.md.
+FUZZ_RUNS ?= 1000000
+FUZZ_TIME ?= 3600
+fuzz: install
+	$(PY) -m fuzz --runs $(FUZZ_RUNS) --max-time $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 lint: install
 	$(VENV)/bin/ruff check vehicle_mw tests bench hil

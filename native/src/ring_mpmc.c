@@ -127,7 +127,8 @@ static int check_attached(const vmw_shm *shm) {
     vmw_fault *f = vmw_attach_fault();
     uint64_t tail, head;
     if (!vmw_span_consistent(&h->tail, &h->head, cap, &tail, &head))
-        return vmw_fault_set(f, VMW_RING_ECORRUPT, "header fields head=%llu tail=%llu: head - tail must be 0..%llu",
+        return vmw_fault_set(f, VMW_RING_ECORRUPT,
+                             "header fields head=%llu tail=%llu: head - tail must be 0..capacity=%llu",
                              (unsigned long long)head, (unsigned long long)tail, (unsigned long long)cap);
     for (uint64_t j = 0; j < cap; j++) {
         uint64_t raw = atomic_load_explicit((_Atomic uint64_t *)(shm->data + j * stride), memory_order_acquire);

@@ -68,7 +68,10 @@ class ByteRing(RingBase):
         self._check_len(len(src))
         lens = self._lens
         lens[0] = len(src)
-        return lib.vmw_byte_ring_push_n(self.cptr, src, lens, 1) == 1
+        if lib.vmw_byte_ring_push_n(self.cptr, src, lens, 1) == 1:
+            return True
+        self._check_fault()
+        return False
 
     def push_batch(self, records: Iterable[Any]) -> int:
         """Push records with one native call; returns how many were accepted (a prefix)."""
@@ -79,7 +82,10 @@ class ByteRing(RingBase):
         self._check_len(max(sizes))
         blob = b"".join(recs)
         lens = ffi.from_buffer("uint32_t[]", sizes)
-        return int(lib.vmw_byte_ring_push_n(self.cptr, ffi.from_buffer(blob), lens, len(sizes)))
+        done = int(lib.vmw_byte_ring_push_n(self.cptr, ffi.from_buffer(blob), lens, len(sizes)))
+        if done < len(sizes):
+            self._check_fault()
+        return done
 
     def reserve(self, size: int) -> ByteReservation:
         """Zero-copy write: ``with ring.reserve(n) as w: w.view[:k] = ...; w.length = k``.
@@ -94,6 +100,8 @@ class ByteRing(RingBase):
             self._lens_n = max_n
         lens = self._lens
         n = lib.vmw_byte_ring_pop_n(self.cptr, self._dst, self.capacity, lens, max_n)
+        if not n:
+            self._check_fault()
         out: list[bytes] = []
         buf = ffi.buffer(self._dst, self.capacity)
         pos = 0
@@ -133,6 +141,7 @@ class ByteReservation:
     def __enter__(self) -> ByteReservation:
         p = lib.vmw_byte_ring_reserve(self._ring.cptr, self.size)
         if p == ffi.NULL:
+            self._ring._check_fault()
             raise RingError(f"ring {self._ring.name!r}: no room for a {self.size}-byte record")
         self.view = memoryview(ffi.buffer(ffi.cast("char *", p), self.size))
         return self
@@ -160,6 +169,7 @@ class BytePeek:
         ptr = ffi.new("void **")
         size = ffi.new("uint32_t *")
         if not lib.vmw_byte_ring_peek(self._ring.cptr, ptr, size):
+            self._ring._check_fault()
             return None
         self._view = memoryview(ffi.buffer(ffi.cast("char *", ptr[0]), size[0])).toreadonly()
         return self._view

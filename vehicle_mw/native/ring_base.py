@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from vehicle_mw.native._lib import ffi, lib
-from vehicle_mw.native.ring_types import RingError, RingStats, check
+from vehicle_mw.native.ring_types import RingError, RingStats, check, check_handle
 
 
 def _timeout_ns(timeout: float | None) -> int:
@@ -30,6 +30,8 @@ class RingBase:
         self._wait_space = getattr(lib, f"vmw_{k}_ring_wait_space")
         self._size = getattr(lib, f"vmw_{k}_ring_size")
         self._stats = getattr(lib, f"vmw_{k}_ring_stats")
+        self._last_error = getattr(lib, f"vmw_{k}_ring_last_error")
+        self._error_detail = getattr(lib, f"vmw_{k}_ring_error_detail")
         self._stats_out = ffi.new("vmw_ring_stats *")
         self._waiter: concurrent.futures.ThreadPoolExecutor | None = None
         self._closing = threading.Event()
@@ -46,6 +48,14 @@ class RingBase:
         if self._ptr is None:
             raise RingError(f"ring {self.name!r} is closed")
         return self._ptr
+
+    def _check_fault(self) -> None:
+        """After a call that moved nothing: RingCorrupt if the handle found its segment damaged.
+        (Called only on that path, so a successful push/pop costs no extra native call.)"""
+        ptr = self.cptr
+        code = self._last_error(ptr)
+        if code:
+            check_handle(code, self._error_detail(ptr), self.name)
 
     def __len__(self) -> int:
         return int(self._size(self.cptr))

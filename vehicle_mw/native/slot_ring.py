@@ -69,13 +69,22 @@ class _FixedSlots(RingBase):
             src, n = self._records_in(rec)  # the general (slower) path, with its checks
             if n != 1:
                 raise RingError(f"ring {self.name!r}: push() takes one {self.slot_size}-byte record")
-            return self._push_n(self.cptr, src, 1) == 1
-        return self._push_bytes(ptr, rec, 1) == 1
+            if self._push_n(self.cptr, src, 1) == 1:
+                return True
+        elif self._push_bytes(ptr, rec, 1) == 1:
+            return True
+        self._check_fault()
+        return False
 
     def push_batch(self, buf: Any) -> int:
         """Push n records packed in a bytes-like object; returns how many were accepted."""
         src, n = self._records_in(buf)
-        return int(self._push_n(self.cptr, src, n)) if n else 0
+        if not n:
+            return 0
+        done = int(self._push_n(self.cptr, src, n))
+        if done < n:
+            self._check_fault()
+        return done
 
     def _room(self, n: int) -> Any:
         if n > self._scratch_n:
@@ -87,6 +96,8 @@ class _FixedSlots(RingBase):
         """Up to max_n records as one bytes object (empty when the ring is empty)."""
         dst = self._room(max_n)
         n = self._pop_n(self.cptr, dst, max_n)
+        if not n:
+            self._check_fault()
         return ffi.buffer(dst, n * self.slot_size)[:]
 
     def pop(self) -> bytes | None:
@@ -94,12 +105,16 @@ class _FixedSlots(RingBase):
         one = self._one
         if self._pop_n(self.cptr, one, 1):
             return ffi.unpack(one, self.slot_size)
+        self._check_fault()
         return None
 
     def pop_into(self, buf: Any) -> int:
         """Pop as many whole records as fit into a writable buffer; returns the record count."""
         dst = ffi.from_buffer(buf, require_writable=True)
-        return int(self._pop_n(self.cptr, dst, len(dst) // self.slot_size))
+        n = int(self._pop_n(self.cptr, dst, len(dst) // self.slot_size))
+        if not n:
+            self._check_fault()
+        return n
 
     async def get_batch(self, max_n: int = 256, timeout: float | None = None) -> bytes:
         """asyncio: the next batch (up to max_n records); b'' if timeout passes first."""
@@ -150,6 +165,8 @@ class SlotPeek:
     def __enter__(self) -> memoryview:
         ptr = ffi.new("void **")
         self._n = int(lib.vmw_slot_ring_peek(self._ring.cptr, ptr, self._max_n))
+        if not self._n:
+            self._ring._check_fault()
         raw = ffi.buffer(ffi.cast("char *", ptr[0]), self._n * self._ring.slot_size)
         self._view = memoryview(raw).toreadonly()
         return self._view
@@ -191,7 +208,10 @@ class MpmcRing(_FixedSlots):
         """Attach to an existing MPMC segment."""
         return cls._open(name, "attach", lib.vmw_mpmc_ring_attach)
 
-    def _no_slot(self) -> None:
+    def _check_fault(self) -> None:
+        """After a call that moved nothing: RingCorrupt for a damaged segment, RingError when
+        no participant entry was free."""
+        super()._check_fault()
         if lib.vmw_mpmc_ring_last_error(self.cptr) == lib.VMW_RING_ESLOTS:
             raise RingError(
                 f"ring {self.name!r}: all {lib.VMW_MPMC_MAX_PARTICIPANTS} participant entries are held "
@@ -205,8 +225,8 @@ class MpmcRing(_FixedSlots):
             return 0
         with self._lock:
             done = int(self._push_n(self.cptr, src, n))
-        if not done:
-            self._no_slot()
+        if done < n:
+            self._check_fault()
         return done
 
     def push(self, rec: Any) -> bool:
@@ -220,7 +240,7 @@ class MpmcRing(_FixedSlots):
             one = self._one
             if self._pop_n(self.cptr, one, 1):
                 return ffi.unpack(one, self.slot_size)
-        self._no_slot()
+        self._check_fault()
         return None
 
     def pop_batch(self, max_n: int = 256) -> bytes:
@@ -229,14 +249,21 @@ class MpmcRing(_FixedSlots):
             n = self._pop_n(self.cptr, dst, max_n)
             data = ffi.buffer(dst, n * self.slot_size)[:]
         if not n:
-            self._no_slot()
+            self._check_fault()
         return data
 
     def pop_into(self, buf: Any) -> int:
         dst = ffi.from_buffer(buf, require_writable=True)
         with self._lock:
-            return int(self._pop_n(self.cptr, dst, len(dst) // self.slot_size))
+            n = int(self._pop_n(self.cptr, dst, len(dst) // self.slot_size))
+        if not n:
+            self._check_fault()
+        return n
 
     def recover(self) -> int:
-        """Repair cells left half-done by killed participants; returns how many."""
-        return int(lib.vmw_mpmc_ring_recover(self.cptr))
+        """Repair cells left half-done by killed participants; returns how many
+        (RingCorrupt if the indices are damaged)."""
+        fixed = int(lib.vmw_mpmc_ring_recover(self.cptr))
+        if not fixed:
+            self._check_fault()
+        return fixed

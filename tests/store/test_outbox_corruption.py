@@ -159,6 +159,23 @@ def test_unreadable_damage_at_a_segment_start_is_counted_from_the_seq_gap(tmp_pa
     assert (st.corrupt_batches, st.corrupt_records, st.corrupt_bytes) == (2, 0, 2 * (len(second) // 5))
 
 
+def test_unreadable_tail_of_a_sealed_segment_is_counted_up_to_the_next_segment(tmp_path):
+    first = b"".join(encode_record(seq, 0, columns_bytes(samples(seq * 100, 4)), 4) for seq in range(1, 6))
+    second = b"".join(encode_record(seq, 0, columns_bytes(samples(seq * 100, 4)), 4) for seq in range(6, 9))
+    broken = bytearray(first)
+    refs = parse_segment(first).records
+    for ref in refs[3:]:  # magics of seqs 4 and 5: the segment's tail has no valid record left
+        broken[ref.offset] ^= 0xFF
+    (tmp_path / f"seg-{1:020d}.log").write_bytes(bytes(broken))
+    (tmp_path / f"seg-{6:020d}.log").write_bytes(second)
+    with Outbox(tmp_path, OutboxConfig(directory=str(tmp_path), fsync="none")) as box:
+        got = delivered(box)
+        st = box.stats()
+    assert sorted(got) == [1, 2, 3, 6, 7, 8] and got[6][2] == 2
+    assert (st.corrupt_batches, st.corrupt_records, st.corrupt_bytes) == (2, 0, refs[3].size + refs[4].size)
+    assert st.torn_bytes_cut == 0  # a sealed segment has no write under way: this is damage
+
+
 @settings(max_examples=60, deadline=None, database=None)
 @given(
     counts=st.lists(st.integers(1, 30), min_size=3, max_size=12),

@@ -549,10 +549,14 @@ class Outbox:
         last_seq = 0
         repairs: list[tuple[_Segment, SegmentScan]] = []
         lost_before = state.evicted_before
+        gap_open = False  # unreadable damage lies between last_seq and the next valid record
         for i, path in enumerate(paths):
             fd = os.open(path, os.O_RDWR | os.O_APPEND)
             size = os.fstat(fd).st_size
             seg = self._add_segment(path, fd, size)
+            if gap_open and seg.first_seq:  # the damaged tail of the segment before held seqs up to here
+                self._corrupt_batches += max(0, seg.first_seq - 1 - max(last_seq, self._acked))
+                gap_open = False
             # every seq before a segment's first one lived in segments deleted (acked, evicted) before
             last_seq = max(last_seq, seg.first_seq - 1)
             if size:
@@ -563,10 +567,9 @@ class Outbox:
             events = [(d.offset, d) for d in found.damage] + [(r.offset, r) for r in found.records]
             if found.tail is not None:
                 events.append((found.tail.offset, found.tail))
-            gap_open = False  # damage without a trusted header lies between last_seq and the next record
             for _, item in sorted(events, key=lambda e: e[0]):
                 if isinstance(item, Damage):
-                    self._count_damage(path, item, is_tail=item is found.tail)
+                    self._count_damage(path, item, torn=item is found.tail and i + 1 == len(paths))
                     for seq, _count in item.known:
                         last_seq = max(last_seq, seq)
                         self._high = max(self._high, seq)
@@ -611,18 +614,19 @@ class Outbox:
             self._drop_segment(seg)
         self._synced = self._high  # what survived the restart is on disk
 
-    def _count_damage(self, path: pathlib.Path, damage: Damage, is_tail: bool) -> None:
-        """Count a damaged stretch: samples of its intact headers, bytes of the rest."""
+    def _count_damage(self, path: pathlib.Path, damage: Damage, torn: bool) -> None:
+        """Count a damaged stretch: samples of its intact headers, bytes of the rest (torn: the write
+        that was under way at a crash, at the end of the last segment)."""
         lost = [(seq, count) for seq, count in damage.known if seq > self._acked]
         self._corrupt_batches += len(lost)
         samples = sum(count for _, count in lost)
         self._corrupt_records += samples
         self._evicted_pending += samples  # reported with the next live batch, like an eviction
-        if is_tail:
+        if torn:
             self._torn_cut += damage.unknown_bytes
         else:
             self._corrupt_bytes += damage.unknown_bytes
-        if lost or not is_tail:
+        if lost or not torn:
             log.warning(
                 "outbox %s: damaged data at offset %d (%d B): %d batches / %d samples lost, %d B unreadable",
                 path,

@@ -60,7 +60,7 @@ def check_operator_access(config: GatewayConfig, operators: OperatorStore) -> No
     raise GatewayError(
         f"{key}: {host} is not a loopback address and {config.database} has no operators; add one with"
         f" 'vmw gateway operator add NAME --role admin --database {config.database}'"
-        f" or bind {key} to 127.0.0.1"
+        " or set http_host: 127.0.0.1 (vehicles keep grpc_host/ws_host)"
     )
 
 

@@ -200,3 +200,16 @@ def test_model_any_flips_lose_only_records_they_touch(counts, flips):
     assert known <= {i + 1 for i in hit}  # a trusted damaged header is one of the hit records
     for d in found.damage:
         assert all(count == counts[seq - 1] for seq, count in d.known)
+
+
+def test_channel_outbox_command_shows_the_corruption_counters(tmp_path, capsys):
+    from vehicle_mw.cli import main
+
+    rng = random.Random(3)
+    data, layout = build_segment(rng, 6, legacy=False)
+    (tmp_path / f"seg-{1:020d}.log").write_bytes(bytes(flip(data, rng, 3, "payload", legacy=False)))
+    assert main(["channel", "outbox", str(tmp_path)]) == 0
+    shown = dict(line.split(None, 1) for line in capsys.readouterr().out.splitlines())
+    assert shown["corrupt_batches"].strip() == "1"
+    assert shown["corrupt_records"].strip() == str(layout[2][2])
+    assert shown["backlog_batches"].strip() == "5"

@@ -1,117 +1,130 @@
-"""The demo's terminal output: a live rich table on a terminal, periodic plain lines otherwise."""
+"""The demo's terminal output: the runtime's counters (vehicle_mw.runtime.summary) plus what the
+gateway stored and the link switches with their reasons; live on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from vehicle_mw.channel.uplink import SwitchEvent
+from vehicle_mw.runtime.summary import rows
+
 PLAIN_PERIOD_S = 2.0
+
+
+def describe(ev: SwitchEvent) -> str:
+    return f"{ev.from_transport or 'none'} -> {ev.to_transport}: {ev.reason}"
 
 
 @dataclass(frozen=True)
 class Snapshot:
     elapsed_s: float
-    frames: int
-    samples: int
-    undecoded: int
-    loops: int
-    transport: str | None
-    rtt_ms: float | None
-    loss: float | None
-    switches: int
-    backlog_batches: int
-    backlog_records: int
-    acked_seq: int
-    stored_samples: int
+    counters: dict[str, dict[str, Any]]
+    stored_samples: int  # at the gateway, for this vehicle
+    switch_log: tuple[SwitchEvent, ...] = field(default=())
+
+    def _bus_sum(self, stage: str, key: str) -> int:
+        return sum(int(b.get(key, 0)) for b in self.counters.get(stage, {}).get("buses", {}).values())
+
+    @property
+    def frames(self) -> int:
+        return self._bus_sum("can", "frames")
+
+    @property
+    def samples(self) -> int:
+        """Samples the runtime appended to the outbox."""
+        return int(self.counters.get("uplink", {}).get("samples_stored", 0))
+
+    @property
+    def transport(self) -> str | None:
+        return self.counters.get("uplink", {}).get("transport")
+
+    @property
+    def switches(self) -> int:
+        return int(self.counters.get("uplink", {}).get("switches", 0))
 
     def line(self) -> str:
-        rtt = f"{self.rtt_ms:.1f} ms" if self.rtt_ms is not None else "-"
+        u = self.counters.get("uplink", {})
+        view = u.get("links", {}).get(self.transport or "", {})
+        rtt = f"{view['rtt_ms']:.1f}ms" if view else "-"
         return (
             f"t={self.elapsed_s:5.1f}s frames={self.frames} samples={self.samples} "
-            f"transport={self.transport or '-'} rtt={rtt} backlog={self.backlog_batches} batches/"
-            f"{self.backlog_records} samples acked_seq={self.acked_seq} stored={self.stored_samples}"
+            f"transport={self.transport or '-'} rtt={rtt} switches={self.switches} "
+            f"backlog={u.get('backlog_batches', 0)} acked_seq={u.get('acked_seq', 0)} "
+            f"stored={self.stored_samples}"
         )
 
 
 def _table(s: Snapshot, url: str) -> Table:
-    t = Table(title=f"vehicle_mw demo  ·  dashboard {url}", show_header=True, expand=False)
-    t.add_column("stage")
+    t = Table(title=f"vehicle_mw demo  ·  dashboard {url}", show_header=False, expand=False)
+    t.add_column("what")
     t.add_column("now", justify="right")
-    t.add_row("CAN frames replayed", f"{s.frames:,}" + (f" (trace restarted {s.loops}x)" if s.loops else ""))
-    t.add_row("frames not in the DBC", f"{s.undecoded:,}")
-    t.add_row("samples decoded -> outbox", f"{s.samples:,}")
-    t.add_row("transport", s.transport or "connecting")
-    t.add_row("RTT / loss", "-" if s.rtt_ms is None else f"{s.rtt_ms:.1f} ms / {100 * (s.loss or 0):.1f} %")
-    t.add_row("switches", str(s.switches))
-    t.add_row("outbox backlog", f"{s.backlog_batches} batches, {s.backlog_records:,} samples")
-    t.add_row("acked batch seq", str(s.acked_seq))
+    for what, value in rows(s.counters):
+        t.add_row(what, value)
     t.add_row("samples stored at gateway", f"{s.stored_samples:,}")
+    for ev in s.switch_log[-4:]:
+        t.add_row("  link switch", describe(ev))
     t.caption = f"running {s.elapsed_s:.0f} s · Ctrl-C stops"
     return t
 
 
 class LiveSummary:
-    """Prints the dashboard URL, then keeps the pipeline's numbers in view."""
+    """Prints the dashboard URL and notes, then keeps the runtime's numbers in view."""
 
     def __init__(self, url: str, quiet: bool = False):
         self.url = url
         self.quiet = quiet
         self.console = Console()
 
-    def announce(self, gateway, catalog, trace) -> None:
-        if self.quiet:
-            return
-        self.console.print(f"[bold]dashboard[/bold]  {self.url}")
-        self.console.print(
-            f"gateway    grpc {gateway.grpc_target}  websocket {gateway.ws_url}  api {gateway.http_url}/docs"
-        )
-        self.console.print(f"vehicle    replaying {trace.name} with {len(catalog)} signals from its DBC")
-
     def note(self, text: str) -> None:
         if not self.quiet:
-            self.console.print(text)
+            self.console.print(text, soft_wrap=True, markup=False, highlight=False)
 
     @contextlib.contextmanager
     def live(self, snapshot: Callable[[], Snapshot]) -> Iterator[None]:
         if self.quiet:
             yield
             return
+        stop = threading.Event()
         if self.console.is_terminal:
             with Live(_table(snapshot(), self.url), console=self.console, refresh_per_second=2) as live:
-                stop = threading.Event()
 
                 def refresh() -> None:
                     while not stop.wait(0.5):
                         live.update(_table(snapshot(), self.url))
 
-                th = threading.Thread(target=refresh, name="vmw-demo-summary", daemon=True)
-                th.start()
-                try:
+                with _running(refresh, stop):
                     yield
-                finally:
-                    stop.set()
-                    th.join()
             return
-        stop = threading.Event()
 
         def lines() -> None:
             while not stop.wait(PLAIN_PERIOD_S):
                 print(snapshot().line(), flush=True)
 
-        th = threading.Thread(target=lines, name="vmw-demo-summary", daemon=True)
-        th.start()
-        try:
+        with _running(lines, stop):
             yield
-        finally:
-            stop.set()
-            th.join()
 
     def final(self, s: Snapshot) -> None:
-        if not self.quiet:
-            print("final: " + s.line(), flush=True)
+        if self.quiet:
+            return
+        print("final: " + s.line(), flush=True)
+        for ev in s.switch_log:
+            print(f"link switch {describe(ev)}", flush=True)
+
+
+@contextlib.contextmanager
+def _running(target: Callable[[], None], stop: threading.Event) -> Iterator[None]:
+    th = threading.Thread(target=target, name="vmw-demo-summary", daemon=True)
+    th.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        th.join()

@@ -275,39 +275,29 @@ def bench_raw_sqlite(batches: int, workdir: pathlib.Path) -> dict:
 
 
 def bench_latency(kind: str, seconds: float, workdir: pathlib.Path) -> dict:
-    """The demo's vehicle pipeline at the trace's own rate; latency = gateway insert - CAN receive."""
-    from vehicle_mw.channel import Uplink
-    from vehicle_mw.demo import DBC, TRACE
-    from vehicle_mw.demo.catalog import catalog_message
-    from vehicle_mw.demo.pipeline import VehiclePipeline
-    from vehicle_mw.manifest.channel import ChannelConfig, OutboxConfig
-    from vehicle_mw.signals import load_catalog
-    from vehicle_mw.store import Outbox
+    """The demo's vehicle runtime at the trace's own rate; latency = gateway insert - CAN receive."""
+    from vehicle_mw.demo.manifests import machine_manifest, write
+    from vehicle_mw.runtime import VehicleRuntime
 
     server = Server(kind, workdir)
     try:
-        catalog = load_catalog(DBC)
-        cfg = ChannelConfig(
-            vehicle_id="LATENCY000000001",
-            websocket_url=server.url,
-            outbox=OutboxConfig(directory=str(workdir / f"outbox-{kind}"), fsync="batch"),
+        folder = workdir / f"vehicle-{kind}"
+        folder.mkdir(parents=True, exist_ok=True)
+        machine = write(
+            folder / "machine.yaml",
+            machine_manifest(f"bench-latency-{kind}-{os.getpid()}", 1.0),
+            "machine manifest",
         )
-
-        async def run() -> int:
-            outbox = Outbox(cfg.outbox.directory, cfg.outbox)
-            pipeline = VehiclePipeline(TRACE, catalog, outbox, speed=1.0)
-            uplink = Uplink(cfg, outbox, catalog_message(catalog))
-            task = asyncio.create_task(uplink.run())
-            pipeline.start()
-            await asyncio.sleep(seconds)  # the measurement window (the trace plays in real time)
-            await asyncio.to_thread(pipeline.stop)
-            await uplink.wait_until(lambda: outbox.acked_seq >= outbox.high_seq, timeout=30)
-            uplink.stop()
-            await task
-            outbox.close()
-            return pipeline.counters().frames
-
-        frames = asyncio.run(run())
+        channel = {
+            "vehicle_id": "LATENCY000000001",
+            "websocket_url": server.url,
+            "outbox": {"directory": "outbox", "fsync": "batch"},
+        }
+        runtime = VehicleRuntime.from_manifests(machine, write(folder / "channel.yaml", channel, "channel"))
+        runtime.start()
+        time.sleep(seconds)  # the measurement window (the trace plays in real time)
+        runtime.stop(30.0)  # drains the rings and the outbox to the gateway
+        frames = sum(b["frames"] for b in runtime.final_counters["can"]["buses"].values())
     finally:
         server.stop()
     conn = sqlite3.connect(server.database)

@@ -104,7 +104,7 @@ class UplinkRig:
 
     async def start(self) -> None:
         from vehicle_mw.channel import Uplink
-        from vehicle_mw.demo.catalog import catalog_message
+        from vehicle_mw.runtime.catalog import catalog_message
         from vehicle_mw.gateway import Gateway
         from vehicle_mw.manifest.channel import ChannelConfig, OutboxConfig, PolicyConfig
         from vehicle_mw.manifest.gateway import GatewayConfig

@@ -26,7 +26,27 @@ async def _drain(requests: AsyncIterator[bytes]) -> None:
         pass
 
 
+async def _gated(requests: AsyncIterator[bytes], gate: asyncio.Semaphore) -> AsyncIterator[bytes]:
+    """Read a stream's first message only while holding ``gate``.
+
+    gRPC buffers a whole message once a read is pending; a stream whose first message is not
+    being read stays within its HTTP/2 flow-control window (64 KiB). So at most ``gate``'s size
+    unauthenticated streams can make the gateway hold a large message, however many are open.
+    Waiting counts against the Hello timeout of the session."""
+    it = requests.__aiter__()
+    async with gate:
+        try:
+            first = await it.__anext__()
+        except StopAsyncIteration:
+            return
+    yield first
+    async for message in it:
+        yield message
+
+
 def _handler(core: GatewayCore):
+    gate = asyncio.Semaphore(core.config.limits.grpc_preauth_reads)
+
     async def session_rpc(
         requests: AsyncIterator[bytes], context: aio.ServicerContext
     ) -> AsyncIterator[bytes]:
@@ -34,7 +54,7 @@ def _handler(core: GatewayCore):
         cert = cert_identity(b"".join(auth.get("x509_pem_cert", [])))
         out: asyncio.Queue = asyncio.Queue()
         session = LinkSession(core, "grpc", context.peer(), cert, out.put_nowait)
-        task = asyncio.create_task(session.run(requests))
+        task = asyncio.create_task(session.run(_gated(requests, gate)))
         task.add_done_callback(lambda _t: out.put_nowait(None))
         try:
             while (data := await out.get()) is not None:

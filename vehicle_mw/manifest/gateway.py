@@ -50,6 +50,9 @@ class GatewayLimits(StrictModel):
     grpc_max_streams_per_connection: int = Field(
         4, gt=0, description="concurrent gRPC streams one connection may open (a vehicle needs one)"
     )
+    grpc_preauth_reads: int = Field(
+        8, gt=0, description="gRPC streams whose first message is read at once (bounds pre-auth memory)"
+    )
     revocation_poll_s: float = Field(
         0.5, gt=0, description="how often the gateway looks for revocations written by the CLI or API"
     )

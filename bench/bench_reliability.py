@@ -202,8 +202,9 @@ async def phase(
             env=env,
         )
         await asyncio.sleep(8)  # let the flood build up before measuring
+    tag = "".join(c if c.isalnum() else "-" for c in name)  # vehicle ids: letters, digits, -
     lat, (ok, tried) = await asyncio.gather(
-        good_vehicle(ws_url, ctx, seconds, f"GOOD-{name}"), connects(ws_url, ctx, seconds, name)
+        good_vehicle(ws_url, ctx, seconds, f"GOOD-{tag}"), connects(ws_url, ctx, seconds, tag)
     )
     stop.set()
     if attacker is not None:

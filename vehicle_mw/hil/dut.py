@@ -1,28 +1,36 @@
-"""The device under test: the vehicle_mw runtime on the bench buses, optionally up to a gateway.
+"""The device under test: the shipping vehicle runtime (``vehicle_mw.runtime``) on the bench buses.
 
-CAN ingest (one reader per bus) -> native decoder -> samples. Every frame and sample is also
-kept here as evidence for the assertions. With ``uplink`` the samples go into a durable outbox
-that the negotiating channel drains, over two :class:`LinkProxy` (gRPC, WebSocket) that the
-scenario impairs, into a local gateway on SQLite.
+The bench's buses become a machine manifest, its ``dut`` section a channel manifest whose gRPC and
+WebSocket targets are two :class:`LinkProxy` (the scenario impairs them) in front of a local
+gateway on SQLite; ``VehicleRuntime.from_manifests`` builds the DUT from them -- bus readers ->
+frame rings -> native decoder -> sample rings -> durable outbox -> uplink, exactly what a vehicle
+runs. The verdicts' evidence comes from that runtime, not from a second decode path: the samples
+are the ones the gateway stored, the frames are the decoded frames those samples came from (one
+per bus and source sequence, with its receive time and CAN id), the counts are the runtime's.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import pathlib
 import sqlite3
-import threading
+import time
+from typing import Any
 
 import numpy as np
 
-from vehicle_mw.can import CallbackSink, CanIngest
+from vehicle_mw.demo.manifests import write
 from vehicle_mw.hil.link_proxy import LinkProxy
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.manifest.hil import BenchConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE
-from vehicle_mw.signals import Decoder, SignalCatalog, load_catalog
+from vehicle_mw.native.records import VALUE_F64 as _F64
+from vehicle_mw.runtime import VehicleRuntime
 
 EVIDENCE_FRAME = np.dtype([("timestamp_ns", "<u8"), ("can_id", "<u4"), ("bus_id", "<u2"), ("flags", "u1")])
+_RUNS = itertools.count()
 
 
 def bench_can_buses(bench: BenchConfig, base: pathlib.Path) -> list[CanBus]:
@@ -40,77 +48,66 @@ def bench_can_buses(bench: BenchConfig, base: pathlib.Path) -> list[CanBus]:
     ]
 
 
+def machine_manifest(buses: list[CanBus], deployment: str) -> dict[str, Any]:
+    return {
+        "name": deployment,
+        "function_groups": [{"name": "Telematics", "states": ["Off", "Driving"], "initial": "Driving"}],
+        "can": [b.model_dump(exclude_none=True, exclude_defaults=True) | {"name": b.name} for b in buses],
+        "runtime": {"deployment": deployment, "channel": "channel.yaml", "state_dir": "state"},
+    }
+
+
+def channel_manifest(
+    vehicle_id: str, grpc_port: int, ws_port: int, probe_interval_s: float
+) -> dict[str, Any]:
+    """Fast policy and reconnects, so a scenario of seconds sees switches and recoveries."""
+    return {
+        "vehicle_id": vehicle_id,
+        "software_version": "vmw-hil",
+        "grpc_target": f"127.0.0.1:{grpc_port}",
+        "websocket_url": f"ws://127.0.0.1:{ws_port}/v1/link",
+        "outbox": {"directory": "outbox", "fsync": "none"},
+        "policy": {"min_dwell_s": 0.5, "flap_penalty_s": 0.2, "flap_half_life_s": 5},
+        "probe_interval_s": probe_interval_s,
+        "backoff_initial_s": 0.05,
+        "backoff_max_s": 0.5,
+        "connect_timeout_s": 1.0,
+    }
+
+
 class RuntimeUnderTest:
-    """CAN ingest + decoder on all bench buses; keeps frames and samples as evidence."""
+    """Gateway + one LinkProxy per transport + the vehicle runtime built from manifests."""
 
-    def __init__(self, buses: list[CanBus]):
+    def __init__(self, buses: list[CanBus], workdir: pathlib.Path, vehicle_id: str, probe_interval_s: float):
         self.buses = buses
-        self.catalog: SignalCatalog = load_catalog(buses)
-        self._decoder = Decoder(self.catalog)
-        self._lock = threading.Lock()
-        self._frames: list[np.ndarray] = []
-        self._samples: list[np.ndarray] = []
-        self.sample_count = 0
-        self.on_samples = None  # callable(samples) -> None, e.g. Outbox.append
-        self.ingest = CanIngest(buses, CallbackSink(self._on_frames))
-
-    def _on_frames(self, frames: np.ndarray) -> None:
-        evidence = np.empty(len(frames), EVIDENCE_FRAME)
-        for name in EVIDENCE_FRAME.names:
-            evidence[name] = frames[name]
-        with self._lock:
-            samples = self._decoder.decode_array(frames)
-            self._frames.append(evidence)
-            if len(samples):
-                self._samples.append(samples)
-                self.sample_count += len(samples)
-                if self.on_samples is not None:
-                    self.on_samples(samples)
-
-    def start(self, timeout: float = 5.0) -> None:
-        self.ingest.start()
-        for reader in self.ingest.readers:
-            if not reader.wait_open(timeout):
-                raise TimeoutError(f"bus {reader.cfg.name!r} did not open within {timeout} s")
-
-    def stop(self) -> None:
-        self.ingest.stop()
-
-    def frames(self) -> np.ndarray:
-        with self._lock:
-            return np.concatenate(self._frames) if self._frames else np.empty(0, EVIDENCE_FRAME)
-
-    def samples(self) -> np.ndarray:
-        with self._lock:
-            return np.concatenate(self._samples) if self._samples else np.empty(0, SAMPLE_DTYPE)
-
-    def error_frames(self, bus_id: int) -> int:
-        return self.ingest.status()[bus_id].error_frames
-
-
-class UplinkRig:
-    """Gateway on SQLite + one LinkProxy per transport + outbox + running Uplink."""
-
-    def __init__(
-        self, workdir: pathlib.Path, vehicle_id: str, catalog: SignalCatalog, probe_interval_s: float
-    ):
         self.workdir = workdir
         self.vehicle_id = vehicle_id
-        self.catalog = catalog
         self.probe_interval_s = probe_interval_s
         self.proxies: dict[str, LinkProxy] = {}
-        self.appended = 0
         self.switches: list[tuple[int, str]] = []  # (time_ns, new transport)
+        self.runtime: VehicleRuntime | None = None
+        self.final: dict[str, dict[str, Any]] = {}
+        self.database = workdir / "gateway.sqlite"
+        self.deployment = f"hil-{os.getpid()}-{next(_RUNS)}"
+        folder = workdir / "vehicle"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.machine = write(
+            folder / "machine.yaml", machine_manifest(buses, self.deployment), "HIL DUT machine"
+        )
+        self.channel = folder / "channel.yaml"
 
-    async def start(self) -> None:
-        from vehicle_mw.channel import Uplink
-        from vehicle_mw.runtime.catalog import catalog_message
+    @property
+    def catalog(self):
+        if self.runtime is None:
+            from vehicle_mw.signals import load_catalog
+
+            return load_catalog(self.buses)
+        return self.runtime.catalog
+
+    async def start(self, open_timeout: float = 5.0, connect_timeout: float = 10.0) -> None:
         from vehicle_mw.gateway import Gateway
-        from vehicle_mw.manifest.channel import ChannelConfig, OutboxConfig, PolicyConfig
         from vehicle_mw.manifest.gateway import GatewayConfig
-        from vehicle_mw.store import Outbox
 
-        self.database = self.workdir / "gateway.sqlite"
         gw_cfg = GatewayConfig(
             gateway_id="gw-hil",
             database=str(self.database),
@@ -127,62 +124,117 @@ class UplinkRig:
             proxy = LinkProxy(gw_cfg.host, port, name=name, seed=seed)
             await proxy.start()
             self.proxies[name] = proxy
-        cfg = ChannelConfig(
-            vehicle_id=self.vehicle_id,
-            software_version="vmw-hil",
-            grpc_target=f"127.0.0.1:{self.proxies['grpc'].port}",
-            websocket_url=f"ws://127.0.0.1:{self.proxies['websocket'].port}/v1/link",
-            outbox=OutboxConfig(directory=str(self.workdir / "outbox"), fsync="none"),
-            policy=PolicyConfig(min_dwell_s=0.5, flap_penalty_s=0.2, flap_half_life_s=5),
-            probe_interval_s=self.probe_interval_s,
-            backoff_initial_s=0.05,
-            backoff_max_s=0.5,
-            connect_timeout_s=1.0,
+        doc = channel_manifest(
+            self.vehicle_id, self.proxies["grpc"].port, self.proxies["websocket"].port, self.probe_interval_s
         )
-        self.outbox = Outbox(cfg.outbox.directory, cfg.outbox)
-        self.uplink = Uplink(cfg, self.outbox, catalog_message(self.catalog))
-        self.uplink.add_switch_listener(self._on_switch)
-        self.task = asyncio.create_task(self.uplink.run())
+        write(self.channel, doc, "HIL DUT channel")
+        self.runtime = VehicleRuntime.from_manifests(self.machine, self.channel)
+        await asyncio.to_thread(self.runtime.start)
+        uplink = self.runtime.stage("uplink").uplink
+        assert uplink is not None
+        uplink.add_switch_listener(self._on_switch)
+        self.uplink = uplink
+        names = [b.name for b in self.buses]
+        if not await asyncio.to_thread(
+            self.runtime.wait_for,
+            lambda c: all(c["can"]["buses"][n]["state"] == "up" for n in names),
+            open_timeout,
+        ):
+            raise TimeoutError(f"bench buses {names} did not open within {open_timeout} s")
 
     def _on_switch(self, event) -> None:
         self.switches.append((int(event.ts * 1e9), event.to_transport))
-
-    def append(self, samples: np.ndarray) -> None:
-        self.outbox.append(samples)
-        self.appended += len(samples)
 
     async def wait_connected(self, timeout: float) -> bool:
         """Wait until data flows over the preferred transport, so every run starts from the same state."""
         prefer = self.uplink.config.policy.prefer
         return await self.uplink.wait_until(lambda: self.uplink.active == prefer, timeout)
 
-    async def drain(self, timeout: float) -> bool:
-        return await self.uplink.wait_until(lambda: self.outbox.stats().backlog_batches == 0, timeout)
+    async def stop(self, drain_s: float = 15.0) -> bool:
+        """Stop the runtime (producers first, rings and outbox drained to the gateway, bounded by
+        ``drain_s``); True when everything appended was acknowledged and stored."""
+        assert self.runtime is not None
+        await asyncio.to_thread(self.runtime.stop, drain_s)
+        self.final = self.runtime.final_counters
+        u = self.final.get("uplink", {})
+        drained = u.get("acked_seq", 0) >= u.get("high_seq", 0)
+        deadline = time.monotonic() + 5.0
+        while self.stored()[0] < self.appended and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # the gateway writes acknowledged batches asynchronously
+        return drained and self.stored()[0] >= self.appended
+
+    def counters(self) -> dict[str, dict[str, Any]]:
+        """The runtime's counters (live while running, the final ones after stop)."""
+        if self.runtime is not None and not self.final:
+            return self.runtime.counters()
+        return self.final
+
+    @property
+    def appended(self) -> int:
+        return int(self.counters().get("uplink", {}).get("samples_stored", 0))
+
+    def frames_ingested(self) -> int:
+        return sum(int(b.get("frames", 0)) for b in self.counters().get("can", {}).get("buses", {}).values())
+
+    def error_frames(self, bus_id: int) -> int:
+        return int(self.counters()["can"]["buses"][self.buses[bus_id].name].get("error_frames", 0))
+
+    def _query(self, sql: str, args: tuple = ()) -> list[tuple]:
+        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        try:
+            return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    _MINE = "FROM samples s JOIN vehicles v ON v.key = s.vehicle_key WHERE v.vehicle_id = ?"
+
+    def samples(self) -> np.ndarray:
+        """The samples the gateway stored for this vehicle (the runtime's output, after the uplink)."""
+        rows = self._query(
+            f"SELECT s.ts_ns, s.source_seq, s.signal_id, s.source_id, s.value {self._MINE} ORDER BY s.ts_ns",
+            (self.vehicle_id,),
+        )
+        out = np.zeros(len(rows), SAMPLE_DTYPE)
+        if rows:
+            cols = list(zip(*rows, strict=True))
+            for name, col in zip(
+                ("timestamp_ns", "source_seq", "signal_id", "source_id", "value"), cols, strict=True
+            ):
+                out[name] = col
+            out["kind"] = _F64  # stored as REAL: the value is a float whatever its CAN kind
+        return out
+
+    def frames(self) -> np.ndarray:
+        """One record per decoded frame: (bus = source_id, source_seq) with its time and CAN id."""
+        frame_of = {s.id: s.frame_id for s in self.catalog.signals}
+        rows = self._query(
+            f"SELECT s.source_id, s.source_seq, MIN(s.ts_ns), MIN(s.signal_id) {self._MINE} "
+            "GROUP BY s.source_id, s.source_seq ORDER BY 3",
+            (self.vehicle_id,),
+        )
+        out = np.zeros(len(rows), EVIDENCE_FRAME)
+        for i, (bus, _seq, ts, sig) in enumerate(rows):
+            out[i] = (ts, frame_of.get(sig, 0), bus, 0)
+        return out
 
     def stored(self) -> tuple[int, int]:
         """(samples stored, distinct samples stored) for this vehicle at the gateway."""
-        db = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
-        try:
-            row = db.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT printf('%d/%d/%d', s.source_id, s.source_seq, s.signal_id)) "
-                "FROM samples s JOIN vehicles v ON v.key = s.vehicle_key WHERE v.vehicle_id = ?",
-                (self.vehicle_id,),
-            ).fetchone()
-        finally:
-            db.close()
+        row = self._query(
+            f"SELECT COUNT(*), COUNT(DISTINCT printf('%d/%d/%d', s.source_id, s.source_seq, s.signal_id)) "
+            f"{self._MINE}",
+            (self.vehicle_id,),
+        )[0]
         return int(row[0]), int(row[1])
 
     async def close(self) -> None:
         """Tear down whatever :meth:`start` got to (it may have failed half-way)."""
-        if hasattr(self, "task"):
-            self.uplink.stop()
-            await asyncio.wait_for(self.task, 10)
+        if self.runtime is not None and not self.final:
+            await asyncio.to_thread(self.runtime.stop, 2.0)
+            self.final = self.runtime.final_counters
         for proxy in self.proxies.values():
             await proxy.stop()
         if hasattr(self, "gateway"):
             await self.gateway.__aexit__(None, None, None)
-        if hasattr(self, "outbox"):
-            self.outbox.close()
 
 
-__all__ = ["EVIDENCE_FRAME", "RuntimeUnderTest", "UplinkRig", "bench_can_buses"]
+__all__ = ["EVIDENCE_FRAME", "RuntimeUnderTest", "bench_can_buses"]

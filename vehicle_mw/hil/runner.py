@@ -18,7 +18,7 @@ import can
 from cantools.database.can import Message
 
 from vehicle_mw.errors import VehicleMwError
-from vehicle_mw.hil.dut import RuntimeUnderTest, UplinkRig, bench_can_buses
+from vehicle_mw.hil.dut import RuntimeUnderTest, bench_can_buses
 from vehicle_mw.hil.player import TracePlayer
 from vehicle_mw.hil.restbus import HilError, RestbusEcu
 from vehicle_mw.hil.verdicts import RunEvidence, Verdict, judge
@@ -151,7 +151,7 @@ class ScenarioRun:
             self.players.append(TracePlayer(path, self._open(a.bus), a.speed, max_s).start())
             text = f"{a.bus}: replay {path.name} at x{a.speed:g}"
         else:  # link
-            proxy = self.rig.proxies[a.transport]
+            proxy = self.dut.proxies[a.transport]
             settings = {
                 k: v
                 for k in ("delay_ms", "jitter_ms", "loss", "stall", "blackhole")
@@ -173,25 +173,25 @@ class ScenarioRun:
 
     async def run(self, workdir: pathlib.Path) -> HilReport:
         dbs = _bus_databases(self.bench, self.bench_dir)
-        self.dut = RuntimeUnderTest(bench_can_buses(self.bench, self.bench_dir))
+        dut = self.bench.dut
+        buses = bench_can_buses(self.bench, self.bench_dir)
+        self.dut = RuntimeUnderTest(buses, workdir, dut.vehicle_id, dut.probe_interval_s)
         self.ecus = {e.name: RestbusEcu(e, dbs[e.bus], None) for e in self.bench.ecus}
         _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog, dbs)
         self.injectors: dict[str, can.BusABC] = {}
         self.step_errors: list[Verdict] = []
-        self.rig = None
         started = time.monotonic()
         try:
-            await self._start_dut(workdir)
+            await self._start_dut()
             try:
                 await self._timeline()
             finally:
-                await self._stop_sources()
+                drained = await self._stop_sources()
             evidence = self._evidence(dbs)
-            if self.rig is not None:
-                await self._collect_uplink(evidence)
+            if self.bench.dut.uplink:
+                self._collect_uplink(evidence, drained)
         finally:
-            if self.rig is not None:
-                await self.rig.close()
+            await self.dut.close()
             for bus in self._buses:
                 with contextlib.suppress(Exception):
                     bus.shutdown()
@@ -206,15 +206,14 @@ class ScenarioRun:
         report.verdicts = self.step_errors + [judge(a, evidence) for a in self.scenario.assertions]
         return report
 
-    async def _start_dut(self, workdir: pathlib.Path) -> None:
-        if self.bench.dut.uplink:
-            dut = self.bench.dut
-            self.rig = UplinkRig(workdir, dut.vehicle_id, self.dut.catalog, dut.probe_interval_s)
-            await self.rig.start()
-            self.dut.on_samples = self.rig.append
-            if not await self.rig.wait_connected(10.0):
-                raise HilError("the uplink did not settle on its preferred transport within 10 s")
-        await asyncio.to_thread(self.dut.start)
+    async def _start_dut(self) -> None:
+        """The shipping runtime, uplinked to the bench's gateway (its evidence is what it stored)."""
+        try:
+            await self.dut.start()
+        except TimeoutError as exc:
+            raise HilError(str(exc)) from exc
+        if not await self.dut.wait_connected(10.0):
+            raise HilError("the uplink did not settle on its preferred transport within 10 s")
         for ecu in self.ecus.values():
             ecu.bus = self._open(ecu.cfg.bus)
 
@@ -234,20 +233,20 @@ class ScenarioRun:
         await asyncio.sleep(max(0.0, self.mono0 + self.scenario.duration_ms / 1000.0 - time.monotonic()))
         self._note("end of scenario")
 
-    async def _stop_sources(self) -> None:
+    async def _stop_sources(self) -> bool:
         for ecu in self.ecus.values():
             ecu.stop()
         for player in self.players:
             player.stop()
-        await asyncio.to_thread(self.dut.stop)
-
-    async def _collect_uplink(self, evidence: RunEvidence) -> None:
         delivered = next((a.delivered for a in self.scenario.assertions if a.delivered), None)
-        timeout = delivered.drain_within_ms / 1000.0 if delivered else 15.0
-        evidence.drained = await self.rig.drain(timeout)
-        self._note("outbox drained" if evidence.drained else "outbox NOT drained")
-        evidence.delivered = (self.rig.appended, *self.rig.stored())
-        evidence.switches = list(self.rig.switches)
+        drained = await self.dut.stop(delivered.drain_within_ms / 1000.0 if delivered else 15.0)
+        self._note("outbox drained" if drained else "outbox NOT drained")
+        return drained
+
+    def _collect_uplink(self, evidence: RunEvidence, drained: bool) -> None:
+        evidence.drained = drained
+        evidence.delivered = (self.dut.appended, *self.dut.stored())
+        evidence.switches = list(self.dut.switches)
 
     def _evidence(self, dbs) -> RunEvidence:
         frame_ids, cycles = {}, {}
@@ -268,6 +267,7 @@ class ScenarioRun:
             signal_ids={s.name: s.id for s in self.dut.catalog.signals},
             error_frames={b.name: self.dut.error_frames(i) for i, b in enumerate(self.bench.buses)},
             replayed=sum(p.sent for p in self.players),
+            ingested=self.dut.frames_ingested(),
         )
 
 

@@ -50,6 +50,7 @@ class RunEvidence:
     delivered: tuple[int, int, int] | None = None  # (appended, stored, distinct stored)
     drained: bool = True
     replayed: int = 0  # frames the trace players sent
+    ingested: int = 0  # frames the runtime's bus readers put into its frame rings (its counters)
 
 
 def _ms(ns: float) -> str:
@@ -177,7 +178,8 @@ def _delivered(a, ev: RunEvidence) -> tuple[bool, str, str, list[str]]:
         f"duplicates {stored - distinct}"
     )
     evidence = [
-        f"CAN frames ingested by the runtime: {len(ev.frames)} (of them replayed from traces: {ev.replayed})"
+        f"CAN frames ingested by the runtime: {ev.ingested} ({len(ev.frames)} decoded; "
+        f"replayed from traces: {ev.replayed})"
     ]
     if not ev.drained:
         evidence.append(f"outbox not drained within {a.drain_within_ms:g} ms")

@@ -43,6 +43,8 @@ OUTCOMES = {
     # fuzz findings fixed here: KCD without names crashed the catalog (TypeError in sorted)
     ("dbc_loading", "kcd-message-without-name"): "expected: DatabaseError",
     ("dbc_loading", "kcd-signal-without-name"): "expected: DatabaseError",
+    # fuzz finding fixed here: a SYM frame id range of 16 M ids made cantools build 16 M messages (a hang)
+    ("dbc_loading", "sym-id-range-of-16m-ids"): "expected: DatabaseError",
     # fuzz finding fixed here: a dynamic array of zero-byte elements looped forever (a hang)
     ("someip_codec", "zero-size-element-array"): "expected: CodecError",
 }

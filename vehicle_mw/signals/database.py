@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import pathlib
+import re
 
 import cantools
 
 from vehicle_mw.signals.errors import DatabaseError
 
 SUPPORTED_SUFFIXES = (".dbc", ".arxml", ".kcd", ".sym")
+# A SYM message may name a range of frame ids; cantools builds one Message per id, so a range of
+# millions (a typo, or a hostile file) takes minutes and gigabytes before anything can be refused.
+MAX_SYM_ID_RANGE = 4096
+_SYM_ID_RANGE = re.compile(rb"\bID\s*=\s*([0-9A-Fa-f]+)h\s*-\s*([0-9A-Fa-f]+)h")
 
 
 def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.database.can.Database:
@@ -20,6 +25,8 @@ def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.
     path = pathlib.Path(path)
     if not path.is_file():
         raise DatabaseError(f"{path}: signal database not found")
+    if path.suffix.lower() == ".sym":
+        _check_sym_id_ranges(path)
     try:
         db = cantools.database.load_file(str(path), strict=strict)
     except Exception as exc:  # cantools raises many unrelated types for bad input
@@ -30,6 +37,21 @@ def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.
         raise DatabaseError(f"{path}: not a CAN database (cantools loaded a {type(db).__name__})")
     _check_names(db, path)
     return db
+
+
+def _check_sym_id_ranges(path: pathlib.Path) -> None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read: {exc.strerror}") from None
+    for m in _SYM_ID_RANGE.finditer(raw):
+        low, high = int(m.group(1), 16), int(m.group(2), 16)
+        if high - low >= MAX_SYM_ID_RANGE:
+            line = raw.count(b"\n", 0, m.start()) + 1
+            raise DatabaseError(
+                f"{path}: line {line}: frame id range {low:#x}-{high:#x} spans {high - low + 1} ids "
+                f"(at most {MAX_SYM_ID_RANGE})"
+            )
 
 
 def _check_names(db: cantools.database.can.Database, path: pathlib.Path) -> None:

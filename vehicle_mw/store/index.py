@@ -7,6 +7,8 @@ evicted rows are flagged dead and dropped when they outnumber the live ones.
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 ROW = np.dtype(
@@ -65,8 +67,11 @@ class RecordIndex:
         self._data, self._head, self._n = data, 0, len(keep)
 
     def position(self, seq: int) -> int:
-        """Index in ``rows`` of the first row with a seq greater than ``seq``."""
-        return int(np.searchsorted(self.rows["seq"], seq, side="right"))
+        """Index in ``rows`` of the first row with a seq greater than ``seq``.
+
+        ``bisect`` on the strided column: ``np.searchsorted`` would copy the whole column first.
+        """
+        return bisect.bisect_right(self.rows["seq"], seq)
 
     def find(self, seq: int) -> int | None:
         """Index in ``rows`` of the live row of ``seq``."""

@@ -200,23 +200,19 @@ class Outbox:
                 picked.extend(chunk[: limit - len(picked)].tolist())
                 pos += window
             previous = max(self._index.previous_live_seq(start), self._acked)
+            chosen = rows[np.asarray(picked, dtype=np.intp)]
             out = []
-            for i in picked:
-                row = rows[i]
-                seq = int(row["seq"])
-                header = int(row["header"])
+            for seq, offset, size, count, lost, ident, priority, kind, header, _ in chosen.tolist():
                 out.append(
                     Batch(
                         seq=seq,
-                        priority=int(row["priority"]),
-                        count=int(row["count"]),
-                        kind=int(row["kind"]),
+                        priority=priority,
+                        count=count,
+                        kind=kind,
                         payload=os.pread(
-                            self._by_ident[int(row["segment"])].fd,
-                            int(row["size"]) - header - TRAILER.size,
-                            int(row["offset"]) + header,
+                            self._by_ident[ident].fd, size - header - TRAILER.size, offset + header
                         ),
-                        evicted_before=int(row["lost_before"]),
+                        evicted_before=lost,
                         evicted_batches_before=max(0, seq - previous - 1),
                     )
                 )
@@ -339,6 +335,12 @@ class Outbox:
     def _release(self, rows: np.ndarray) -> None:
         """Rows that stopped being live (acked, evicted): update their segments' live counters."""
         if not len(rows):
+            return
+        first = int(rows["segment"][0])
+        if (rows["segment"] == first).all():  # the usual case: an ack inside one segment
+            seg = self._by_ident[first]
+            seg.live_batches -= len(rows)
+            seg.live_bytes -= int(rows["size"].sum(dtype=np.int64))
             return
         idents, inverse = np.unique(rows["segment"], return_inverse=True)
         counts = np.bincount(inverse)

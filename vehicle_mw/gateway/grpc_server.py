@@ -85,6 +85,9 @@ async def serve_grpc(
             ("grpc.keepalive_permit_without_calls", 1),
             # one vehicle needs one stream; thousands of idle streams on one connection are an attack
             ("grpc.max_concurrent_streams", core.config.limits.grpc_max_streams_per_connection),
+            # no BDP-driven window growth: a new stream's window stays 64 KiB until its message is read,
+            # so unauthenticated streams cannot push large messages the gateway has not asked for
+            ("grpc.http2.bdp_probe", 0),
             ("grpc.server_handshake_timeout_ms", int(core.config.limits.handshake_timeout_s * 1000)),
         ]
     )

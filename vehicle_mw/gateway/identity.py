@@ -91,32 +91,6 @@ def cert_identity(cert_bytes: bytes | None) -> CertIdentity:
     return CertIdentity(valid)
 
 
-def names_from_peercert(peercert: dict | None) -> frozenset[str]:
-    """Vehicle names in an ``ssl`` peer certificate dict (``getpeercert()``)."""
-    if not peercert:
-        return frozenset()
-    names: set[str] = set()
-    for rdn in peercert.get("subject", ()):
-        for key, value in rdn:
-            if key == "commonName":
-                names.add(value)
-    for kind, value in peercert.get("subjectAltName", ()):
-        if kind == "DNS":
-            names.add(value)
-        elif kind == "URI" and value.startswith(URI_PREFIX):
-            names.add(value[len(URI_PREFIX) :])
-    return frozenset(names)
-
-
-def names_from_grpc_auth(auth: dict[str, list[bytes]]) -> frozenset[str]:
-    """Vehicle names in a gRPC ``context.auth_context()`` of an mTLS peer."""
-    names = {v.decode() for v in auth.get("x509_common_name", [])}
-    for value in auth.get("x509_subject_alternative_name", []):
-        text = value.decode()
-        names.add(text[len(URI_PREFIX) :] if text.startswith(URI_PREFIX) else text)
-    return frozenset(names)
-
-
 def check_identity(
     hello: link_pb2.Hello,
     cert_names: frozenset[str],
@@ -179,6 +153,4 @@ __all__ = [
     "check_identity",
     "identify",
     "valid_vehicle_id",
-    "names_from_grpc_auth",
-    "names_from_peercert",
 ]

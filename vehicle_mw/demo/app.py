@@ -100,17 +100,17 @@ def _fresh_start(workdir: pathlib.Path) -> None:
         db.unlink()
 
 
-def _demo_login(gateway: Gateway) -> str:
-    """A fresh password for the demo's admin operator (new each run, printed with the dashboard URL)."""
-    from vehicle_mw.gateway.operators import Role
+def _demo_login(database: str) -> str:
+    """The demo's admin operator with a fresh password (new each run, printed with the dashboard
+    URL), created before the gateway starts so its dashboard has an operator from the first moment."""
+    from vehicle_mw.gateway.operators import OperatorStore, Role
 
-    store = gateway.operators
-    assert store is not None
     password = secrets.token_urlsafe(12)
-    if store.get(DEMO_OPERATOR) is None:
-        store.add(DEMO_OPERATOR, Role.ADMIN, password)
-    else:
-        store.set_password(DEMO_OPERATOR, password)
+    with OperatorStore(database) as store:
+        if store.get(DEMO_OPERATOR) is None:
+            store.add(DEMO_OPERATOR, Role.ADMIN, password)
+        else:
+            store.set_password(DEMO_OPERATOR, password)
     return password
 
 
@@ -127,6 +127,7 @@ async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> Demo
         log.warning("the openssl command is missing: running the demo without TLS")
         opts = dataclasses.replace(opts, tls=False)
     gw_cfg = _gateway_config(opts)
+    password = _demo_login(gw_cfg.database)
     async with Gateway(gw_cfg) as gateway, proxied_links(gateway.grpc_target, gateway.ws_url) as links:
         summary = LiveSummary(f"{gateway.http_url}/", quiet=opts.quiet)
         machine = write(
@@ -139,7 +140,7 @@ async def run_demo(opts: DemoOptions, stop: asyncio.Event | None = None) -> Demo
         )
         runtime = VehicleRuntime.from_manifests(machine, channel)
         summary.note(f"dashboard  {gateway.http_url}/")
-        summary.note(f"login      user {DEMO_OPERATOR}  password {_demo_login(gateway)}")
+        summary.note(f"login      user {DEMO_OPERATOR}  password {password}")
         summary.note(
             f"gateway    grpc {gateway.grpc_target}  websocket {gateway.ws_url}  api {gateway.http_url}/docs"
         )

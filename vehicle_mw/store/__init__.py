@@ -10,7 +10,8 @@
     outbox.ack(highest_acknowledged_seq)         # deletion happens only here (or by eviction)
 
 Segment files with a CRC per record; a torn tail after kill -9 or power loss is cut on open,
-never replayed. See docs/store.md.
+never replayed; a damaged record in the middle costs only itself (the scan resynchronizes on the
+next record) and is reported like an eviction. See docs/store.md.
 """
 
 from vehicle_mw.store.outbox import Batch, Outbox, OutboxError, OutboxStats

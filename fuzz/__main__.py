@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     table = Table(title=f"fuzzing, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
     for col in ("target", "inputs", "crashes", "hangs", "known (tolerated)", "seconds", "load avg (1 min)"):
         table.add_column(col, justify="left" if col == "target" else "right")
-    console = Console()
+    console = Console(width=max(Console().width, 120))  # the table stays readable in logs and pipes
     failed = False
     for name in targets:
         res = run_target(

@@ -66,8 +66,8 @@ class Batch:
     count: int  # samples in the batch
     kind: int  # KIND_COLUMNS (payload = serialized SampleColumns) or KIND_SAMPLES (vmw_sample records)
     payload: bytes
-    evicted_before: int  # records evicted between the previous live batch and this one
-    evicted_batches_before: int  # seqs right before this one that were evicted (never to be sent)
+    evicted_before: int  # samples lost (evicted, damaged) between the previous live batch and this one
+    evicted_batches_before: int  # seqs right before this one that were evicted or damaged (never sent)
 
     @property
     def columns(self) -> bytes:

@@ -22,14 +22,14 @@ from fuzz.runner import run_target  # noqa: E402
 from vehicle_mw.someip import sd  # noqa: E402
 from vehicle_mw.someip.sd import SdError  # noqa: E402
 
-SHORT_RUNS = 1500
-SHORT_SECONDS = 2
+SHORT_RUNS = 1000
+SHORT_SECONDS = 1
 
 
 @pytest.fixture(scope="module")
 def short_runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz-work")  # a fresh work corpus: only the seeds are replayed
-    with ThreadPoolExecutor(max_workers=3) as pool:
+    with ThreadPoolExecutor(max_workers=4) as pool:
         futures = {
             t: pool.submit(
                 run_target, t, SHORT_RUNS, SHORT_SECONDS, timeout_s=10, hard_timeout=50, work=tmp / t
@@ -73,7 +73,7 @@ def test_runner_reports_findings(tmp_path, seed, kind):
     """The machinery itself: an unexpected exception is a crash and a slow input a hang, each with
     its input written under fuzz/findings/ (the selftest target plants both)."""
     (tmp_path / "seed").write_bytes(seed)
-    res = run_target("selftest", runs=50, max_time=20, timeout_s=2, hard_timeout=60, work=tmp_path)
+    res = run_target("selftest", runs=50, max_time=20, timeout_s=1, hard_timeout=60, work=tmp_path)
     found = getattr(res, kind)
     assert len(found) == 1 and not res.clean, res.log[-3000:]
     assert pathlib.Path(found[0]).read_bytes() == seed

@@ -201,7 +201,7 @@ static void test_each_header_field(void) {
     }
 }
 
-/* The kind-specific attach checks: misaligned byte indices, slot popped counter, MPMC cells
+/* The kind-specific attach checks: misaligned byte indices, MPMC cells
  * and participant entries. */
 static void test_kind_specific_fields(void) {
     const char *name = tname("kindf");
@@ -213,12 +213,11 @@ static void test_kind_specific_fields(void) {
     CHECK(strstr(vmw_ring_error_detail(), "multiples of 8") != NULL);
     vmw_ring_unlink(name);
 
-    make_ring(VMW_RING_KIND_SLOT, name);
+    make_ring(VMW_RING_KIND_SLOT, name); /* counters are statistics: a skewed one is no damage */
     m = map_segment(name);
     atomic_store(&m.h->popped, atomic_load(&m.h->tail) + 1);
     unmap(&m);
-    CHECK(attach_kind(VMW_RING_KIND_SLOT, name) == VMW_RING_ECORRUPT);
-    CHECK(strstr(vmw_ring_error_detail(), "popped=") != NULL);
+    CHECK(attach_kind(VMW_RING_KIND_SLOT, name) == VMW_RING_OK);
     vmw_ring_unlink(name);
 
     uint64_t bad_seqs[4] = {12345, 2, 1ull << 62, 0 | ABANDONED};

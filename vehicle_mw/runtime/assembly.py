@@ -108,9 +108,10 @@ class VehicleRuntime:
     def _start_processes(self) -> None:
         from vehicle_mw.exec import ExecutionManager
 
-        os.environ[ENV_MACHINE] = str(self.deployment.machine_path)
-        os.environ[ENV_CHANNEL] = str(self.deployment.channel_path)
         self.manager = ExecutionManager.from_file(self.execution)
+        for app in self.manager.apps.values():  # the stages load the same manifests as this process
+            app.extra[ENV_MACHINE] = str(self.deployment.machine_path)
+            app.extra[ENV_CHANNEL] = str(self.deployment.channel_path)
         self.manager.start()
 
     @property

@@ -45,6 +45,9 @@ OUTCOMES = {
     ("dbc_loading", "kcd-signal-without-name"): "expected: DatabaseError",
     # fuzz finding fixed here: a SYM frame id range of 16 M ids made cantools build 16 M messages (a hang)
     ("dbc_loading", "sym-id-range-of-16m-ids"): "expected: DatabaseError",
+    # fuzz finding fixed here: a candump timestamp of 1e79153 s (inf) raised OverflowError mid-replay
+    ("can_logs", "infinite-timestamp"): "expected: ReplayError",
+    ("can_logs", "negative-timestamp"): "expected: ReplayError",
     # fuzz finding fixed here: a dynamic array of zero-byte elements looped forever (a hang)
     ("someip_codec", "zero-size-element-array"): "expected: CodecError",
 }

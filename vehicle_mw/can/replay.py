@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 COALESCE_NS = 200_000  # frames due within 0.2 ms of now leave in the same batch
 LONG_GAP_NS = 50_000_000  # longer waits use the stop event so a stop is prompt
+MAX_TIMESTAMP_S = 2**63 / 1e9  # frame records hold ns in 64 bits (year 2262); inf/NaN/negative are refused
 
 
 class ReplayError(VehicleMwError):
@@ -95,6 +96,10 @@ def read_messages(reader, path: str | pathlib.Path):
             return
         except Exception as exc:
             raise ReplayError(f"{path}: unreadable after {n} frames: {type(exc).__name__}: {exc}") from exc
+        if not (0.0 <= msg.timestamp < MAX_TIMESTAMP_S):  # also false for NaN
+            raise ReplayError(
+                f"{path}: frame {n + 1}: timestamp {msg.timestamp!r} is not a time in s since 1970"
+            )
         n += 1
         yield msg
 

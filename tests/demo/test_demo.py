@@ -32,7 +32,7 @@ def vmw_demo(tmp_path, *args: str) -> subprocess.Popen:
             "--http-port",
             "0",
             "--deployment",
-            f"demo-test-{os.getpid()}-{tmp_path.name}"[:60],
+            deployment(tmp_path),
             *args,
         ],
         stdout=subprocess.PIPE,
@@ -40,6 +40,14 @@ def vmw_demo(tmp_path, *args: str) -> subprocess.Popen:
         text=True,
         env=dict(os.environ, PYTHONUNBUFFERED="1"),
     )
+
+
+def deployment(tmp_path) -> str:
+    return f"demo-test-{os.getpid()}-{tmp_path.name}"[:60]
+
+
+def our_rings(tmp_path) -> list[str]:
+    return [e.path for e in os.scandir("/dev/shm") if e.name.startswith(f"vmw.{deployment(tmp_path)}.")]
 
 
 def expected_samples(frames_replayed: int) -> int:
@@ -97,7 +105,7 @@ def test_demo_with_duration_delivers_everything(tmp_path):
     assert "script     skipped" in out  # 4 s leave no time for the bad link and the way back
     frames, samples, stored = final_counts(out)
     assert frames > 100 and samples == stored
-    assert "nothing lost" in out
+    assert "nothing lost" in out and not our_rings(tmp_path)
     check_database(str(tmp_path / "gateway.sqlite"), frames).close()
     # the manifests the demo wrote are ones the runtime loads as they are (an integrator's copy)
     dep = load_deployment(tmp_path / "machine.yaml", tmp_path / "channel.yaml")
@@ -126,9 +134,12 @@ def test_bad_grpc_link_moves_to_websocket_and_back(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+            for ring in our_rings(tmp_path):  # a killed demo cannot remove its rings
+                os.unlink(ring)
     out = "".join(lines) + rest
     assert proc.returncode == 0, out
     assert "script     impairing the gRPC link" in out
+    assert not our_rings(tmp_path)
     moves = [m.groups() for line in lines if (m := SWITCH.match(line.rstrip()))]
     away = next(reason for a, b, reason in moves if (a, b) == ("grpc", "websocket"))
     assert re.match(r"(rtt \d+\+\d+ ms > 250 ms|loss 0\.\d+ > 0\.20)", away), away
@@ -157,6 +168,4 @@ def test_demo_stops_cleanly_on_ctrl_c(tmp_path):
     frames, samples, stored = final_counts(out)
     assert samples == stored > 0
     check_database(str(tmp_path / "gateway.sqlite"), frames).close()
-    assert not list(os.scandir("/dev/shm")) or not [
-        e.name for e in os.scandir("/dev/shm") if e.name.startswith(f"vmw.demo-test-{os.getpid()}")
-    ]
+    assert not our_rings(tmp_path)  # a clean stop leaves no shared memory behind

@@ -10,6 +10,7 @@ bug that test fails, and the entry here and the marker there are removed togethe
 from __future__ import annotations
 
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -26,6 +27,58 @@ KNOWN: tuple[KnownFinding, ...] = ()
 # manifest owner fixed them (commit 240c0f4); their regressions now pass in test_fuzz_regressions.py.
 
 
+def _yaml_alias_cycle(data: bytes) -> bool:
+    """Whether the manifest input (first byte: model) holds an alias inside its own anchor (``&a [*a]``)."""
+    import yaml
+
+    try:
+        root = yaml.compose(data[1:].decode("utf-8"), Loader=yaml.SafeLoader)
+    except Exception:  # noqa: BLE001 - not YAML: the loader refuses it without hanging
+        return False
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)] if root is not None else []
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            done.add(id(node))
+            continue
+        if id(node) in on_path:
+            return True
+        if id(node) in done or not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
+        stack.extend((k, False) for k in kids)
+    return False
+
+
+@dataclass(frozen=True)
+class KnownHang:
+    """An input class known to hang a target (a hang raises nothing to match): skipped and counted."""
+
+    target: str
+    applies: Callable[[bytes], bool]
+    reason: str
+
+
+KNOWN_HANGS: tuple[KnownHang, ...] = (
+    KnownHang(
+        "manifests",
+        _yaml_alias_cycle,
+        "issue #12: a recursive YAML alias (a: &x [*x]) hangs load_manifest "
+        "(vehicle_mw/manifest/loading.py:_expanded_size never finishes on a cycle)",
+    ),
+)
+
+
+def known_hang(target: str, data: bytes) -> KnownHang | None:
+    """The known hang ``data`` would run into, if any."""
+    return next((h for h in KNOWN_HANGS if h.target == target and h.applies(data)), None)
+
+
 def match(target: str, exc: BaseException, known: tuple[KnownFinding, ...] = KNOWN) -> KnownFinding | None:
     """The known finding ``exc`` is an instance of, if any."""
     frames = [(f.filename, f.name) for f in traceback.extract_tb(exc.__traceback__)]
@@ -38,4 +91,4 @@ def match(target: str, exc: BaseException, known: tuple[KnownFinding, ...] = KNO
     return None
 
 
-__all__ = ["KNOWN", "KnownFinding", "match"]
+__all__ = ["KNOWN", "KNOWN_HANGS", "KnownFinding", "KnownHang", "known_hang", "match"]

@@ -22,7 +22,7 @@ def main() -> None:
     logging.disable(logging.CRITICAL)  # warnings about each bad input would cost more than parsing it
     with atheris.instrument_imports(include=["vehicle_mw", "fuzz"]):
         from fuzz.harness import load_target
-        from fuzz.known import match
+        from fuzz.known import known_hang, match
 
         target = load_target(name)
     expected = target.EXPECTED
@@ -39,6 +39,10 @@ def main() -> None:
                 json.dump(counts, f)
 
     def test_one_input(data: bytes) -> None:
+        hang = known_hang(name, data) if report else None
+        if hang is not None:
+            count(hang.reason)
+            return
         try:
             target.one_input(data)
         except expected:

@@ -37,6 +37,7 @@ OUTCOMES = {
     ("manifests", "5000-digit-port"): "expected: ManifestError",
     ("manifests", "5000-digit-hex"): "expected: ManifestError",
     ("manifests", "nan-limit"): "expected: ManifestError",
+    ("manifests", "recursive-alias"): "expected: ManifestError",  # xfail below until fixed
     # issue #12: NaN and extreme integers in a batch decode to samples, no exception
     ("gateway_uplink", "nan-and-extreme-ints-batch"): "ok",
     ("gateway_uplink", "kind-out-of-range"): "ok",
@@ -51,7 +52,13 @@ OUTCOMES = {
     # fuzz finding fixed here: a dynamic array of zero-byte elements looped forever (a hang)
     ("someip_codec", "zero-size-element-array"): "expected: CodecError",
 }
-XFAIL: dict[tuple[str, str], str] = {}
+XFAIL: dict[tuple[str, str], str] = {
+    ("manifests", "recursive-alias"): "issue #12 item (manifest loading): a recursive YAML alias hangs "
+    "load_manifest in vehicle_mw/manifest/loading.py:_expanded_size (a node inside itself is pushed forever)",
+}
+# replayed in a subprocess with a deadline: a hang fails the test instead of stopping the suite
+HANG_DEADLINE_S = 10
+IN_SUBPROCESS = {("manifests", "recursive-alias")}
 
 
 def _cases():
@@ -71,14 +78,17 @@ def test_every_saved_input_has_an_outcome():
 def test_regression_input_is_handled(target, name):
     path = REGRESSIONS / target / name
     want = OUTCOMES.get((target, name))
-    if target in NATIVE_TARGETS:
-        proc = subprocess.run(
-            [sys.executable, "-m", "fuzz.replay", target, str(path)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    if target in NATIVE_TARGETS or (target, name) in IN_SUBPROCESS:
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "fuzz.replay", target, str(path)],
+                cwd=REPO,
+                capture_output=True,
+                text=True,
+                timeout=HANG_DEADLINE_S,
+            )
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{target}/{name}: still running after {HANG_DEADLINE_S} s (a hang)")
         assert proc.returncode == 0, proc.stdout + proc.stderr
         got = proc.stdout.strip().split(": ", 1)[1]  # "<file>: <outcome>"
     else:

@@ -119,6 +119,12 @@ def signal_layout(signal, mux_parent: str | None = None, mux_ids: tuple[int, ...
         raise UnsupportedLayout(f"float signal of {signal.length} bits")
     if not 1 <= signal.length <= 64:
         raise UnsupportedLayout(f"length {signal.length} bits (1..64 supported)")
+    if not 0 <= signal.start < 512:
+        raise UnsupportedLayout(f"start bit {signal.start} (a frame has at most 512 bits)")
+    if kind == "int" and not all(-(2**63) <= v < 2**63 for v in (scale, offset)):
+        raise UnsupportedLayout(f"integer scale {scale} / offset {offset} beyond 64 bits")
+    if not all(-(2**63) <= v < 2**63 for v in mux_ids):
+        raise UnsupportedLayout(f"multiplexer value beyond 64 bits in {mux_ids}")
     return SignalLayout(
         start=signal.start,
         length=signal.length,

@@ -11,8 +11,10 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -96,6 +98,8 @@ def run_target(
     report.unlink(missing_ok=True)
     if tolerate_known:
         env["VMW_FUZZ_KNOWN_REPORT"] = str(report)
+    scratch = tempfile.mkdtemp(prefix=f"vmw-fuzz-{target}-")
+    env["VMW_FUZZ_SCRATCH"] = scratch
     start = time.monotonic()
     limit = hard_timeout if hard_timeout is not None else max_time + 120
     try:
@@ -108,6 +112,8 @@ def run_target(
         log = out.decode(errors="replace") if isinstance(out, bytes) else out
         log += f"\nrunner: killed after {limit:.0f} s (a hang the per-input timeout did not catch)"
         rc = -9
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     seconds = time.monotonic() - start
     done = _DONE.search(log)
     inputs = int(done.group(1)) if done else max((int(n) for n in _STATUS.findall(log)), default=0)

@@ -8,7 +8,11 @@ import pathlib
 import shutil
 import tempfile
 
-_DIR = pathlib.Path(tempfile.mkdtemp(prefix=f"vmw-fuzz-{os.getpid()}-"))
+# libFuzzer ends the process with C exit(), past Python's atexit: the runner then passes a folder
+# it removes itself (VMW_FUZZ_SCRATCH); in-process use (tests, replay) cleans up at exit.
+_DIR = pathlib.Path(
+    tempfile.mkdtemp(prefix=f"vmw-fuzz-{os.getpid()}-", dir=os.environ.get("VMW_FUZZ_SCRATCH"))
+)
 atexit.register(shutil.rmtree, _DIR, True)
 
 

@@ -8,6 +8,7 @@ replayed in a subprocess so a crash fails one test instead of ending the run. An
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -78,7 +79,7 @@ def test_every_saved_input_has_an_outcome():
 
 
 @pytest.mark.parametrize(("target", "name"), list(_cases()))
-def test_regression_input_is_handled(target, name):
+def test_regression_input_is_handled(target, name, tmp_path):
     path = REGRESSIONS / target / name
     want = OUTCOMES.get((target, name))
     if target in NATIVE_TARGETS or (target, name) in IN_SUBPROCESS:
@@ -89,6 +90,10 @@ def test_regression_input_is_handled(target, name):
                 capture_output=True,
                 text=True,
                 timeout=HANG_DEADLINE_S,
+                env={
+                    **os.environ,
+                    "VMW_FUZZ_SCRATCH": str(tmp_path),
+                },  # a killed replay leaves nothing behind
             )
         except subprocess.TimeoutExpired:
             pytest.fail(f"{target}/{name}: still running after {HANG_DEADLINE_S} s (a hang)")

@@ -27,34 +27,6 @@ KNOWN: tuple[KnownFinding, ...] = ()
 # manifest owner fixed them (commit 240c0f4); their regressions now pass in test_fuzz_regressions.py.
 
 
-def _yaml_alias_cycle(data: bytes) -> bool:
-    """Whether the manifest input (first byte: model) holds an alias inside its own anchor (``&a [*a]``)."""
-    import yaml
-
-    try:
-        root = yaml.compose(data[1:].decode("utf-8"), Loader=yaml.SafeLoader)
-    except Exception:  # noqa: BLE001 - not YAML: the loader refuses it without hanging
-        return False
-    on_path: set[int] = set()
-    done: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)] if root is not None else []
-    while stack:
-        node, leaving = stack.pop()
-        if leaving:
-            on_path.discard(id(node))
-            done.add(id(node))
-            continue
-        if id(node) in on_path:
-            return True
-        if id(node) in done or not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
-            continue
-        on_path.add(id(node))
-        stack.append((node, True))
-        kids = [n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode) else node.value
-        stack.extend((k, False) for k in kids)
-    return False
-
-
 @dataclass(frozen=True)
 class KnownHang:
     """An input class known to hang a target (a hang raises nothing to match): skipped and counted."""
@@ -64,14 +36,7 @@ class KnownHang:
     reason: str
 
 
-KNOWN_HANGS: tuple[KnownHang, ...] = (
-    KnownHang(
-        "manifests",
-        _yaml_alias_cycle,
-        "issue #12: a recursive YAML alias (a: &x [*x]) hangs load_manifest "
-        "(vehicle_mw/manifest/loading.py:_expanded_size never finishes on a cycle)",
-    ),
-)
+KNOWN_HANGS: tuple[KnownHang, ...] = ()  # none open; a recursive YAML alias was one (fixed)
 
 
 def known_hang(target: str, data: bytes) -> KnownHang | None:

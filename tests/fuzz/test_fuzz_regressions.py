@@ -38,7 +38,7 @@ OUTCOMES = {
     ("manifests", "5000-digit-port"): "expected: ManifestError",
     ("manifests", "5000-digit-hex"): "expected: ManifestError",
     ("manifests", "nan-limit"): "expected: ManifestError",
-    ("manifests", "recursive-alias"): "expected: ManifestError",  # xfail below until fixed
+    ("manifests", "recursive-alias"): "expected: ManifestError",  # hung before (replayed in a subprocess)
     # issue #12: NaN and extreme integers in a batch decode to samples, no exception
     ("gateway_uplink", "nan-and-extreme-ints-batch"): "ok",
     ("gateway_uplink", "kind-out-of-range"): "ok",
@@ -56,10 +56,7 @@ OUTCOMES = {
     # fuzz finding fixed here: a dynamic array of zero-byte elements looped forever (a hang)
     ("someip_codec", "zero-size-element-array"): "expected: CodecError",
 }
-XFAIL: dict[tuple[str, str], str] = {
-    ("manifests", "recursive-alias"): "issue #12 item (manifest loading): a recursive YAML alias hangs "
-    "load_manifest in vehicle_mw/manifest/loading.py:_expanded_size (a node inside itself is pushed forever)",
-}
+XFAIL: dict[tuple[str, str], str] = {}  # findings not fixed yet: strict xfails that flip once fixed
 # replayed in a subprocess with a deadline: a hang fails the test instead of stopping the suite
 HANG_DEADLINE_S = 10
 IN_SUBPROCESS = {("manifests", "recursive-alias")}

@@ -111,11 +111,14 @@ _BoundedLoader.add_constructor("tag:yaml.org,2002:int", _BoundedLoader.construct
 def _expanded_size(root: yaml.Node) -> int:
     """Nodes the document has once every alias is expanded (shared nodes counted per use)."""
     sizes: dict[int, int] = {}
+    on_path: set[int] = set()  # nodes being expanded: the markers on the stack are the DFS path
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:
         node, children_done = stack.pop()
         if id(node) in sizes:
             continue
+        if not children_done and id(node) in on_path:  # an alias of one of its own ancestors
+            raise _Refused(node.start_mark, "a recursive alias (a node that contains itself)")
         if isinstance(node, yaml.MappingNode):
             kids = [n for pair in node.value for n in pair]
         elif isinstance(node, yaml.SequenceNode):
@@ -124,8 +127,10 @@ def _expanded_size(root: yaml.Node) -> int:
             sizes[id(node)] = 1
             continue
         if children_done:
+            on_path.discard(id(node))
             sizes[id(node)] = min(1 + sum(sizes.get(id(k), 1) for k in kids), MAX_NODES + 1)
         else:
+            on_path.add(id(node))
             stack.append((node, True))
             stack.extend((k, False) for k in kids if id(k) not in sizes)
     return sizes[id(root)]

@@ -96,6 +96,12 @@ def query(database: pathlib.Path, sql: str, args: tuple = ()) -> list[tuple]:
         conn.close()
 
 
+def run_name(deployment: str) -> str:
+    """The deployment name as this test process uses it: rings are named after the deployment, so a
+    run killed earlier (its rings kept, as a real deployment's are) must not hand them to this one."""
+    return f"{deployment}-p{os.getpid()}"
+
+
 def write_manifests(
     folder: pathlib.Path,
     gateway: LocalGateway,
@@ -119,7 +125,11 @@ def write_manifests(
         "function_groups": [{"name": "Vehicle", "states": ["Running"], "initial": "Running"}],
         "can": buses,
         "someip": someip or [],
-        "runtime": {"deployment": deployment, "channel": "channel.yaml", "state_dir": str(folder / "state")},
+        "runtime": {
+            "deployment": run_name(deployment),
+            "channel": "channel.yaml",
+            "state_dir": str(folder / "state"),
+        },
     }
     (folder / "channel.yaml").write_text(yaml.safe_dump(channel))
     (folder / "machine.yaml").write_text(yaml.safe_dump(machine))
@@ -154,7 +164,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 
 
 def shm_segments(deployment: str) -> list[str]:
-    return sorted(e for e in os.listdir("/dev/shm") if e.startswith(f"vmw.{deployment}."))
+    return sorted(e for e in os.listdir("/dev/shm") if e.startswith(f"vmw.{run_name(deployment)}."))
 
 
 def stored_by_source(gw: LocalGateway) -> dict[int, dict[int, int]]:

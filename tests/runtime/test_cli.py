@@ -19,6 +19,7 @@ from runtime_rig import (
     LocalGateway,
     duplicates,
     expected_samples,
+    run_name,
     shm_segments,
     stored_by_source,
     wait_until,
@@ -89,7 +90,7 @@ def test_run_status_metrics_and_json_logs(tmp_path):
             table = _vmw("vehicle", "status", "--machine", str(machine))
             assert table.returncode == 0 and "bus pt" in table.stdout and "transport" in table.stdout
             body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-            assert 'vmw_can_frames_total{bus="pt",deployment="t-cli"}' in body
+            assert f'vmw_can_frames_total{{bus="pt",deployment="{run_name("t-cli")}"}}' in body
             assert "vmw_link_rtt_ms" in body and "vmw_outbox_backlog_batches" in body
         finally:
             proc.send_signal(signal.SIGTERM)

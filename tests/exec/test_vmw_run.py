@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -223,3 +224,37 @@ def test_watchdog_pings_stop_when_an_app_fails_without_fallback(ws, run_manager,
         time.sleep(0.05)
     assert sum("WATCHDOG=1" in msg for msg in notify.messages[seen:]) <= 1
     assert s["apps"]["ok"]["state"] == "running"  # the healthy app is left alone
+
+
+def _gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    with open(f"/proc/{pid}/stat") as fh:  # a zombie waiting for init to reap it is gone too
+        return fh.read().rsplit(")", 1)[1].split()[0] == "Z"
+
+
+def test_apps_end_when_the_manager_is_killed(ws):
+    """SIGKILL of `vmw run` (no chance to stop its apps) still ends them: no orphaned stages."""
+    path = ws.write([app("a", "steady"), app("b", "steady", depends_on=["a"])])
+    ctl = ws.root / "ctl.sock"
+    proc = subprocess.Popen(VMW + ["run", str(path), "--control-socket", str(ctl)], stderr=subprocess.DEVNULL)
+    pids: list[int] = []
+    try:
+        wait_states(ctl, {"a": "running", "b": "running"})
+        pids = [a["pid"] for a in vmw_state(ctl, "--json")["apps"].values()]
+        assert all(not _gone(pid) for pid in pids)
+        proc.kill()
+        proc.wait(10)
+        deadline = time.monotonic() + 30
+        while not all(_gone(pid) for pid in pids):
+            assert time.monotonic() < deadline, f"apps {pids} outlived their killed manager"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for pid in pids:  # a failing run must not leave the orphans it found
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -102,6 +102,7 @@ class AppRuntime:
             "executable": entry.executable,
             "args": entry.args,
             "scheduling": self.cfg.scheduling.model_dump(),
+            "manager_pid": os.getpid(),
         }
         env = dict(os.environ)
         env.update(self.cfg.env)

@@ -8,17 +8,34 @@ SPEC is the JSON the execution manager builds from the manifest.
 
 from __future__ import annotations
 
+import ctypes
 import importlib
 import json
 import os
 import shutil
+import signal
 import sys
 
 from vehicle_mw.rt.scheduling import Scheduling, apply_to_current_thread
 
+PR_SET_PDEATHSIG = 1
+
+
+def _end_with_manager(manager_pid: int | None) -> None:
+    """SIGTERM this application when its manager dies, even by SIGKILL: an orphaned stage would keep
+    its rings and CPU with nobody supervising it (systemd's cgroup kill covers a unit; this covers a
+    manager run by hand or in a test). A manager already gone before the prctl means exit now."""
+    if manager_pid is None or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != manager_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
 
 def main(argv: list[str]) -> int:
     spec = json.loads(argv[1])
+    _end_with_manager(spec.get("manager_pid"))
     sched = spec["scheduling"]
     apply_to_current_thread(
         Scheduling(

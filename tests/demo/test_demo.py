@@ -142,7 +142,9 @@ def test_bad_grpc_link_moves_to_websocket_and_back(tmp_path):
     assert not our_rings(tmp_path)
     moves = [m.groups() for line in lines if (m := SWITCH.match(line.rstrip()))]
     away = next(reason for a, b, reason in moves if (a, b) == ("grpc", "websocket"))
-    assert re.match(r"(rtt \d+\+\d+ ms > 250 ms|loss 0\.\d+ > 0\.20)", away), away
+    # +300 ms RTT and 20 % loss show as high RTT, loss, or probes unanswered (half-open): all three
+    # are the impairment's doing and the monitor's words for it
+    assert re.match(r"(rtt \d+\+\d+ ms > 250 ms|loss 0\.\d+ > 0\.20|active link half-open)", away), away
     assert ("websocket", "grpc", "preferred link healthy again") in moves
     # the final summary repeats the switches with their reasons; nothing lost
     assert f"link switch grpc -> websocket: {away}" in out

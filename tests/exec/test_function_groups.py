@@ -10,10 +10,12 @@ def running(status) -> set[str]:
 
 
 def test_switch_starts_and_stops_exactly_the_difference(ws, run_manager):
+    # stop_timeout: a loaded CI machine once took > 3 s (the default) to run drive's SIGTERM handler,
+    # and a SIGKILLed app writes no exit line for the order check below
     path = ws.write(
         [
             app("always", "steady", states=["Driving", "Parked", "Diagnostics"]),
-            app("drive", "steady", states=["Driving"]),
+            app("drive", "steady", states=["Driving"], stop_timeout=15),
             app("park", "steady", states=["Parked"]),
             app("both", "steady", states=["Driving", "Parked"]),
         ]

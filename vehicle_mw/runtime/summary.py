@@ -88,33 +88,29 @@ class LiveSummary:
             return
         if self.console.is_terminal:
             with Live(table(counters(), self.title), console=self.console, refresh_per_second=2) as live:
-                stop = threading.Event()
-
-                def refresh() -> None:
-                    while not stop.wait(0.5):
-                        live.update(table(counters(), self.title))
-
-                t = threading.Thread(target=refresh, daemon=True)
-                t.start()
-                try:
+                with _every(0.5, lambda: live.update(table(counters(), self.title))):
                     yield
-                finally:
-                    stop.set()
-                    t.join(2)
             return
-        stop = threading.Event()
-
-        def plain() -> None:
-            while not stop.wait(PLAIN_PERIOD_S):
-                self.console.print(line(counters()), soft_wrap=True)
-
-        t = threading.Thread(target=plain, daemon=True)
-        t.start()
-        try:
+        with _every(PLAIN_PERIOD_S, lambda: self.console.print(line(counters()), soft_wrap=True)):
             yield
-        finally:
-            stop.set()
-            t.join(2)
+
+
+@contextlib.contextmanager
+def _every(period_s: float, tick: Callable[[], None]) -> Iterator[None]:
+    """Call ``tick`` every ``period_s`` on a daemon thread while the block runs."""
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(period_s):
+            tick()
+
+    t = threading.Thread(target=loop, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        t.join(2)
 
 
 __all__ = ["LiveSummary", "line", "rows", "table"]

@@ -55,8 +55,8 @@ class SqliteQueries:
         for row in rows:
             key = self._vehicle_key(row["vehicle_id"])
             status = self._query(
-                "SELECT ts_ns, frames, samples, outbox_records, outbox_bytes, evicted, transport, rtt_ms,"
-                " loss"
+                "SELECT ts_ns, frames, samples, outbox_records, outbox_bytes, evicted, corrupt, transport,"
+                " rtt_ms, loss"
                 " FROM status WHERE vehicle_key=? ORDER BY key DESC LIMIT 1",
                 (key,),
             )

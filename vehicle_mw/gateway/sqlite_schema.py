@@ -1,4 +1,11 @@
-"""The SQLite schema of the gateway (one file, WAL journal)."""
+"""The SQLite schema of the gateway (one file, WAL journal), and the migrations of older databases.
+
+``SCHEMA`` creates what is missing; ``COLUMNS_ADDED`` lists the columns later versions added to
+existing tables (``CREATE TABLE IF NOT EXISTS`` leaves an old table as it is), which
+:func:`apply_schema` adds to a database that lacks them.
+"""
+
+import sqlite3
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS vehicles (
@@ -76,6 +83,7 @@ CREATE TABLE IF NOT EXISTS status (
     outbox_records INTEGER NOT NULL,
     outbox_bytes INTEGER NOT NULL,
     evicted INTEGER NOT NULL,
+    corrupt INTEGER NOT NULL DEFAULT 0,
     transport TEXT NOT NULL,
     rtt_ms REAL NOT NULL,
     loss REAL NOT NULL
@@ -100,3 +108,21 @@ CREATE TABLE IF NOT EXISTS commands (
     detail TEXT
 );
 """
+
+# (table, column, definition): columns added after a table first shipped, oldest first
+COLUMNS_ADDED: tuple[tuple[str, str, str], ...] = (
+    # VehicleStatus.corrupt: outbox samples lost to damaged records (0 in rows stored before)
+    ("status", "corrupt", "INTEGER NOT NULL DEFAULT 0"),
+)
+
+
+def apply_schema(conn: sqlite3.Connection) -> list[str]:
+    """Create missing tables and add missing columns; returns the ``table.column`` names added."""
+    conn.executescript(SCHEMA)
+    added = []
+    for table, column, definition in COLUMNS_ADDED:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+            added.append(f"{table}.{column}")
+    return added

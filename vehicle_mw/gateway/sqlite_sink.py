@@ -30,7 +30,7 @@ from typing import Any
 from vehicle_mw.gateway import revocation
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.sink import Sink, VehicleRecord
-from vehicle_mw.gateway.sqlite_schema import SCHEMA
+from vehicle_mw.gateway.sqlite_schema import apply_schema
 from vehicle_mw.v1 import link_pb2
 
 log = logging.getLogger("vehicle_mw.gateway.sqlite")
@@ -97,7 +97,8 @@ class SqliteSink(Sink):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = connect(self.path, self.synchronous)
-            conn.executescript(SCHEMA)
+            for column in apply_schema(conn):
+                log.info("database %s: added column %s (older schema)", self.path, column)
         except sqlite3.Error as exc:
             raise GatewayError(f"database {self.path}: {exc}") from None
         self._thread = threading.Thread(target=self._run, args=(conn,), name="vmw-sqlite-writer", daemon=True)
@@ -361,7 +362,7 @@ class SqliteSink(Sink):
     def _op_status(self, conn, vehicle_id: str, st: link_pb2.VehicleStatus) -> None:
         conn.execute(
             "INSERT INTO status(vehicle_key, ts_ns, frames, samples, outbox_records, outbox_bytes, evicted,"
-            " transport, rtt_ms, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " corrupt, transport, rtt_ms, loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 self._key(conn, vehicle_id),
                 st.ts_ns,
@@ -370,6 +371,7 @@ class SqliteSink(Sink):
                 st.outbox_records,
                 st.outbox_bytes,
                 st.evicted,
+                st.corrupt,
                 st.transport,
                 sql_real(st.rtt_ms),
                 sql_real(st.loss),
@@ -420,7 +422,7 @@ def set_revoked(path: str | pathlib.Path, vehicle_id: str, revoked: bool) -> Non
     """Revoke (or re-admit) a vehicle: a running gateway ends its sessions and refuses its Hellos."""
     conn = connect(path)
     try:
-        conn.executescript(SCHEMA)
+        apply_schema(conn)
         conn.execute(
             "INSERT OR IGNORE INTO vehicles(vehicle_id, registered_ns) VALUES (?, ?)",
             (vehicle_id, time.time_ns()),

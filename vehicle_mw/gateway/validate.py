@@ -19,7 +19,7 @@ from vehicle_mw.v1 import link_pb2
 
 Code = link_pb2.Error.Code
 INT64_MAX = (1 << 63) - 1
-_STATUS_COUNTERS = ("ts_ns", "frames", "samples", "outbox_records", "outbox_bytes", "evicted")
+_STATUS_COUNTERS = ("ts_ns", "frames", "samples", "outbox_records", "outbox_bytes", "evicted", "corrupt")
 
 
 def batch_columns(

@@ -47,8 +47,29 @@ def columns_from_samples(samples: np.ndarray) -> link_pb2.SampleColumns:
     return cols
 
 
-def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer") -> np.ndarray:
-    """Inverse of :func:`columns_from_samples`; raises ProtocolError when column lengths differ."""
+# ValueKind values this side understands (proto3 enums are open: a peer can send any int32)
+VALUE_KINDS = {number: name for name, number in link_pb2.ValueKind.items()}
+_KIND_NUMBERS = np.array(sorted(VALUE_KINDS), dtype=np.int64)
+
+
+def check_kinds(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> None:
+    """Refuse a ``kind`` column holding a value outside the ValueKind enum (it would be stored as
+    another kind, or wrap around in the one-byte record field), naming the first offending entry."""
+    kinds = np.fromiter(cols.kind, dtype=np.int64, count=len(cols.kind))
+    unknown = ~np.isin(kinds, _KIND_NUMBERS)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        known = ", ".join(f"{k} {v}" for k, v in sorted(VALUE_KINDS.items()))
+        raise ProtocolError(
+            peer,
+            f"{where}SampleColumns.kind[{i}] = {int(kinds[i])} is not a known value kind ({known});"
+            f" {int(unknown.sum())} of {len(kinds)} entries unknown",
+        )
+
+
+def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> np.ndarray:
+    """Inverse of :func:`columns_from_samples`; raises ProtocolError when column lengths differ or
+    a ``kind`` is not a ValueKind (``where``, e.g. ``"batch 7: "``, prefixes the reason)."""
     n = len(cols.signal_id)
     lengths = {
         "source_id": len(cols.source_id),
@@ -61,7 +82,9 @@ def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer") -> np
         lengths["int_value"] = len(cols.int_value)
     bad = {k: v for k, v in lengths.items() if v != n}
     if bad:
-        raise ProtocolError(peer, f"SampleColumns: {n} signal_id but {bad}")
+        raise ProtocolError(peer, f"{where}SampleColumns: {n} signal_id but {bad}")
+    if cols.kind:
+        check_kinds(cols, peer, where)
     out = np.zeros(n, SAMPLE_DTYPE)
     out["signal_id"] = cols.signal_id
     out["source_id"] = cols.source_id
@@ -119,10 +142,10 @@ def batch_samples(batch: link_pb2.SampleBatch, peer: str = "peer", max_bytes: in
             cols.ParseFromString(raw)
         except DecodeError as exc:
             raise ProtocolError(peer, f"batch {batch.seq}: compressed columns do not parse ({exc})") from None
-        return samples_from_columns(cols, peer)
+        return samples_from_columns(cols, peer, f"batch {batch.seq}: ")
     if batch.compression != link_pb2.COMPRESSION_NONE:
         raise ProtocolError(peer, f"batch {batch.seq}: unknown compression {batch.compression}")
-    return samples_from_columns(batch.columns, peer)
+    return samples_from_columns(batch.columns, peer, f"batch {batch.seq}: ")
 
 
 def parse_frame(data: bytes | str, cls: type, peer: str, max_bytes: int):
@@ -155,6 +178,7 @@ __all__ = [
     "ProtocolError",
     "batch_message",
     "batch_samples",
+    "check_kinds",
     "columns_from_samples",
     "error_downlink",
     "parse_frame",

@@ -83,7 +83,14 @@ class UplinkStage(Stage):
     def _run_link(self) -> None:
         async def main() -> None:
             self._loop = asyncio.get_running_loop()
-            self._uplink = Uplink(self.dep.channel, self.outbox, self.catalog, status_source=self._status)
+            from vehicle_mw.runtime.commands import RuntimeCommands, outbox_flush, stage_counters
+
+            commands = RuntimeCommands(  # ping / status / flush from the operator (docs/runtime.md)
+                stage_counters(self.dep.state_dir, {self.name: self.counters}), outbox_flush(self.outbox)
+            )
+            self._uplink = Uplink(
+                self.dep.channel, self.outbox, self.catalog, status_source=self._status, on_command=commands
+            )
             self._uplink.add_switch_listener(self._switched)
             self._uplink_ready.set()
             await self._uplink.run()

@@ -22,9 +22,21 @@ class OutboxConfig(StrictModel):
     fsync: Literal["batch", "interval", "none"] = Field(
         "interval", description="batch: fsync every append; interval: at most every fsync_interval_s; none"
     )
-    fsync_interval_s: float = Field(0.2, gt=0, description="fsync period for fsync: interval")
+    fsync_interval_s: float = Field(
+        0.025,
+        gt=0,
+        description="fsync period for fsync: interval; only synced batches are sent, so this bounds"
+        " the added latency (raise it on wear-sensitive flash)",
+    )
     max_batch_samples: int = Field(
         2048, ge=1, le=65536, description="appends are split into batches this big"
+    )
+    linger_ms: float = Field(
+        10.0,
+        ge=0,
+        le=1000,
+        description="the runtime collects samples of every source this long into one append: fewer,"
+        " bigger batches cost less CPU per sample at both ends and add at most this much latency",
     )
 
     @model_validator(mode="after")

@@ -2,13 +2,16 @@
 
 One thread takes samples from every sample ring (the decoder's per bus, the SOME/IP consumers'
 per service) by peek -> append to the outbox -> release: a record leaves its ring only once it is in
-the outbox, and what a restart offers again is dropped by the outbox's high-water marks. The Uplink
+the outbox, and what a restart offers again is dropped by the outbox's high-water marks. What all
+rings hold is appended as one batch, every ``outbox.linger_ms``: the per-batch cost (framing,
+send, ack, the gateway's insert) is paid per window, not per ring and wakeup. The Uplink
 (gRPC/WebSocket negotiation, see docs/channel.md) runs on its own asyncio loop in a second thread.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -27,7 +30,7 @@ from vehicle_mw.v1 import link_pb2
 log = logging.getLogger("vehicle_mw.runtime")
 
 PEEK_MAX = 4096
-IDLE_WAIT_S = 0.02
+IDLE_WAIT_S = 0.001  # with linger_ms 0: the poll period while every ring is empty
 
 
 class UplinkStage(Stage):
@@ -55,22 +58,29 @@ class UplinkStage(Stage):
 
     # ---------------------------------------------------------------- rings -> outbox
     def _drain_once(self) -> int:
-        moved = 0
-        for ring in self.rings:
-            with ring.peek(PEEK_MAX) as view:
-                if not len(view):
-                    continue
-                samples = np.frombuffer(view, SAMPLE_DTYPE)
-                self.samples_in += len(samples)
-                self.samples_stored += self.outbox.append_new(samples)
-                moved += len(samples)
-        return moved
+        """Peek every ring, append what they hold as one batch, then release them all."""
+        with contextlib.ExitStack() as peeks:  # an exception leaves every record in its ring
+            parts = []
+            for ring in self.rings:
+                view = peeks.enter_context(ring.peek(PEEK_MAX))
+                if len(view):
+                    parts.append(np.frombuffer(view, SAMPLE_DTYPE))
+            if not parts:
+                return 0
+            samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
+            self.samples_in += len(samples)
+            self.samples_stored += self.outbox.append_new(samples)
+            return len(samples)
 
     def _drain_loop(self) -> None:
+        linger = self.dep.channel.outbox.linger_ms / 1000.0
+        full = self.dep.channel.outbox.max_batch_samples
         try:
             while not self._stop_drain.is_set():
-                if not self._drain_once() and self.rings:
-                    self.rings[0].wait(IDLE_WAIT_S)
+                moved = self._drain_once()
+                self.outbox.sync_if_due()  # here, not on the link's event loop: an fsync blocks
+                if moved < full:  # (a full window: catching up, go on at once)
+                    self._stop_drain.wait(linger if linger or moved else IDLE_WAIT_S)
             self._drain_once()
         except BaseException as exc:  # noqa: BLE001 - poll() turns it into a stage failure
             self.error = exc
@@ -167,8 +177,6 @@ class UplinkStage(Stage):
 
     def stop(self) -> None:
         self._stop_drain.set()
-        if self.rings:
-            self.rings[0].wake()
         self._drain_thread.join(5.0)
         if self._loop is not None and self._uplink is not None:
             self._loop.call_soon_threadsafe(self._uplink.stop)

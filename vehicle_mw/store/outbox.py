@@ -244,9 +244,12 @@ class Outbox:
             self._synced = self._high
 
     def sync_if_due(self) -> None:
-        """With ``fsync: interval``: sync when the interval has passed (the uplink calls this)."""
+        """With ``fsync: interval``: sync when the interval has passed (the writer and the uplink
+        call this); listeners hear of the batches it made sendable, as of an append."""
         if self._synced < self._high and time.monotonic() - self._last_fsync >= self.config.fsync_interval_s:
             self.sync()
+            for listener in list(self._listeners):
+                listener()
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (from the appending thread) after every append."""

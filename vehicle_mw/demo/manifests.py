@@ -11,7 +11,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
-import yaml
+from vehicle_mw.runtime.manifest_writer import write_manifest
 
 DATA = pathlib.Path(__file__).resolve().parent / "data"
 TRACE = DATA / "gnss_drive.log"
@@ -63,9 +63,8 @@ def channel_manifest(grpc_target: str, websocket_url: str, tls: bool) -> dict[st
 
 
 def write(path: pathlib.Path, doc: dict[str, Any], what: str) -> pathlib.Path:
-    header = f"# {what}, written by `vmw demo` (docs/demo.md, docs/deployment.md)\n"
-    path.write_text(header + yaml.safe_dump(doc, sort_keys=False))
-    return path
+    """A manifest of the demo's deployment (the runtime's writer, with the demo's header)."""
+    return write_manifest(path, doc, what, written_by="`vmw demo`", docs="docs/demo.md, docs/deployment.md")
 
 
 __all__ = ["DBC", "TRACE", "VEHICLE_ID", "channel_manifest", "machine_manifest", "write"]

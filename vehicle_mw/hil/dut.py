@@ -21,13 +21,18 @@ from typing import Any
 
 import numpy as np
 
-from vehicle_mw.demo.manifests import write
 from vehicle_mw.hil.link_proxy import LinkProxy
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.manifest.hil import BenchConfig
 from vehicle_mw.native.records import SAMPLE_DTYPE
 from vehicle_mw.native.records import VALUE_F64 as _F64
 from vehicle_mw.runtime import VehicleRuntime
+from vehicle_mw.runtime.manifest_writer import write_manifest
+
+
+def _write(path: pathlib.Path, doc: dict[str, Any], what: str) -> pathlib.Path:
+    return write_manifest(path, doc, what, written_by="`vmw hil run`", docs="docs/hil.md, docs/deployment.md")
+
 
 EVIDENCE_FRAME = np.dtype([("timestamp_ns", "<u8"), ("can_id", "<u4"), ("bus_id", "<u2"), ("flags", "u1")])
 _RUNS = itertools.count()
@@ -91,7 +96,7 @@ class RuntimeUnderTest:
         self.deployment = f"hil-{os.getpid()}-{next(_RUNS)}"
         folder = workdir / "vehicle"
         folder.mkdir(parents=True, exist_ok=True)
-        self.machine = write(
+        self.machine = _write(
             folder / "machine.yaml", machine_manifest(buses, self.deployment), "HIL DUT machine"
         )
         self.channel = folder / "channel.yaml"
@@ -127,7 +132,7 @@ class RuntimeUnderTest:
         doc = channel_manifest(
             self.vehicle_id, self.proxies["grpc"].port, self.proxies["websocket"].port, self.probe_interval_s
         )
-        write(self.channel, doc, "HIL DUT channel")
+        _write(self.channel, doc, "HIL DUT channel")
         self.runtime = VehicleRuntime.from_manifests(self.machine, self.channel)
         await asyncio.to_thread(self.runtime.start)
         uplink = self.runtime.stage("uplink").uplink

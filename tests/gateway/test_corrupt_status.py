@@ -8,10 +8,12 @@ schema (no ``status.corrupt`` column) is migrated when the gateway opens it.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import time
 
 import numpy as np
+from websockets.asyncio.client import connect as ws_connect
 
 from vehicle_mw.channel import Uplink
 from vehicle_mw.gateway import Gateway
@@ -94,7 +96,13 @@ def test_corrupt_outbox_record_reaches_the_vehicle_api(tmp_path):
                 assert mine[0]["samples"] == sum(COUNTS) - lost
                 code, fleet = await http_json(f"{gw.http_url}/api/fleet", token=token)
                 live = next(f for f in fleet if f["vehicle_id"] == VEHICLE)
-                assert live["acked_seq"] == len(COUNTS) and live["evicted"] == 0
+                assert live["acked_seq"] == len(COUNTS) and live["evicted"] == 0 and live["corrupt"] == lost
+                async with ws_connect(
+                    gw.http_url.replace("http://", "ws://") + "/api/live",
+                    additional_headers={"authorization": f"Bearer {token}"},
+                ) as feed:  # the dashboard's live feed carries it too
+                    doc = json.loads(await asyncio.wait_for(feed.recv(), 10))
+                assert next(x for x in doc["vehicles"] if x["vehicle_id"] == VEHICLE)["corrupt"] == lost
             finally:
                 uplink.stop()
                 await asyncio.wait_for(task, 10)

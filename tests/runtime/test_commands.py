@@ -14,7 +14,16 @@ import urllib.error
 import urllib.request
 
 import pytest
-from runtime_rig import GNSS_DBC, GNSS_TRACE, VEHICLE, LocalGateway, shm_segments, wait_until, write_manifests
+from runtime_rig import (
+    GNSS_DBC,
+    GNSS_TRACE,
+    VEHICLE,
+    LocalGateway,
+    shm_segments,
+    wait_until,
+    write_execution,
+    write_manifests,
+)
 
 from vehicle_mw.gateway.operators import OperatorStore, Role
 from vehicle_mw.runtime import VehicleRuntime
@@ -46,7 +55,8 @@ def call(url: str, token: str, body=None) -> tuple[int, object]:
         return exc.code, json.loads(exc.read() or b"null")
 
 
-def test_operator_commands_reach_the_running_runtime(tmp_path):
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_operator_commands_reach_the_running_runtime(tmp_path, processes):
     bus = {"interface": "replay", "file": str(GNSS_TRACE), "speed": 0, "databases": [str(GNSS_DBC)]}
     gw = LocalGateway(tmp_path)
     gw.config = gw.config.model_copy(update={"http_port": 0})  # the operator API, on loopback
@@ -54,8 +64,10 @@ def test_operator_commands_reach_the_running_runtime(tmp_path):
         token = operator_token(gw.database)
         api = gw.gateway.http_url
         commands = f"{api}/api/vehicles/{VEHICLE}/commands"
-        machine, channel = write_manifests(tmp_path / "m", gw, [dict(bus, name="a")], deployment="t-cmd")
-        rt = VehicleRuntime.from_manifests(machine, channel).start()
+        deployment = f"t-cmd-{'p' if processes else 't'}"
+        machine, channel = write_manifests(tmp_path / "m", gw, [dict(bus, name="a")], deployment=deployment)
+        execution = write_execution(tmp_path / "m", ["uplink", "decode", "can"]) if processes else None
+        rt = VehicleRuntime.from_manifests(machine, channel, execution).start()
         try:
             wait_until(lambda: gw.sample_count() > 0, 60, "samples at the gateway")
             wait_until(
@@ -118,7 +130,7 @@ def test_operator_commands_reach_the_running_runtime(tmp_path):
             ]
         finally:
             rt.stop()
-    assert shm_segments("t-cmd") == []
+    assert shm_segments(deployment) == []
 
 
 def command(kind: str, payload: bytes = b"") -> link_pb2.Command:

@@ -6,7 +6,10 @@ Layers, bottom up (each talks to the next through its package ``__init__``):
 and shares only the protocol (``proto/``) and record formats with the vehicle.
 """
 
+from vehicle_mw._python_can_fixes import defer_asammdf
 from vehicle_mw.errors import VehicleMwError
+
+defer_asammdf()  # before any `import can`: see vehicle_mw/_python_can_fixes.py
 
 __version__ = "0.1.0"
 

@@ -21,6 +21,7 @@ import can
 import numpy as np
 from can.io.player import MESSAGE_READERS
 
+from vehicle_mw._python_can_fixes import load_mf4_support
 from vehicle_mw.can.frames import FrameBatch
 from vehicle_mw.can.sink import FrameSink, deliver
 from vehicle_mw.errors import VehicleMwError
@@ -64,6 +65,8 @@ def open_log(path: str | pathlib.Path) -> can.io.generic.MessageReader:
     path = pathlib.Path(path)
     if not path.is_file():
         raise ReplayError(f"{path}: log file not found")
+    if path.suffix.lower() == ".mf4":
+        load_mf4_support()  # python-can's MF4 reader without asammdf raises its own clear error
     try:
         return _reader_type(path)(str(path))
     except Exception as exc:  # python-can's readers raise many unrelated types for a bad file

@@ -7,15 +7,17 @@ import logging
 import os
 import re
 import resource
+import ssl
 import subprocess
 import sys
 
 from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidHandshake
 
 from vehicle_mw.gateway import Gateway
 from vehicle_mw.gateway.loadgen import GrpcVehicle, WsVehicle, hello
 from vehicle_mw.gateway.log_limit import RateLimitFilter
-from vehicle_mw.manifest.gateway import GatewayLimits
+from vehicle_mw.manifest.gateway import GatewayLimits, GatewayTls
 from vehicle_mw.v1 import link_pb2
 
 from .helpers import ROOT, GatewayProcess, local_config, run
@@ -69,10 +71,14 @@ def test_unauthenticated_peers_cannot_make_the_gateway_buffer(tmp_path):
             deadline = loop.time() + 10
             while gw.core.preauth_count < 20 and loop.time() < deadline:
                 await asyncio.sleep(0.02)
-            over = await WsVehicle.connect(gw.ws_url)
-            down = await over.recv()
-            assert down is not None and down.error.code == Code.RATE_LIMITED, down
-            await over.close()
+            # beyond the bound a connection is closed at accept, before any handshake work
+            try:
+                over = await WsVehicle.connect(gw.ws_url)
+            except (OSError, InvalidHandshake, TimeoutError):
+                pass
+            else:
+                assert await over.recv() is None, "an over-limit connection must be closed"
+                await over.close()
             await good.send(numbered(2))
             assert await good.wait_ack(2) == 2
             await idle[0].close()
@@ -89,6 +95,57 @@ def test_unauthenticated_peers_cannot_make_the_gateway_buffer(tmp_path):
             assert text("vmw_gateway_preauth_refused_total", {"reason": "over_limit"}) >= 1
             assert text("vmw_gateway_preauth_bytes_total", {"transport": "websocket"}) > 0
             await good.close()
+
+    run(scenario())
+
+
+async def until(cond, seconds: float = 10.0) -> bool:
+    """Wait (bounded) for ``cond()`` to hold; returns whether it did."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not cond():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True
+
+
+def test_tls_handshakes_in_progress_count_as_unauthenticated(tmp_path, pki):
+    """Item 8: from accept to Welcome a connection holds a pre-auth slot, TLS handshake included."""
+    tls = GatewayTls(cert=str(pki.server.cert), key=str(pki.server.key))
+    limits = GatewayLimits(max_preauth_connections=8, handshake_timeout_s=2.0)
+    cfg = local_config(tmp_path, allow_anonymous=True, tls=tls, limits=limits)
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            good = await WsVehicle.connect(gw.ws_url, ctx)  # authenticated: does not count
+            assert (await good.open(hello(GOOD))).WhichOneof("msg") == "welcome"
+            assert await until(lambda: gw.core.preauth_count == 0)
+            # TCP connections that never send a ClientHello: each holds a slot while TLS is pending
+            raw = [await asyncio.open_connection("127.0.0.1", gw.ws_port) for _ in range(8)]
+            assert await until(lambda: gw.core.preauth_count == 8), gw.core.preauth_count
+            gauge = gw.core.metrics.registry.get_sample_value
+            assert gauge("vmw_gateway_preauth_connections", {"transport": "websocket"}) == 8
+            # the bound is reached: the next connection is closed before its TLS handshake
+            over_r, over_w = await asyncio.open_connection("127.0.0.1", gw.ws_port)
+            assert await asyncio.wait_for(over_r.read(), 10) == b""
+            over_w.close()
+            assert gauge("vmw_gateway_preauth_refused_total", {"reason": "over_limit"}) >= 1
+            # the authenticated vehicle is unaffected
+            await good.send(numbered(1))
+            assert await good.wait_ack(1) == 1
+            # the handshake timeout closes the silent ones and frees their slots
+            for reader, _w in raw:
+                assert await asyncio.wait_for(reader.read(), 15) == b""
+            assert await until(lambda: gw.core.preauth_count == 0), gw.core.preauth_count
+            late = await WsVehicle.connect(gw.ws_url, ctx)
+            assert (await late.open(hello("VIN-LATE"))).WhichOneof("msg") == "welcome"
+            assert await until(lambda: gw.core.preauth_count == 0)
+            await late.close()
+            await good.close()
+            for _r, w in raw:
+                w.close()
 
     run(scenario())
 

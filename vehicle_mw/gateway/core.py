@@ -7,12 +7,14 @@ import itertools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from vehicle_mw.gateway.errors import CommandError
 from vehicle_mw.gateway.fleet import VehicleState
 from vehicle_mw.gateway.identity import Refusal, identify
 from vehicle_mw.gateway.metrics import GatewayMetrics
+from vehicle_mw.gateway.process_limits import HeapTrimmer
 from vehicle_mw.gateway.revocation import Revocation, RevokedTokens
 from vehicle_mw.gateway.sink import Sink, VehicleRecord
 from vehicle_mw.manifest.gateway import GatewayConfig
@@ -23,6 +25,33 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vehicle_mw.gateway")
 Code = link_pb2.Error.Code
+
+
+def _nothing() -> None:
+    pass
+
+
+class PreauthSlot:
+    """One unauthenticated connection, from accept (or stream start) to its Welcome or its end.
+
+    ``shed`` closes the connection at once (used when descriptors run out); :meth:`release` is
+    idempotent and called when the session is welcomed or the connection is gone."""
+
+    __slots__ = ("_core", "held", "shed", "since", "transport")
+
+    def __init__(self, core: GatewayCore, transport: str, shed: Callable[[], None]):
+        self._core = core
+        self.transport = transport
+        self.shed = shed
+        self.since = time.monotonic()
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            self.shed = _nothing  # drop the closure (it refers to the connection: no cycle kept)
+            self._core._preauth.pop(self, None)
+            self._core.metrics.preauth_connections.labels(self.transport).dec()
 
 
 class GatewayCore:
@@ -39,16 +68,45 @@ class GatewayCore:
         self._pending: dict[tuple[str, int], asyncio.Future[link_pb2.CommandAck]] = {}
         self._loading: dict[str, asyncio.Future[VehicleRecord | None]] = {}
         self.revoked_tokens = RevokedTokens()
-        self.preauth_count = 0  # connections not yet authenticated (bounded: limits.max_preauth_connections)
+        # connections not yet authenticated, oldest first (bounded: limits.max_preauth_connections)
+        self._preauth: dict[PreauthSlot, None] = {}
         self._revocation_key = 0
         self._watcher: asyncio.Task | None = None
+        self.heap_trimmer = HeapTrimmer()  # freed heap back to the kernel after connection bursts
+
+    @property
+    def preauth_count(self) -> int:
+        """Unauthenticated connections now (WebSocket: TLS handshakes in progress included)."""
+        return len(self._preauth)
+
+    def admit_preauth(self, transport: str, shed: Callable[[], None]) -> PreauthSlot | None:
+        """A slot for a new unauthenticated connection, or None (counted) beyond the total bound."""
+        if len(self._preauth) >= self.config.limits.max_preauth_connections:
+            self.metrics.preauth_refused.labels("over_limit").inc()
+            return None
+        slot = PreauthSlot(self, transport, shed)
+        self._preauth[slot] = None
+        self.metrics.preauth_connections.labels(transport).inc()
+        return slot
+
+    def shed_oldest_preauth(self, count: int) -> int:
+        """Close the ``count`` oldest unauthenticated connections (descriptors ran out); returns how many."""
+        oldest = list(itertools.islice(self._preauth, count))
+        for slot in oldest:
+            shed = slot.shed
+            slot.release()
+            self.metrics.preauth_refused.labels("shed").inc()
+            shed()
+        return len(oldest)
 
     async def start(self) -> None:
         """Load revocations and keep watching for new ones (call after the sink started)."""
         await self.load_revocations()
         self._watcher = asyncio.create_task(self.watch_revocations(self.config.limits.revocation_poll_s))
+        self.heap_trimmer.start()
 
     def stop(self) -> None:
+        self.heap_trimmer.stop()
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
@@ -246,4 +304,4 @@ class GatewayCore:
         return out
 
 
-__all__ = ["GatewayCore"]
+__all__ = ["GatewayCore", "PreauthSlot"]

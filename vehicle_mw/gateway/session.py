@@ -30,7 +30,7 @@ from vehicle_mw.gateway.validate import (
 from vehicle_mw.v1 import link_pb2
 
 if TYPE_CHECKING:
-    from vehicle_mw.gateway.core import GatewayCore
+    from vehicle_mw.gateway.core import GatewayCore, PreauthSlot
     from vehicle_mw.gateway.fleet import VehicleState
 
 log = logging.getLogger("vehicle_mw.gateway.session")
@@ -92,7 +92,8 @@ class LinkSession:
         self._probe_id = 0
         self._expected_catalog: bytes | None = None
         self._welcomed = False
-        self._preauth = False
+        # the transport may hand over a slot it took at accept (WebSocket: counted from the TLS handshake)
+        self._preauth: PreauthSlot | None = None
         self.on_authenticated: Callable[[], None] | None = None  # the transport lifts its pre-auth bounds
 
     # ------------------------------------------------------------------ io helpers
@@ -195,23 +196,26 @@ class LinkSession:
             self.core.detach(self, reason)
         return reason
 
+    def adopt_preauth(self, slot: PreauthSlot) -> None:
+        """Use the pre-auth slot the transport took at accept instead of taking one at start."""
+        self._preauth = slot
+
     def _enter_preauth(self) -> None:
         """Count this connection among the unauthenticated ones; refuse it beyond the total bound."""
-        core, limit = self.core, self.core.config.limits.max_preauth_connections
-        if core.preauth_count >= limit:
-            core.metrics.preauth_refused.labels("over_limit").inc()
+        if self._preauth is not None:
+            return
+        slot = self.core.admit_preauth(self.transport, lambda: self.close("shed before authentication"))
+        if slot is None:
+            limit = self.core.config.limits.max_preauth_connections
             raise ProtocolViolation(
                 Code.RATE_LIMITED, f"gateway has {limit} unauthenticated connections already; retry later"
             )
-        core.preauth_count += 1
-        self._preauth = True
-        core.metrics.preauth_connections.labels(self.transport).inc()
+        self._preauth = slot
 
     def _leave_preauth(self) -> None:
-        if self._preauth:
-            self._preauth = False
-            self.core.preauth_count -= 1
-            self.core.metrics.preauth_connections.labels(self.transport).dec()
+        if self._preauth is not None:
+            self._preauth.release()
+            self._preauth = None
 
     @property
     def vehicle_id(self) -> str:
@@ -221,7 +225,7 @@ class LinkSession:
         limits = self.core.config.limits
         self.core.metrics.bytes_in.labels(self.transport).inc(len(raw))
         bound = limits.max_message_bytes if self._welcomed else limits.max_hello_bytes
-        if self._preauth:
+        if self._preauth is not None:
             self.core.metrics.preauth_bytes.labels(self.transport).inc(len(raw))
         if len(raw) > bound:
             if not self._welcomed:

@@ -22,6 +22,9 @@ def server_ssl_context(tls: GatewayTls) -> ssl.SSLContext:
     """TLS 1.2+ server context; asks for client certificates when ``client_ca`` is set."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    # no TLS 1.3 session tickets: vehicles' clients do not resume sessions, and each handshake would
+    # encrypt and send two tickets (~16 KB more per connection while they are written, and CPU)
+    ctx.num_tickets = 0
     try:
         ctx.load_cert_chain(tls.cert, tls.key)
         if tls.client_ca:

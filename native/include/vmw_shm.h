@@ -85,6 +85,9 @@ void vmw_shm_publish(vmw_shm *s);
  * the geometry and the file's real size; counters that cannot exceed the capacity. Failures
  * set vmw_attach_fault() with the field. Indices are checked by each kind's attach. */
 int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out);
+/* Create and attach share one mapping per segment file within a process (reference-counted,
+ * thread-safe): every handle of a ring sees the same addresses, and RSS counts its pages once.
+ * Close drops this handle's reference; the last one unmaps. */
 void vmw_shm_close(vmw_shm *s);
 
 /* Start time of a process (clock ticks since boot), 0 when it does not exist. */

@@ -2,6 +2,8 @@
  * segment whose creator died), attach with validation, process liveness. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -59,8 +61,68 @@ int vmw_proc_alive(pid_t pid, uint64_t start_ticks) {
     return start_ticks == 0 || now == start_ticks;
 }
 
-static int map_fd(int fd, size_t size, vmw_shm *out) {
+/* One mapping per segment per process, shared by every handle of it: a page mapped twice counts
+ * twice in RSS, and a process whose producer and consumer threads each open a ring (the runtime's
+ * threads mode) would hold each ring 2-3 times. Keyed by the file's (device, inode), so a segment
+ * unlinked and created again under the same name gets a mapping of its own. */
+typedef struct shared_map {
+    dev_t dev;
+    ino_t ino;
+    void *base;
+    size_t size;
+    unsigned refs;
+    struct shared_map *next;
+} shared_map;
+
+static shared_map *shared_maps;
+static pthread_mutex_t shared_maps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* mmap(fd) for `size` bytes, or the process's existing mapping of the same file and size. */
+static void *map_shared(int fd, size_t size) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return MAP_FAILED;
+    pthread_mutex_lock(&shared_maps_lock);
+    for (shared_map *m = shared_maps; m; m = m->next) {
+        if (m->dev == st.st_dev && m->ino == st.st_ino && m->size == size) {
+            m->refs++;
+            pthread_mutex_unlock(&shared_maps_lock);
+            return m->base;
+        }
+    }
     void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    shared_map *m = p == MAP_FAILED ? NULL : malloc(sizeof *m);
+    if (m) {
+        *m = (shared_map){st.st_dev, st.st_ino, p, size, 1, shared_maps};
+        shared_maps = m;
+    } else if (p != MAP_FAILED) {
+        munmap(p, size);
+        p = MAP_FAILED;
+        errno = ENOMEM;
+    }
+    pthread_mutex_unlock(&shared_maps_lock);
+    return p;
+}
+
+/* Drop one reference; the last one unmaps. */
+static void unmap_shared(void *base, size_t size) {
+    pthread_mutex_lock(&shared_maps_lock);
+    for (shared_map **at = &shared_maps; *at; at = &(*at)->next) {
+        shared_map *m = *at;
+        if (m->base != base) continue;
+        if (--m->refs == 0) {
+            *at = m->next;
+            munmap(m->base, m->size);
+            free(m);
+        }
+        pthread_mutex_unlock(&shared_maps_lock);
+        return;
+    }
+    pthread_mutex_unlock(&shared_maps_lock);
+    munmap(base, size); /* not ours (cannot happen): still release it */
+}
+
+static int map_fd(int fd, size_t size, vmw_shm *out) {
+    void *p = map_shared(fd, size);
     if (p == MAP_FAILED) return VMW_RING_ESYS;
     out->hdr = p;
     out->map_size = size;
@@ -170,7 +232,7 @@ int vmw_shm_create(const char *name, uint32_t kind, uint64_t capacity, uint32_t 
         errno = e;
         return VMW_RING_ESYS;
     }
-    void *p = mmap(NULL, total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd, 0);
+    void *p = map_shared(fd, total);
     close(fd);
     if (p == MAP_FAILED) {
         int e = errno;
@@ -245,7 +307,7 @@ int vmw_shm_attach(const char *name, uint32_t kind, vmw_shm *out) {
 }
 
 void vmw_shm_close(vmw_shm *s) {
-    if (s->hdr) munmap(s->hdr, s->map_size);
+    if (s->hdr) unmap_shared(s->hdr, s->map_size);
     s->hdr = NULL;
     s->data = NULL;
 }

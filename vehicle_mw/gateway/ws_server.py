@@ -37,6 +37,7 @@ BACKLOG = 1024
 ACCEPTS_PER_WAKEUP = 32  # then the loop serves other connections (authenticated sessions) again
 SHED_PER_EMFILE = 8  # oldest unauthenticated connections closed when accept() runs out of descriptors
 EMFILE_PAUSE_S = 0.05  # accepting resumes once the shed connections' descriptors are closed
+EMFILE_LOG_EVERY_S = 10.0  # one log line per period while descriptors are exhausted, with counts
 # TLS handshakes computed at once. A connection in its TLS handshake holds ~100-200 KB (OpenSSL
 # state, read buffer, the WebSocket connection); hostile peers cut at their first frame come back
 # all together, so without a bound a burst of N reconnects costs N of those at the same moment.
@@ -153,6 +154,8 @@ class LinkServer:
         self._make_connection = None  # set by serve_websocket
         self.shed_total = 0
         self.refused_at_accept = 0
+        self.emfile_events = 0
+        self._emfile_logged: tuple[float, int, int] | None = None  # (time, events, shed) at last line
         for sock in socks:  # one reader per descriptor: this replaces asyncio's own accept callback
             self._loop.add_reader(sock.fileno(), self._accept_ready, sock)
 
@@ -199,19 +202,25 @@ class LinkServer:
                     taken = "closed"
                     self.refused_at_accept += 1
                     conn.close()
-        log.warning(
-            json.dumps(
-                {
-                    "event": "accept_out_of_descriptors",
-                    "port": sock.getsockname()[1],
-                    "error": exc.strerror,
-                    "shed_preauth": shed,
-                    "waiting_connection": taken,
-                    "preauth": self.core.preauth_count,
-                    "sessions": len(self.core.sessions),
-                }
+        self.emfile_events += 1
+        now = self._loop.time()
+        last = self._emfile_logged
+        if last is None or now - last[0] >= EMFILE_LOG_EVERY_S:
+            log.warning(
+                json.dumps(
+                    {
+                        "event": "accept_out_of_descriptors",
+                        "port": sock.getsockname()[1],
+                        "error": exc.strerror,
+                        "times": self.emfile_events - (last[1] if last else 0),
+                        "shed_preauth": self.shed_total - (last[2] if last else 0),
+                        "waiting_connection": taken,
+                        "preauth": self.core.preauth_count,
+                        "sessions": len(self.core.sessions),
+                    }
+                )
             )
-        )
+            self._emfile_logged = (now, self.emfile_events, self.shed_total)
         self._loop.remove_reader(sock.fileno())
         self._loop.call_later(EMFILE_PAUSE_S, self._resume, sock)
 

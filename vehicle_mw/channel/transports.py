@@ -11,7 +11,6 @@ import asyncio
 import pathlib
 import ssl
 
-import grpc
 import websockets
 from websockets.asyncio.client import connect as ws_connect
 
@@ -68,6 +67,8 @@ class GrpcTransport(Transport):
     name = GRPC
 
     def __init__(self, target: str, tls: TlsConfig | None, max_message_bytes: int) -> None:
+        import grpc  # here, not at module level: a WebSocket-only vehicle never pays grpcio's ~20 MB
+
         self.peer = f"grpc://{target}"
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
@@ -92,12 +93,16 @@ class GrpcTransport(Transport):
         )()
 
     async def send(self, message: link_pb2.Uplink | bytes) -> None:
+        import grpc
+
         try:
             await self._call.write(message)
         except (grpc.aio.AioRpcError, grpc.aio.UsageError, RuntimeError, asyncio.InvalidStateError) as exc:
             raise LinkClosed(f"{self.peer}: send failed: {_grpc_reason(exc)}") from None
 
     async def recv(self) -> link_pb2.Downlink:
+        import grpc
+
         try:
             msg = await self._call.read()
         except grpc.aio.AioRpcError as exc:
@@ -118,6 +123,8 @@ def _serialize(message: link_pb2.Uplink | bytes) -> bytes:
 
 
 def _grpc_reason(exc: Exception) -> str:
+    import grpc
+
     if isinstance(exc, grpc.aio.AioRpcError):
         return f"{exc.code().name}: {exc.details()}"
     return str(exc) or type(exc).__name__

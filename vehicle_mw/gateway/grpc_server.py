@@ -2,12 +2,21 @@
 
 Registered with raw-bytes (de)serializers so that a malformed message reaches the session, which
 answers with a protocol Error instead of a bare gRPC status.
+
+gRPC's C core accepts connections and does TLS and HTTP/2 itself: Python sees a connection only
+when its first stream starts, so a gRPC connection counts among the unauthenticated ones from
+its stream's start to the Welcome (WebSocket counts from accept). What bounds the part before is
+gRPC's own: a TLS/HTTP/2 handshake deadline (``grpc.server_handshake_timeout_ms``), a connection
+quota (``grpc.max_allowed_incoming_connections``: the descriptor limit minus headroom, so gRPC
+alone cannot take the descriptors the WebSocket endpoint, SQLite and the HTTP API need), and
+connections without a stream are closed after ``GRPC_IDLE_S``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 from collections.abc import AsyncIterator
 
 import grpc
@@ -19,6 +28,14 @@ from vehicle_mw.gateway.session import LinkSession
 
 SERVICE = "vehicle_mw.v1.VehicleLink"
 DRAIN_S = 1.0
+FD_HEADROOM = 256  # descriptors gRPC's connection quota leaves to the rest of the process
+GRPC_IDLE_S = 30.0  # a connection with no stream (a vehicle opens one at once) is closed after this
+
+
+def connection_quota() -> int:
+    """Most gRPC connections at once: the descriptor soft limit less :data:`FD_HEADROOM`."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return max(16, soft - FD_HEADROOM)
 
 
 async def _drain(requests: AsyncIterator[bytes]) -> None:
@@ -89,6 +106,8 @@ async def serve_grpc(
             # so unauthenticated streams cannot push large messages the gateway has not asked for
             ("grpc.http2.bdp_probe", 0),
             ("grpc.server_handshake_timeout_ms", int(core.config.limits.handshake_timeout_s * 1000)),
+            ("grpc.max_allowed_incoming_connections", connection_quota()),
+            ("grpc.max_connection_idle_ms", int(max(GRPC_IDLE_S, core.config.limits.hello_timeout_s) * 1000)),
         ]
     )
     handler = grpc.stream_stream_rpc_method_handler(_handler(core))
@@ -99,4 +118,4 @@ async def serve_grpc(
     return server, bound
 
 
-__all__ = ["SERVICE", "serve_grpc"]
+__all__ = ["SERVICE", "connection_quota", "serve_grpc"]

@@ -56,8 +56,12 @@ class Uplink:
         on_command: Handler | None = None,
         session_id: str | None = None,
         status_source: Callable[[], dict[str, int]] | None = None,
+        writer_syncs: bool = False,
     ) -> None:
+        """``writer_syncs``: the thread appending to the outbox also calls ``sync_if_due()`` (the
+        runtime's drain thread does), so the uplink need not fsync on its event loop."""
         self.config = config
+        self.writer_syncs = writer_syncs
         self.outbox = outbox
         self.catalog_msg = catalog
         self.session_id = session_id or str(uuid.uuid4())
@@ -324,7 +328,8 @@ class Uplink:
         room = self.config.max_inflight_batches - len(self._inflight)
         if room <= 0:
             return
-        self.outbox.sync_if_due()
+        if not self.writer_syncs:
+            self.outbox.sync_if_due()
         compress = self.config.compression == "zlib"
         for b in self.outbox.pending(self._cursor, room):
             session.send(

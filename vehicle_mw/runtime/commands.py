@@ -164,9 +164,7 @@ def outbox_flush(outbox: Any) -> Callable[[], dict[str, Any]]:
 
     def flush() -> dict[str, Any]:
         before = outbox.stats()
-        outbox.sync()
-        for listener in list(getattr(outbox, "_listeners", ())):  # as Outbox.sync_if_due does:
-            listener()  # the uplink hears of the batches the sync made sendable
+        outbox.flush()  # sync, and the uplink hears of the batches that became sendable
         st = outbox.stats()
         return {
             "synced_seq": st.high_seq,

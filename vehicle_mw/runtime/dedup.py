@@ -8,10 +8,13 @@ source is (last seq stored, the signal ids stored with that seq), so even a fram
 were split over two appends is recognised exactly.
 
 Where the marks live: the outbox's live (unacknowledged) batches are the data itself; batches the
-gateway acknowledged are deleted, so a small file (``highwater.json``, atomically replaced) records
-the marks covering every batch up to its ``outbox_seq``. It is written before any acknowledgement
-that would delete a batch it does not cover yet, so at a restart ``file + live batches after it``
-is exactly what was stored.
+gateway acknowledged are forgotten, so a small file (``highwater.json``, atomically replaced)
+records the marks covering every batch up to its ``outbox_seq``. An acknowledgement becomes
+permanent only when the outbox writes its state file (at most once a second, and before deleting a
+segment), so the marks are written right before any state write that records an ack beyond them
+-- not once per ack (an fsync each). What is written is the snapshot taken after the last complete
+append, so it never covers samples of an append still in progress. At a restart ``file + live
+batches after it`` is exactly what was stored.
 """
 
 from __future__ import annotations
@@ -81,10 +84,12 @@ class DedupOutbox(Outbox):
     """
 
     def __init__(self, directory: str | os.PathLike[str], config: OutboxConfig | None = None) -> None:
+        self._snapshot: tuple[int, dict[str, list]] | None = None  # (high seq, marks) after an append
         super().__init__(directory, config)
         self._marks_lock = threading.Lock()
         self._marks_path = pathlib.Path(directory) / MARKS_FILE
         self.high_water, self._marks_seq = self._recover_marks()
+        self._snapshot = (self.high_seq, self.high_water.as_json())
 
     def _recover_marks(self) -> tuple[HighWater, int]:
         covered, hw = 0, HighWater()
@@ -115,28 +120,32 @@ class DedupOutbox(Outbox):
             fresh = self.high_water.admit(samples)
             if len(fresh):
                 self.append(fresh)
+                self._snapshot = (self.high_seq, self.high_water.as_json())
             return len(fresh)
 
     def _write_marks(self) -> None:
-        covered = self.high_seq
+        snapshot = self._snapshot
+        if snapshot is None:
+            return
+        covered, marks = snapshot
         tmp = self._marks_path.with_suffix(".tmp")
         with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump({"outbox_seq": covered, "marks": self.high_water.as_json()}, fh)
+            json.dump({"outbox_seq": covered, "marks": marks}, fh)
             fh.flush()
             if self.config.fsync != "none":
                 os.fsync(fh.fileno())
         os.replace(tmp, self._marks_path)
         self._marks_seq = covered
 
-    def ack(self, seq: int) -> None:
-        with self._marks_lock:
-            if seq > self._marks_seq:
-                self._write_marks()
-            super().ack(seq)
+    def _write_state(self) -> None:
+        # (called with the outbox lock held, by every path that persists an acknowledgement)
+        if self._snapshot is not None and self._acked > self._marks_seq:
+            self._write_marks()
+        super()._write_state()
 
     def close(self) -> None:
-        with self._marks_lock:
-            if not self._closed:
+        if not self._closed and self._snapshot is not None:
+            with self._lock:
                 self._write_marks()
         super().close()
 

@@ -99,7 +99,12 @@ class UplinkStage(Stage):
                 stage_counters(self.dep.state_dir, {self.name: self.counters}), outbox_flush(self.outbox)
             )
             self._uplink = Uplink(
-                self.dep.channel, self.outbox, self.catalog, status_source=self._status, on_command=commands
+                self.dep.channel,
+                self.outbox,
+                self.catalog,
+                status_source=self._status,
+                on_command=commands,
+                writer_syncs=True,  # the drain loop syncs after its appends
             )
             self._uplink.add_switch_listener(self._switched)
             self._uplink_ready.set()

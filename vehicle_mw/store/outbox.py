@@ -244,12 +244,17 @@ class Outbox:
             self._synced = self._high
 
     def sync_if_due(self) -> None:
-        """With ``fsync: interval``: sync when the interval has passed (the writer and the uplink
-        call this); listeners hear of the batches it made sendable, as of an append."""
+        """With ``fsync: interval``: :meth:`flush` when the interval has passed (the writer and the
+        uplink call this)."""
         if self._synced < self._high and time.monotonic() - self._last_fsync >= self.config.fsync_interval_s:
-            self.sync()
-            for listener in list(self._listeners):
-                listener()
+            self.flush()
+
+    def flush(self) -> None:
+        """:meth:`sync` now, then tell the listeners (as after an append): the uplink sends what
+        the sync made sendable."""
+        self.sync()
+        for listener in list(self._listeners):
+            listener()
 
     def add_listener(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` (from the appending thread) after every append."""

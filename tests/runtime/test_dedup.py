@@ -69,3 +69,51 @@ def test_marks_recovered_from_unacknowledged_batches_after_a_kill(tmp_path):
     assert again.append_new(frames(3, range(5, 9))) == 6
     again.close()
     box.close()
+
+
+def _reopen_after_kill(path, cfg) -> DedupOutbox:
+    """A second outbox on the folder, the first left unclosed (as after SIGKILL)."""
+    return DedupOutbox(path, cfg)
+
+
+def test_marks_cover_every_acknowledged_batch_after_a_kill(tmp_path):
+    # small segments: acks empty whole segments, whose deletion persists the ack (and so the marks)
+    cfg = OutboxConfig(
+        directory=str(tmp_path), fsync="none", max_batch_samples=30, segment_bytes=4096, max_bytes=65536
+    )
+    box = DedupOutbox(tmp_path, cfg)
+    for start in range(0, 200, 10):
+        box.append_new(frames(5, range(start, start + 10)))
+        box.sync()
+        box.ack(box.high_seq - 1)  # the gateway lags one batch behind
+    assert box._marks_path.exists()
+    assert box._marks_seq >= box.acked_seq  # covered before the ack was made permanent
+    again = _reopen_after_kill(tmp_path, cfg)
+    assert again.acked_seq <= box.acked_seq
+    # a decoder restart re-offers the last 50 frames: acknowledged or live, all are repeats
+    assert again.append_new(frames(5, range(150, 200))) == 0
+    assert again.append_new(frames(5, range(195, 205))) == 15  # frames 200..204 are new
+    again.close()
+    box.close()
+
+
+def test_marks_are_not_rewritten_for_every_ack(tmp_path):
+    cfg = OutboxConfig(directory=str(tmp_path), fsync="none", max_batch_samples=8)
+    box = DedupOutbox(tmp_path, cfg)
+    writes = 0
+    original = box._write_marks
+
+    def counting() -> None:
+        nonlocal writes
+        writes += 1
+        original()
+
+    box._write_marks = counting
+    for start in range(0, 100, 2):
+        box.append_new(frames(0, range(start, start + 2)))
+        box.sync()
+        box.ack(box.high_seq)
+    assert box.acked_seq == box.high_seq
+    assert writes < 10  # 50 acks, one segment: the state (and the marks) at most once a second
+    box.close()
+    assert writes >= 1  # ... and at close

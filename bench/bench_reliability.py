@@ -8,6 +8,10 @@ well-behaved vehicle streams batches over WebSocket/TLS and a new vehicle connec
 The comparison is the same good vehicle (and connects) with no attack, in the same run.
 
     python -m bench.bench_reliability [--quick]
+    python -m bench.bench_reliability --only ws_partial_frame --seconds 6 --warmup 5   # a direction check
+
+With ``--only`` (phases: none, all, or a MIX kind) or ``--seconds`` the rows are printed and
+bench/results/reliability.md is left alone: only a full run writes the section.
 """
 
 from __future__ import annotations
@@ -186,7 +190,8 @@ async def phase(
     http_port: int,
     ca: bytes,
     seconds: float,
-    attack: bool,
+    attack: bool | str,
+    warmup: float = 8.0,
 ) -> dict:
     ctx = ssl.create_default_context(cadata=ca.decode())
     stop = asyncio.Event()
@@ -201,7 +206,7 @@ async def phase(
             cwd=ROOT,
             env=env,
         )
-        await asyncio.sleep(8)  # let the flood build up before measuring
+        await asyncio.sleep(warmup)  # let the flood build up before measuring
     tag = "".join(c if c.isalnum() else "-" for c in name)  # vehicle ids: letters, digits, -
     lat, (ok, tried) = await asyncio.gather(
         good_vehicle(ws_url, ctx, seconds, f"GOOD-{tag}"), connects(ws_url, ctx, seconds, tag)
@@ -227,6 +232,11 @@ async def phase(
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_reliability")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seconds", type=float, help="measurement per phase (default 15, --quick 8)")
+    parser.add_argument("--warmup", type=float, default=8.0, help="flood build-up before measuring")
+    parser.add_argument(
+        "--only", action="append", default=[], help="phase to run (none, all, or a kind); repeatable"
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)
     parser.add_argument("--attack", nargs=4, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,7 +249,8 @@ def main() -> int:
         ws, target, port, ca_file = args.attack
         asyncio.run(attack_forever(ws, target, int(port), pathlib.Path(ca_file).read_bytes()))
         return 0
-    seconds = 8.0 if args.quick else 15.0
+    seconds = args.seconds or (8.0 if args.quick else 15.0)
+    partial = bool(args.only) or args.seconds is not None or args.warmup != 8.0
     with tempfile.TemporaryDirectory(prefix="vmw-bench-rel-") as tmp:
         work = pathlib.Path(tmp)
         ca = make_ca(work / "ca")
@@ -250,6 +261,9 @@ def main() -> int:
         plan: list[tuple[str, bool | str]] = [("no attack (comparison)", False)]
         plan += [(f"{n} {k.replace('_', ' ')} only", k) for k, n in MIX.items()]
         plan += [(f"all {sum(MIX.values())} together", True)]
+        if args.only:
+            keys = {False: "none", True: "all"}
+            plan = [(n, a) for n, a in plan if keys.get(a, a) in args.only]  # type: ignore[call-overload]
         rows, log_kib, alive = [], [], []
         for name, attack in plan:  # a fresh gateway per phase: RSS peaks do not carry over
             log_file = work / f"gateway-{len(rows)}.log"
@@ -264,7 +278,17 @@ def main() -> int:
                 assert proc.stdout is not None
                 ws_url, grpc_target, http_port = proc.stdout.readline().split()
                 row = asyncio.run(
-                    phase(name, proc.pid, ws_url, grpc_target, int(http_port), ca_pem, seconds, attack)
+                    phase(
+                        name,
+                        proc.pid,
+                        ws_url,
+                        grpc_target,
+                        int(http_port),
+                        ca_pem,
+                        seconds,
+                        attack,
+                        args.warmup,
+                    )
                 )
                 print(row, flush=True)
                 rows.append(row)
@@ -278,6 +302,9 @@ def main() -> int:
                     proc.wait(10)
             log_kib.append(log_file.stat().st_size / 1024)
         log_bytes = max(log_kib) * 1024
+    if partial:
+        print("partial run (--only/--seconds/--warmup): bench/results/reliability.md not written")
+        return 0
     hostile_total = sum(MIX.values())
     lines = [
         "## Reliability (gateway under pre-authentication attack)",

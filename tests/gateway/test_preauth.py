@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import _ssl
 import asyncio
+import gc
 import logging
 import os
 import re
@@ -146,6 +148,42 @@ def test_tls_handshakes_in_progress_count_as_unauthenticated(tmp_path, pki):
             await good.close()
             for _r, w in raw:
                 w.close()
+
+    run(scenario())
+
+
+def test_closed_tls_connections_free_their_tls_state_without_the_garbage_collector(tmp_path, pki):
+    """asyncio's transports sit in reference cycles (and TLS shutdown errors keep frames in their
+    tracebacks): without the release at connection loss, every closed connection's OpenSSL object
+    and read buffer waited for the cyclic GC."""
+    tls = GatewayTls(cert=str(pki.server.cert), key=str(pki.server.key))
+    cfg = local_config(tmp_path, allow_anonymous=True, tls=tls)
+    ctx = ssl.create_default_context(cafile=str(pki.ca.cert))
+
+    def live_ssl_objects() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is _ssl._SSLSocket)  # OpenSSL's SSL objects
+
+    async def scenario():
+        async with Gateway(cfg) as gw:
+            gc.collect()
+            gc.disable()
+            try:
+                before = live_ssl_objects()
+                for i in range(20):
+                    if i % 2:
+                        async with connect(gw.ws_url, ssl=ctx, compression=None) as ws:
+                            ws.transport.write(_partial_frame(8 << 20, 1024))
+                            assert await closed_within(ws, 10)
+                    else:
+                        v = await WsVehicle.connect(gw.ws_url, ctx)
+                        assert (await v.open(hello(f"VIN-C{i}"))).WhichOneof("msg") == "welcome"
+                        await v.close()
+                assert await until(lambda: gw.core.preauth_count == 0 and not gw.core.sessions)
+                # the gateway's handlers finish their close a moment after the client's
+                ok = await until(lambda: live_ssl_objects() <= before + 2)
+                assert ok, live_ssl_objects() - before
+            finally:
+                gc.enable()
 
     run(scenario())
 

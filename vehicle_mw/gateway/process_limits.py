@@ -72,6 +72,11 @@ def _release_tls_state(connection_lost: Any) -> Any:
 
     def lost(self: sslproto.SSLProtocol, exc: Exception | None) -> None:
         connection_lost(self, exc)
+        sslobj = self._sslobj
+        if sslobj is not None:
+            # exceptions of the TLS shutdown keep ssl.SSLObject's frames (and it) in their traceback:
+            # free the OpenSSL object it wraps (``ssl._ssl._SSLSocket``), whoever holds the wrapper
+            sslobj._sslobj = None
         self._sslobj = None
         self._extra.pop("ssl_object", None)
         self._incoming.read()

@@ -23,7 +23,7 @@ class OutboxConfig(StrictModel):
         "interval", description="batch: fsync every append; interval: at most every fsync_interval_s; none"
     )
     fsync_interval_s: float = Field(
-        0.025,
+        0.02,
         gt=0,
         description="fsync period for fsync: interval; only synced batches are sent, so this bounds"
         " the added latency (raise it on wear-sensitive flash)",
@@ -32,7 +32,7 @@ class OutboxConfig(StrictModel):
         2048, ge=1, le=65536, description="appends are split into batches this big"
     )
     linger_ms: float = Field(
-        10.0,
+        20.0,
         ge=0,
         le=1000,
         description="the runtime collects samples of every source this long into one append: fewer,"

@@ -67,10 +67,10 @@ class UplinkStage(Stage):
                     parts.append(np.frombuffer(view, SAMPLE_DTYPE))
             if not parts:
                 return 0
-            samples = parts[0] if len(parts) == 1 else np.concatenate(parts)
-            self.samples_in += len(samples)
-            self.samples_stored += self.outbox.append_new(samples)
-            return len(samples)
+            n = sum(len(p) for p in parts)
+            self.samples_in += n
+            self.samples_stored += self.outbox.append_new(parts)
+            return n
 
     def _drain_loop(self) -> None:
         linger = self.dep.channel.outbox.linger_ms / 1000.0

@@ -238,9 +238,11 @@ class Outbox:
         """fsync whatever is written but not yet synced; it becomes visible to :meth:`pending`."""
         with self._lock:
             if self._dirty and self._segments and not self._closed:
+                # the interval runs from the start of a sync: a writer waking every
+                # fsync_interval_s finds the next one due, however long this one took
+                self._last_fsync = time.monotonic()
                 os.fsync(self._segments[-1].fd)
                 self._dirty = False
-                self._last_fsync = time.monotonic()
             self._synced = self._high
 
     def sync_if_due(self) -> None:

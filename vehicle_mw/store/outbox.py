@@ -170,6 +170,7 @@ class Outbox:
         seqs: list[int] = []
         with self._lock:
             self._check_open()
+            synced_before = self._synced
             for start in range(0, len(data), step):
                 part = data[start : start + step]
                 # stored as it will be sent: one encoding per batch, ~2/3 of the record bytes on disk
@@ -177,8 +178,10 @@ class Outbox:
                 if seq is not None:
                     seqs.append(seq)
             self._maybe_fsync()
-        for listener in list(self._listeners):
-            listener()
+            sendable = self._synced > synced_before
+        if sendable:  # (with fsync: interval, usually not yet: the sync that follows tells them)
+            for listener in list(self._listeners):
+                listener()
         return seqs
 
     def pending(self, after_seq: int, limit: int) -> list[Batch]:
@@ -190,6 +193,8 @@ class Outbox:
         """
         with self._lock:
             self._check_open()
+            if max(after_seq, self._acked) >= self._synced:  # the usual poll: nothing new to send
+                return []
             rows = self._index.rows
             start = self._index.position(max(after_seq, self._acked))
             picked: list[int] = []
@@ -259,7 +264,8 @@ class Outbox:
             listener()
 
     def add_listener(self, callback: Callable[[], None]) -> None:
-        """Call ``callback()`` (from the appending thread) after every append."""
+        """Call ``callback()`` whenever batches became sendable (after an append that synced, or a
+        :meth:`flush`), from the thread that did it."""
         self._listeners.append(callback)
 
     def remove_listener(self, callback: Callable[[], None]) -> None:

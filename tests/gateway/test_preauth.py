@@ -13,12 +13,14 @@ import ssl
 import subprocess
 import sys
 
+import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidHandshake
 
 from vehicle_mw.gateway import Gateway
 from vehicle_mw.gateway.loadgen import GrpcVehicle, WsVehicle, hello
 from vehicle_mw.gateway.log_limit import RateLimitFilter
+from vehicle_mw.gateway.process_limits import HeapTrimmer
 from vehicle_mw.manifest.gateway import GatewayLimits, GatewayTls
 from vehicle_mw.v1 import link_pb2
 
@@ -186,6 +188,19 @@ def test_closed_tls_connections_free_their_tls_state_without_the_garbage_collect
                 gc.enable()
 
     run(scenario())
+
+
+def test_heap_trimmer_trims_once_per_burst():
+    trimmer = HeapTrimmer(min_free_bytes=16 << 20)
+    if not trimmer.available or trimmer.free_bytes() is None:
+        pytest.skip("not glibc")
+    trimmer.trim_if_worth_it()  # sets the floor
+    before = trimmer.trims
+    burst = [bytearray(2000) for _ in range(32 * 1024)]  # 64 MiB of heap chunks (below mmap size)
+    del burst
+    assert trimmer.trim_if_worth_it(), trimmer.free_bytes()
+    assert not trimmer.trim_if_worth_it(), "nothing freed since: no second trim"
+    assert trimmer.trims == before + 1
 
 
 def test_slowloris_http_connections_are_closed(tmp_path):

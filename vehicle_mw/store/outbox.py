@@ -129,6 +129,7 @@ class Outbox:
         except OSError as exc:
             raise OutboxError(f"outbox folder {self.directory}: {exc.strerror}") from None
         self._lock = threading.RLock()
+        self._sync_lock = threading.Lock()
         self._listeners: list[Callable[[], None]] = []
         self._segments: list[_Segment] = []
         self._by_ident: dict[int, _Segment] = {}
@@ -177,8 +178,12 @@ class Outbox:
                 seq = self._append_one(columns_bytes(part), len(part), priority)
                 if seq is not None:
                     seqs.append(seq)
-            self._maybe_fsync()
-            sendable = self._synced > synced_before
+            sync = self._sync_due()
+            if self.config.fsync == "none":
+                self._synced = self._high
+        if sync:
+            self.sync()  # after the lock: see sync()
+        sendable = self._synced > synced_before
         if sendable:  # (with fsync: interval, usually not yet: the sync that follows tells them)
             for listener in list(self._listeners):
                 listener()
@@ -240,15 +245,31 @@ class Outbox:
                 self._drop_segment(seg)
 
     def sync(self) -> None:
-        """fsync whatever is written but not yet synced; it becomes visible to :meth:`pending`."""
-        with self._lock:
-            if self._dirty and self._segments and not self._closed:
-                # the interval runs from the start of a sync: a writer waking every
-                # fsync_interval_s finds the next one due, however long this one took
-                self._last_fsync = time.monotonic()
-                os.fsync(self._segments[-1].fd)
-                self._dirty = False
-            self._synced = self._high
+        """fsync whatever is written but not yet synced; it becomes visible to :meth:`pending`.
+
+        The fsync runs outside the outbox lock (on a duplicate of the segment's descriptor), so
+        the uplink's acks and sends do not wait for the disk."""
+        with self._sync_lock:  # one sync at a time
+            with self._lock:
+                high = self._high
+                fd = None
+                if self._dirty and self._segments and not self._closed:
+                    fd = os.dup(self._segments[-1].fd)  # (a roll meanwhile fsyncs the old one itself)
+                    self._dirty = False
+                    # the interval runs from the start of a sync: a writer waking every
+                    # fsync_interval_s finds the next one due, however long this one took
+                    self._last_fsync = time.monotonic()
+            if fd is not None:
+                try:
+                    os.fsync(fd)
+                except OSError:
+                    with self._lock:
+                        self._dirty = True
+                    raise
+                finally:
+                    os.close(fd)
+            with self._lock:
+                self._synced = max(self._synced, high)
 
     def sync_if_due(self) -> None:
         """With ``fsync: interval``: :meth:`flush` when the interval has passed (the writer and the
@@ -366,14 +387,11 @@ class Outbox:
             seg.live_batches -= n
             seg.live_bytes -= int(nbytes)
 
-    def _maybe_fsync(self) -> None:
+    def _sync_due(self) -> bool:
         policy = self.config.fsync
-        if policy == "none":
-            self._synced = self._high
-        elif policy == "batch" or (
+        return policy == "batch" or (
             policy == "interval" and time.monotonic() - self._last_fsync >= self.config.fsync_interval_s
-        ):
-            self.sync()
+        )
 
     def _roll(self) -> _Segment:
         if self._segments and self.config.fsync != "none":

@@ -66,17 +66,6 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
     async def q(fn, *args):
         return await asyncio.to_thread(fn, *args)
 
-    def live_fleet() -> list[dict[str, Any]]:
-        """The core's live fleet with each vehicle's ``corrupt`` (outbox samples lost to damaged
-        records) from its last VehicleStatus, next to ``evicted``."""
-        rows = core.live_fleet()
-        for row in rows:
-            if "corrupt" not in row:
-                state = core.vehicles.get(row["vehicle_id"])
-                st = state.last_status if state is not None else None
-                row["corrupt"] = st.corrupt if st is not None else None
-        return rows
-
     async def known(vehicle_id: str) -> None:
         if vehicle_id not in core.vehicles and not await q(queries.exists, vehicle_id):
             raise HTTPException(404, f"unknown vehicle {vehicle_id}")
@@ -87,7 +76,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
 
     @app.get("/api/fleet", summary="vehicles with their live link state")
     async def fleet(_: Annotated[Principal, Depends(viewer)]) -> list[dict[str, Any]]:
-        return live_fleet()
+        return core.live_fleet()
 
     @app.get("/api/vehicles", summary="every vehicle the database knows")
     async def vehicles(_: Annotated[Principal, Depends(viewer)]) -> list[dict[str, Any]]:
@@ -211,7 +200,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
                             "type": "fleet",
                             "time_ns": time.time_ns(),
                             "gateway_id": core.config.gateway_id,
-                            "vehicles": live_fleet(),
+                            "vehicles": core.live_fleet(),
                         }
                     )
                 )

@@ -299,6 +299,7 @@ class GatewayCore:
                     "outbox_records": st.outbox_records if st else None,
                     "outbox_bytes": st.outbox_bytes if st else None,
                     "evicted": st.evicted if st else None,
+                    "corrupt": st.corrupt if st else None,
                 }
             )
         return out

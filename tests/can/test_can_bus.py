@@ -11,7 +11,7 @@ import time
 import can
 import pytest
 
-from vehicle_mw.can import BusReader, CanIngest, CollectingSink
+from vehicle_mw.can import BusReader, CanIngest, CollectingSink, SerializedSink
 from vehicle_mw.manifest.can import CanBus
 from vehicle_mw.native.records import FRAME_ERROR, FRAME_FD
 
@@ -133,3 +133,32 @@ def test_udp_multicast_bus_fed_by_another_process():
     assert frames["seq"].tolist() == list(range(50))
     assert set(frames["len"].tolist()) == {12} and all(frames["flags"] & FRAME_FD)
     assert [int(f["data"][0]) for f in frames] == list(range(50))
+
+
+def test_one_sink_per_bus_and_a_shared_sink_is_serialized():
+    cfgs = [
+        CanBus(name="pt", interface="virtual", channel=_channel("c")),
+        CanBus(name="body", interface="virtual", channel=_channel("d")),
+    ]
+    sinks = [CollectingSink(), CollectingSink()]
+    senders = [can.Bus(interface="virtual", channel=c.channel) for c in cfgs]
+    try:
+        with CanIngest(cfgs, sinks) as ingest:
+            assert [r.sink for r in ingest.readers] == sinks
+            assert all(r.wait_open(5) for r in ingest.readers)
+            for i in range(20):
+                senders[0].send(can.Message(arbitration_id=0x10, is_extended_id=False, data=[i]))
+            senders[1].send(can.Message(arbitration_id=0x20, is_extended_id=False, data=[1]))
+            assert sinks[0].wait_for(20, timeout=5) and sinks[1].wait_for(1, timeout=5)
+    finally:
+        for s in senders:
+            s.shutdown()
+    assert set(sinks[0].frames()["can_id"].tolist()) == {0x10}
+    assert set(sinks[1].frames()["can_id"].tolist()) == {0x20}
+    shared = CollectingSink()
+    ingest = CanIngest(cfgs, shared)
+    wrapped = {id(r.sink) for r in ingest.readers}
+    assert len(wrapped) == 1 and isinstance(ingest.readers[0].sink, SerializedSink)
+    assert ingest.readers[0].sink.sink is shared
+    with pytest.raises(ValueError, match="2 buses need 2 sinks, got 1"):
+        CanIngest(cfgs, [shared])

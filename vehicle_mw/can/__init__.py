@@ -5,10 +5,11 @@ What other parts use::
     from vehicle_mw.can import CanIngest, replay_log, FRAME_DTYPE
     from vehicle_mw.native import SlotRing, FRAME_SIZE
 
-    frames = SlotRing.create("/vmw.can.frames", FRAME_SIZE, 8192)
+    rings = [SlotRing.create(f"/vmw.can.{b.name}.frames", FRAME_SIZE, 8192) for b in machine.can]
 
     # live buses from the machine manifest (list[CanBus]; bus id = position in the list)
-    with CanIngest(machine.can, frames) as ingest:      # one reader thread per bus
+    with CanIngest(machine.can, rings) as ingest:       # one reader thread per bus, a ring each
+        # (one sink for all buses works too: the readers then share it under a lock)
         ingest.status()                  # [BusStatus(state, frames, dropped, error_frames, ...)]
 
     # replay a log (asc, blf, trc, candump .log, csv, mf4 with asammdf) through the same path
@@ -22,7 +23,7 @@ BRS, ESI, RTR, error) and a per-bus sequence number. Decoding is in
 :mod:`vehicle_mw.signals` (``Decoder.decode_ring(frames, samples)``).
 """
 
-from vehicle_mw.can.bus import BusReader, BusStatus, CanIngest, open_bus
+from vehicle_mw.can.bus import BusReader, BusStatus, CanIngest, SerializedSink, open_bus
 from vehicle_mw.can.frames import FrameBatch, frames_from_messages, message_flags
 from vehicle_mw.can.replay import ReplayError, ReplayReport, open_log, replay_log
 from vehicle_mw.can.sink import CallbackSink, CollectingSink, FrameSink, deliver
@@ -41,6 +42,7 @@ __all__ = [
     "MessageSource",
     "ReplayError",
     "ReplayReport",
+    "SerializedSink",
     "deliver",
     "frames_from_messages",
     "message_flags",

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import can
@@ -227,11 +227,37 @@ class BusReader:
             batch.clear()
 
 
-class CanIngest:
-    """All buses of a machine manifest, each read by its own :class:`BusReader` into one sink."""
+class SerializedSink:
+    """A sink several bus threads may push into: one push at a time (a ``SlotRing`` is single-producer:
+    two readers pushing into it at once would corrupt it)."""
 
-    def __init__(self, buses: list[CanBus], sink: FrameSink, **reader_options):
-        self.readers = [BusReader(cfg, i, sink, **reader_options) for i, cfg in enumerate(buses)]
+    def __init__(self, sink: FrameSink):
+        self.sink = sink
+        self._lock = threading.Lock()
+
+    def push_batch(self, buf) -> int:
+        with self._lock:
+            return self.sink.push_batch(buf)
+
+
+class CanIngest:
+    """All buses of a machine manifest, each read by its own :class:`BusReader`.
+
+    ``sinks``: one per bus (the fast way: a frame ring per bus, as the runtime has), or one for all,
+    which the readers then share through a :class:`SerializedSink`.
+    """
+
+    def __init__(self, buses: list[CanBus], sinks: FrameSink | Sequence[FrameSink], **reader_options):
+        if isinstance(sinks, Sequence):
+            if len(sinks) != len(buses):
+                raise ValueError(f"{len(buses)} buses need {len(buses)} sinks, got {len(sinks)}")
+            per_bus = list(sinks)
+        else:
+            per_bus = [SerializedSink(sinks) if len(buses) > 1 else sinks] * len(buses)
+        self.readers = [
+            BusReader(cfg, i, sink, **reader_options)
+            for i, (cfg, sink) in enumerate(zip(buses, per_bus, strict=True))
+        ]
 
     def start(self) -> CanIngest:
         for r in self.readers:
@@ -252,4 +278,4 @@ class CanIngest:
         self.stop()
 
 
-__all__ = ["BusReader", "BusStatus", "CanIngest", "open_bus"]
+__all__ = ["BusReader", "BusStatus", "CanIngest", "SerializedSink", "open_bus"]

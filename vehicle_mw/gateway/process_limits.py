@@ -66,12 +66,17 @@ def raise_fd_limit() -> tuple[int, int]:
     return soft, hard
 
 
+_SSLPROTO_STATE = ("_sslobj", "_extra", "_incoming", "_ssl_buffer", "_ssl_buffer_view")
+
+
 def _release_tls_state(connection_lost: Any) -> Any:
     """Wrap ``SSLProtocol.connection_lost``: afterwards nothing uses the SSL object or buffers
     (every path that would is guarded by the UNWRAPPED state), so free them now, not at GC time."""
 
     def lost(self: sslproto.SSLProtocol, exc: Exception | None) -> None:
         connection_lost(self, exc)
+        if not all(hasattr(self, a) for a in _SSLPROTO_STATE):  # another asyncio than 3.11/3.12's
+            return  # (the state is then freed by the garbage collector, as without this wrapper)
         sslobj = self._sslobj
         if sslobj is not None:
             # exceptions of the TLS shutdown keep ssl.SSLObject's frames (and it) in their traceback:

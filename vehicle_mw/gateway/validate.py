@@ -19,6 +19,9 @@ from vehicle_mw.v1 import link_pb2
 
 Code = link_pb2.Error.Code
 INT64_MAX = (1 << 63) - 1
+SOURCE_ID_MAX = 0xFFFF  # a vehicle's source id is a u16
+VALUE_KINDS = frozenset(link_pb2.ValueKind.values())
+_KIND_LIST = np.array(sorted(VALUE_KINDS), dtype=np.int64)
 _STATUS_COUNTERS = ("ts_ns", "frames", "samples", "outbox_records", "outbox_bytes", "evicted", "corrupt")
 
 
@@ -55,7 +58,8 @@ def batch_columns(
 
 
 def check_columns(seq: int, cols: link_pb2.SampleColumns, max_samples: int) -> None:
-    """Equal column lengths, at most ``max_samples``, and integers that fit a signed 64-bit column."""
+    """Equal column lengths, at most ``max_samples``, integers that fit a signed 64-bit column,
+    kinds of the ValueKind enum and source ids of 16 bits."""
     n = len(cols.signal_id)
     if n > max_samples:
         raise ProtocolViolation(
@@ -76,6 +80,26 @@ def check_columns(seq: int, cols: link_pb2.SampleColumns, max_samples: int) -> N
             raise ProtocolViolation(
                 Code.MALFORMED,
                 f"batch {seq}: column {name} holds a value beyond {INT64_MAX} (signed 64 bits)",
+            )
+    if len(cols.kind):
+        kinds = np.fromiter(cols.kind, dtype=np.int64, count=n)
+        bad = np.flatnonzero(~np.isin(kinds, _KIND_LIST))
+        if bad.size:
+            i = int(bad[0])
+            raise ProtocolViolation(
+                Code.MALFORMED,
+                f"batch {seq}: column kind entry {i} is {int(kinds[i])}, not a ValueKind"
+                f" (one of {sorted(VALUE_KINDS)})",
+            )
+    if n:
+        sources = np.fromiter(cols.source_id, dtype=np.uint64, count=n)
+        bad = np.flatnonzero(sources > SOURCE_ID_MAX)
+        if bad.size:
+            i = int(bad[0])
+            raise ProtocolViolation(
+                Code.MALFORMED,
+                f"batch {seq}: column source_id entry {i} is {int(sources[i])},"
+                f" beyond {SOURCE_ID_MAX} (16 bits)",
             )
 
 
@@ -103,6 +127,8 @@ def check_link_event(event: link_pb2.LinkEvent) -> None:
 
 __all__ = [
     "INT64_MAX",
+    "SOURCE_ID_MAX",
+    "VALUE_KINDS",
     "batch_columns",
     "check_columns",
     "check_link_event",

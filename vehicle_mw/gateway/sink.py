@@ -3,7 +3,10 @@
 The gateway calls these from its event loop; each write returns an awaitable that completes only
 once the write is durable (so an Ack can follow). SQLite is the embedded default
 (:class:`~vehicle_mw.gateway.sqlite_sink.SqliteSink`); a PostgreSQL or NATS JetStream sink
-implements the same methods. ``write_batch`` must be idempotent per (vehicle, seq).
+implements the same methods. ``write_batch`` must be idempotent per (vehicle, seq). A vehicle's
+writes must become durable in the order they were made; across vehicles a sink should be fair (the
+SQLite sink forms its group commits round-robin per vehicle, so one vehicle's flood of large
+batches does not hold back another's small ones).
 """
 
 from __future__ import annotations

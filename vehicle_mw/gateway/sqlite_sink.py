@@ -5,6 +5,13 @@ transaction, commits, and only then completes the futures, so an Ack never prece
 Dedup is durable: the ``batches`` row (vehicle, seq) is inserted in the same transaction as the
 batch's samples, and a batch whose row exists is skipped.
 
+Fairness: writes wait in one queue per vehicle, in the order the vehicle's session made them, and
+a group is formed round-robin over those queues, least recently served vehicle first, up to
+``max_group_samples`` samples (a bigger batch commits in a group of its own). So a vehicle flooding
+maximum-size batches delays another vehicle's small batch by the commit in progress and at most one
+more of its batches (when it is the flooder's turn), not by everything it has queued; a vehicle's
+own writes still commit in its order.
+
 Isolation: a group whose commit fails is rolled back and its writes retried one transaction each,
 so only the write that cannot be stored fails (its vehicle gets the Error) and the others commit.
 
@@ -24,7 +31,8 @@ import queue
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from vehicle_mw.gateway import revocation
@@ -36,7 +44,11 @@ from vehicle_mw.v1 import link_pb2
 log = logging.getLogger("vehicle_mw.gateway.sqlite")
 
 MAX_OPS_PER_COMMIT = 512
-MAX_SAMPLES_PER_COMMIT = 500_000
+# Samples per commit group: a batch this big or bigger commits alone. Inserting 131,072 samples
+# took ~1.4 s on a loaded 2-core machine; bigger groups save little (the per-commit cost, an fsync,
+# is small next to inserting that many rows) and make every other vehicle's next batch wait longer.
+MAX_SAMPLES_PER_COMMIT = 65_536
+_SESSIONS_LANE = ("sessions",)  # close_session writes name no vehicle (never equal to a vehicle id)
 _STOP = object()
 NAN_TEXT = "NaN"  # how a NaN float is stored in a REAL column (SQLite would store NULL)
 
@@ -77,9 +89,18 @@ def connect(
 class SqliteSink(Sink):
     """The embedded default sink."""
 
-    def __init__(self, path: str | pathlib.Path, synchronous: str = "full"):
+    def __init__(
+        self,
+        path: str | pathlib.Path,
+        synchronous: str = "full",
+        *,
+        fair: bool = True,
+        max_group_samples: int = MAX_SAMPLES_PER_COMMIT,
+    ):
         self.path = pathlib.Path(path)
         self.synchronous = synchronous
+        self.fair = fair  # False: one queue for all, groups in arrival order (for comparison)
+        self.max_group_samples = max_group_samples
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -89,6 +110,7 @@ class SqliteSink(Sink):
         self.on_commit: Callable[[int, float], None] | None = None  # (ops, seconds), for metrics
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
+        self._takes = 0  # batches taken into groups so far (the writer thread's clock for fairness)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -198,26 +220,70 @@ class SqliteSink(Sink):
     # ------------------------------------------------------------------ writer thread
 
     def _run(self, conn: sqlite3.Connection) -> None:
+        lanes: dict[Hashable, deque] = {}  # per vehicle: (arrival number, item), in arrival order
+        served: dict[Hashable, int] = {}  # per vehicle: when a group last took one of its batches
+        arrivals = 0
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is _STOP:
-                break
-            group = [first]
-            samples = 0
-            while len(group) < MAX_OPS_PER_COMMIT and samples < MAX_SAMPLES_PER_COMMIT:
+        while True:
+            block = not lanes  # wait only when nothing is pending
+            while not stopping:
                 try:
-                    item = self._queue.get_nowait()
+                    item = self._queue.get() if block else self._queue.get_nowait()
                 except queue.Empty:
                     break
+                block = False
                 if item is _STOP:
-                    stopping = True
+                    stopping = True  # what is queued before the stop is still committed
                     break
-                group.append(item)
-                if item[0] == self._op_batch:
-                    samples += len(item[1][2].signal_id)
-            self._commit_group(conn, group)
+                arrivals += 1
+                lanes.setdefault(self._lane(item), deque()).append((arrivals, item))
+            if not lanes:
+                break
+            self._commit_group(conn, self._form_group(lanes, served))
+            if len(served) > 4 * len(lanes) + 1024:  # forget vehicles with nothing pending
+                for key in [k for k in served if k not in lanes]:
+                    del served[key]
         conn.close()
+
+    def _lane(self, item: tuple) -> Hashable:
+        """The queue a write waits in: its vehicle's (one queue for all when not fair)."""
+        if not self.fair:
+            return None
+        op, args, _fut = item
+        return _SESSIONS_LANE if op == self._op_close_session else args[0]
+
+    def _form_group(self, lanes: dict[Hashable, deque], served: dict[Hashable, int]) -> list:
+        """Take the next commit group out of ``lanes``: one write per vehicle in turn (the vehicle
+        whose batch was taken least recently first, then by arrival), at most ``MAX_OPS_PER_COMMIT``
+        writes and ``max_group_samples`` samples; a group's first write is taken whatever its size,
+        writes without samples (watermarks, status, sessions) always fit. A vehicle whose next batch
+        does not fit waits for the next group, its later writes with it (its order is kept). Only
+        batches count as a turn, so a vehicle's small writes never cost its next batch its turn."""
+        order = sorted(lanes, key=lambda k: (served.get(k, -1), lanes[k][0][0]))
+        group: list = []
+        samples = 0
+        while order and len(group) < MAX_OPS_PER_COMMIT:
+            again = []
+            for key in order:
+                if len(group) >= MAX_OPS_PER_COMMIT:
+                    break
+                lane = lanes[key]
+                item = lane[0][1]
+                size = len(item[1][2].signal_id) if item[0] == self._op_batch else 0
+                if group and size and samples + size > self.max_group_samples:
+                    continue  # this vehicle is done for this group
+                lane.popleft()
+                group.append(item)
+                if size:
+                    samples += size
+                    self._takes += 1
+                    served[key] = self._takes
+                if lane:
+                    again.append(key)
+                else:
+                    del lanes[key]
+            order = again
+        return group
 
     def _commit_group(self, conn: sqlite3.Connection, group: list) -> None:
         t0 = time.perf_counter()

@@ -140,8 +140,8 @@ def test_groups_take_one_batch_per_vehicle_in_turn(tmp_path, fair):
 
 
 def test_a_vehicles_other_writes_keep_their_order(tmp_path):
-    """Writes that are not batches (register, acked watermark) queue with their vehicle's batches;
-    a vehicle left out of a group by the sample bound goes first in the next one."""
+    """Writes that are not batches (register, acked watermark) queue with their vehicle's batches and
+    fit any group; a vehicle left out of a group by the sample bound goes first in the next one."""
 
     def queue_writes(sink, track):
         return [
@@ -159,5 +159,6 @@ def test_a_vehicles_other_writes_keep_their_order(tmp_path):
         assert conn.execute("SELECT acked_seq FROM vehicles WHERE vehicle_id='FLOOD'").fetchone() == (1,)
     finally:
         conn.close()
-    assert done == ["FLOOD/register", "GOOD/register", "FLOOD/1", "FLOOD/acked", "GOOD/1", "FLOOD/2"]
-    assert commits == 3  # {the registers, FLOOD/1, FLOOD/acked}, {GOOD/1}, {FLOOD/2}
+    # a turn is the writes without samples at the head of a vehicle's queue, then one batch
+    assert done == ["FLOOD/register", "FLOOD/1", "GOOD/register", "FLOOD/acked", "GOOD/1", "FLOOD/2"]
+    assert commits == 3  # {FLOOD/register, FLOOD/1, GOOD/register, FLOOD/acked}, {GOOD/1}, {FLOOD/2}

@@ -253,35 +253,38 @@ class SqliteSink(Sink):
         return _SESSIONS_LANE if op == self._op_close_session else args[0]
 
     def _form_group(self, lanes: dict[Hashable, deque], served: dict[Hashable, int]) -> list:
-        """Take the next commit group out of ``lanes``: one write per vehicle in turn (the vehicle
-        whose batch was taken least recently first, then by arrival), at most ``MAX_OPS_PER_COMMIT``
-        writes and ``max_group_samples`` samples; a group's first write is taken whatever its size,
-        writes without samples (watermarks, status, sessions) always fit. A vehicle whose next batch
-        does not fit waits for the next group, its later writes with it (its order is kept). Only
-        batches count as a turn, so a vehicle's small writes never cost its next batch its turn."""
+        """Take the next commit group out of ``lanes``: one batch per vehicle in turn, with the
+        writes without samples (watermarks, status, sessions) queued before it, starting with the
+        vehicle whose batch was taken least recently (then by arrival); at most
+        ``MAX_OPS_PER_COMMIT`` writes and ``max_group_samples`` samples, a group's first batch taken
+        whatever its size. A vehicle whose next batch does not fit waits for the next group, its
+        later writes with it (its order is kept)."""
         order = sorted(lanes, key=lambda k: (served.get(k, -1), lanes[k][0][0]))
         group: list = []
         samples = 0
         while order and len(group) < MAX_OPS_PER_COMMIT:
             again = []
             for key in order:
+                lane = lanes[key]
+                turn = True  # a turn: the writes without samples at the head, then one batch
+                while lane and turn and len(group) < MAX_OPS_PER_COMMIT:
+                    item = lane[0][1]
+                    size = len(item[1][2].signal_id) if item[0] == self._op_batch else 0
+                    if size:
+                        if samples and samples + size > self.max_group_samples:
+                            break  # this vehicle is done for this group
+                        samples += size
+                        self._takes += 1
+                        served[key] = self._takes
+                        turn = False
+                    lane.popleft()
+                    group.append(item)
+                if not lane:
+                    del lanes[key]
+                elif not turn:
+                    again.append(key)
                 if len(group) >= MAX_OPS_PER_COMMIT:
                     break
-                lane = lanes[key]
-                item = lane[0][1]
-                size = len(item[1][2].signal_id) if item[0] == self._op_batch else 0
-                if group and size and samples + size > self.max_group_samples:
-                    continue  # this vehicle is done for this group
-                lane.popleft()
-                group.append(item)
-                if size:
-                    samples += size
-                    self._takes += 1
-                    served[key] = self._takes
-                if lane:
-                    again.append(key)
-                else:
-                    del lanes[key]
             order = again
         return group
 

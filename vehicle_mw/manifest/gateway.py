@@ -33,7 +33,9 @@ class GatewayLimits(StrictModel):
     burst_s: float = Field(2.0, gt=0, description="bucket depth in seconds of the sustained rates")
     hello_timeout_s: float = Field(10.0, gt=0, description="time a new connection has to send Hello")
     command_timeout_s: float = Field(10.0, gt=0, description="how long a REST command waits for CommandAck")
-    max_batch_samples: int = Field(131072, gt=0, description="most samples one SampleBatch may carry")
+    max_batch_samples: int = Field(
+        65536, gt=0, description="most samples one SampleBatch may carry (vehicles send at most 65536)"
+    )
     max_decompressed_bytes: int = Field(
         8 * 1024 * 1024, gt=0, description="largest SampleColumns a compressed batch may inflate to"
     )

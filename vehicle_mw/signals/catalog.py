@@ -28,6 +28,7 @@ from vehicle_mw.signals.layout import (
 )
 
 log = logging.getLogger(__name__)
+MAX_FRAME_BYTES = 64  # CAN FD
 
 J1939_MASK = 0x03FFFF00
 
@@ -178,6 +179,14 @@ def _bus_messages(bus: BusDatabases) -> dict[str, object]:
         for msg in load_database(path, strict=bus.strict).messages:
             if msg.is_container:
                 log.info("%s: container message %s is not decoded", path, msg.name)
+            elif not 0 <= msg.length <= MAX_FRAME_BYTES:  # cantools takes e.g. a DLC of -8
+                log.warning(
+                    "%s: message %s has length %s, not a CAN frame's 0..%d bytes; not decoded",
+                    path,
+                    msg.name,
+                    msg.length,
+                    MAX_FRAME_BYTES,
+                )
             elif msg.name in messages:
                 log.warning("%s: message %s already defined by an earlier database; ignored", path, msg.name)
             else:

@@ -459,6 +459,13 @@ def side_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay_split(r: dict[str, Any]) -> tuple[float, float]:
+    """(CPU s / 100k frames outside the replay threads, inside them) of one run."""
+    replay = sum(v for k, v in r["threads_cpu_s"].items() if "replay" in k)
+    per = 1e5 / max(r["frames"], 1)
+    return (r["cpu_s"] - replay) * per, replay * per
+
+
 def report(
     results: dict[str, list[dict[str, Any]]], runs: int, seconds: float, warmup: float, cmd: str
 ) -> str:
@@ -521,6 +528,20 @@ def report(
             f"{lat['samples']:,.0f} | "
             f"{lat['p50_ms']:.1f} | {lat['p99_ms']:.1f} | {lat['max_ms']:.1f} |"
         )
+    split = {
+        side: [_replay_split(r) for r in rs] for side, rs in results.items() if rs and side != "vmw processes"
+    }
+    if split.get("peer") and split.get("vmw threads"):
+        rest = {side: statistics.median(a for a, _ in v) for side, v in split.items()}
+        replay = {side: statistics.median(b for _, b in v) for side, v in split.items()}
+        parts = "; ".join(f"{side} {rest[side]:.2f} + replay {replay[side]:.2f}" for side in split)
+        lines += [
+            "",
+            "The same CPU split into the replay threads (which read the log files: python-can's readers on "
+            f"both sides) and the rest (ingest, decode, outbox, uplink), s / 100k frames, medians: {parts}. "
+            f"Without the replay, vmw threads / peer = **{rest['vmw threads'] / rest['peer']:.2f}**. "
+            "(Process mode's threads are not named per stage, so it is not split.)",
+        ]
     lines += ["", "Where the CPU went (last run, CPU s in the window, busiest threads; pid:thread):", ""]
     for side, rs in results.items():
         if rs:

@@ -29,6 +29,7 @@ from vehicle_mw.signals.layout import (
 
 log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64  # CAN FD
+MAX_FRAME_ID = 0x1FFFFFFF  # 29-bit extended id
 
 J1939_MASK = 0x03FFFF00
 
@@ -186,6 +187,13 @@ def _bus_messages(bus: BusDatabases) -> dict[str, object]:
                     msg.name,
                     msg.length,
                     MAX_FRAME_BYTES,
+                )
+            elif not 0 <= msg.frame_id <= MAX_FRAME_ID:
+                log.warning(
+                    "%s: message %s has frame id %s, not a CAN id (0..0x1FFFFFFF); not decoded",
+                    path,
+                    msg.name,
+                    msg.frame_id,
                 )
             elif msg.name in messages:
                 log.warning("%s: message %s already defined by an earlier database; ignored", path, msg.name)

@@ -13,7 +13,9 @@ SUPPORTED_SUFFIXES = (".dbc", ".arxml", ".kcd", ".sym")
 # A SYM message may name a range of frame ids; cantools builds one Message per id, so a range of
 # millions (a typo, or a hostile file) takes minutes and gigabytes before anything can be refused.
 MAX_SYM_ID_RANGE = 4096
-_SYM_ID_RANGE = re.compile(rb"\bID\s*=\s*([0-9A-Fa-f]+)h\s*-\s*([0-9A-Fa-f]+)h")
+_SYM_ID_RANGE = re.compile(  # either end may be negative: cantools reads "-22h" too
+    rb"\bID\s*=\s*(-?\s*[0-9A-Fa-f]+)h\s*-\s*(-?\s*[0-9A-Fa-f]+)h"
+)
 
 
 def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.database.can.Database:
@@ -45,7 +47,7 @@ def _check_sym_id_ranges(path: pathlib.Path) -> None:
     except OSError as exc:
         raise DatabaseError(f"{path}: cannot read: {exc.strerror}") from None
     for m in _SYM_ID_RANGE.finditer(raw):
-        low, high = int(m.group(1), 16), int(m.group(2), 16)
+        low, high = (int(g.replace(b" ", b"").replace(b"\t", b""), 16) for g in m.groups())
         if high - low >= MAX_SYM_ID_RANGE:
             line = raw.count(b"\n", 0, m.start()) + 1
             raise DatabaseError(

@@ -29,6 +29,8 @@ def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.
         raise DatabaseError(f"{path}: signal database not found")
     if path.suffix.lower() == ".sym":
         _check_sym_id_ranges(path)
+    elif path.suffix.lower() == ".dbc":
+        _check_dbc_signal_bits(path)
     try:
         db = cantools.database.load_file(str(path), strict=strict)
     except Exception as exc:  # cantools raises many unrelated types for bad input
@@ -53,6 +55,29 @@ def _check_sym_id_ranges(path: pathlib.Path) -> None:
             raise DatabaseError(
                 f"{path}: line {line}: frame id range {low:#x}-{high:#x} spans {high - low + 1} ids "
                 f"(at most {MAX_SYM_ID_RANGE})"
+            )
+
+
+# A DBC signal's "start|length": cantools (non-strict) allocates per bit, so a length of 10^9 bits
+# takes gigabytes before anything can be refused. The largest message a DBC describes is a J1939
+# transport-protocol one (1,785 bytes; e.g. canmatrix's j1939.dbc has a 1,600-bit text signal).
+MAX_FRAME_BITS = 1785 * 8
+_DBC_SIGNAL_BITS = re.compile(rb"^[ \t]*SG_[ \t]+(\S+)[^:\n]*:[ \t]*(\d+)[ \t]*\|[ \t]*(\d+)[ \t]*@", re.M)
+
+
+def _check_dbc_signal_bits(path: pathlib.Path) -> None:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise DatabaseError(f"{path}: cannot read: {exc.strerror}") from None
+    for m in _DBC_SIGNAL_BITS.finditer(raw):
+        start, length = int(m.group(2)), int(m.group(3))
+        if start >= MAX_FRAME_BITS or length > MAX_FRAME_BITS:
+            line = raw.count(b"\n", 0, m.start()) + 1
+            name = m.group(1).decode(errors="replace")
+            raise DatabaseError(
+                f"{path}: line {line}: signal {name} at bit {start}, {length} bits long, does not fit a "
+                f"CAN message ({MAX_FRAME_BITS} bits at most, J1939 transport included)"
             )
 
 

@@ -43,11 +43,15 @@ def load_database(path: str | pathlib.Path, *, strict: bool = True) -> cantools.
     return db
 
 
-def _check_sym_id_ranges(path: pathlib.Path) -> None:
+def _read(path: pathlib.Path) -> bytes:
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise DatabaseError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _check_sym_id_ranges(path: pathlib.Path) -> None:
+    raw = _read(path)
     for m in _SYM_ID_RANGE.finditer(raw):
         low, high = (int(g.replace(b" ", b"").replace(b"\t", b""), 16) for g in m.groups())
         if high - low >= MAX_SYM_ID_RANGE:
@@ -66,10 +70,7 @@ _DBC_SIGNAL_BITS = re.compile(rb"^[ \t]*SG_[ \t]+(\S+)[^:\n]*:[ \t]*(\d+)[ \t]*\
 
 
 def _check_dbc_signal_bits(path: pathlib.Path) -> None:
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DatabaseError(f"{path}: cannot read: {exc.strerror}") from None
+    raw = _read(path)
     for m in _DBC_SIGNAL_BITS.finditer(raw):
         start, length = int(m.group(2)), int(m.group(3))
         if start >= MAX_FRAME_BITS or length > MAX_FRAME_BITS:

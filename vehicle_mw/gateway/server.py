@@ -16,7 +16,7 @@ from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.grpc_server import serve_grpc
 from vehicle_mw.gateway.operators import OperatorStore
-from vehicle_mw.gateway.process_limits import protect_process, uvicorn_limits
+from vehicle_mw.gateway.process_limits import freeze_startup_heap, protect_process, uvicorn_limits
 from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sink import Sink
 from vehicle_mw.gateway.sqlite_sink import SqliteSink
@@ -155,6 +155,7 @@ class Gateway:
                 await asyncio.sleep(0.01)
             self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
         self._prober = asyncio.create_task(self._probe_loop())
+        freeze_startup_heap()  # full collections walk only what connections made since
         log.info(
             json.dumps(
                 {

@@ -138,8 +138,9 @@ class LinkSession:
         try:
             self._enter_preauth()
             it = incoming.__aiter__()
-            try:
-                first = await asyncio.wait_for(it.__anext__(), self.core.config.limits.hello_timeout_s)
+            try:  # a timeout scope, not wait_for: its task would keep the ending exception in a cycle
+                async with asyncio.timeout(self.core.config.limits.hello_timeout_s):
+                    first = await it.__anext__()
             except TimeoutError:
                 self.core.metrics.preauth_refused.labels("hello_timeout").inc()
                 raise ProtocolViolation(Code.MALFORMED, "no Hello within the hello timeout") from None

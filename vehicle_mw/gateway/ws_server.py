@@ -102,14 +102,27 @@ def _only_link_path(connection: ServerConnection, request: Request) -> Response 
 
 
 class _LinkConnection(ServerConnection):
-    """A ServerConnection that carries the pre-auth slot taken at accept and frees it when lost."""
+    """A ServerConnection that carries the pre-auth slot taken at accept and frees it when lost.
+
+    It also keeps a lost connection from becoming cyclic garbage: websockets keeps the exceptions
+    that ended it (``connection_exc``, the parser's ``parser_exc``) and their tracebacks reach back
+    through the frames to the connection, and its parser generator (suspended for good once the
+    protocol is CLOSED) holds the protocol that holds it. Left to the collector, a reconnect flood's dead
+    connections piled up until one full collection freed ~70,000 objects in 200 ms while every
+    session waited. The exceptions stay (they are the ``__cause__`` of a later ConnectionClosed);
+    only their tracebacks go, and the finished parser is closed, so reference counting frees the
+    connection when it ends."""
 
     preauth: PreauthSlot | None = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.preauth is not None:
             self.preauth.release()
-        super().connection_lost(exc)
+        super().connection_lost(exc)  # the protocol is CLOSED now: its parser never steps again
+        self.protocol.parser.close()
+        for kept in (self.connection_exc, self.protocol.parser_exc, exc):
+            if kept is not None:
+                kept.__traceback__ = None
 
 
 def _listening_sockets(host: str, port: int) -> list[socket.socket]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pathlib
 import threading
+import time
 
 import can
 import numpy as np
 import pytest
 
 from vehicle_mw.can import CollectingSink, ReplayError, replay_log
-from vehicle_mw.native.records import FRAME_ERROR, FRAME_EXTENDED, FRAME_FD, FRAME_RTR
+from vehicle_mw.native.records import FRAME_DTYPE, FRAME_ERROR, FRAME_EXTENDED, FRAME_FD, FRAME_RTR
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 PRIUS_LOG = DATA / "opendbc" / "prius_random.log"
@@ -113,3 +114,31 @@ def test_missing_or_unknown_log_names_the_file(tmp_path):
     odd.write_text("hello")
     with pytest.raises(ReplayError, match="trace.xyz"):
         replay_log(odd, CollectingSink())
+
+
+class _ArrivalSink(CollectingSink):
+    """Notes when each batch arrived (wall clock, the clock of the frames' due times)."""
+
+    def __init__(self):
+        super().__init__()
+        self.arrivals: list[tuple[int, np.ndarray]] = []
+
+    def push_batch(self, buf) -> int:
+        now = time.time_ns()
+        frames = np.frombuffer(bytes(buf), FRAME_DTYPE)
+        self.arrivals.append((now, frames["timestamp_ns"].astype(np.int64)))
+        return super().push_batch(buf)
+
+
+@pytest.mark.parametrize("suffix", [".log", ".asc"])  # read at once / through python-can's reader
+def test_timed_batches_never_leave_before_their_last_frame_is_due(tmp_path, suffix):
+    msgs = _messages(n=60, step=0.0004)  # a frame every 0.4 ms: 2-3 per 1 ms window
+    path = tmp_path / f"t{suffix}"
+    _write_log(path, msgs)
+    sink = _ArrivalSink()
+    replay_log(path, sink, speed=1.0, window_ms=1.0)
+    assert sum(len(ts) for _, ts in sink.arrivals) == len(msgs)
+    assert len(sink.arrivals) < len(msgs)  # frames were batched
+    for arrived, ts in sink.arrivals:
+        assert ts.max() - ts.min() <= 1_000_000  # one window
+        assert arrived >= ts.max() - 50_000  # not early (the two clocks were read µs apart)

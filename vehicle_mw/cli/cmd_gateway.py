@@ -112,6 +112,7 @@ def _config(args: argparse.Namespace):
 
 def _serve(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import Gateway
+    from vehicle_mw.gateway.event_loop import run
 
     cfg = _config(args)
 
@@ -129,7 +130,7 @@ def _serve(args: argparse.Namespace) -> int:
             await stop.wait()
 
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(main())
+        run(main())  # authenticated sessions are served before new connections
     return 0
 
 

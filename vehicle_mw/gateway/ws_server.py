@@ -26,6 +26,7 @@ from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from vehicle_mw.gateway.core import GatewayCore, PreauthSlot
+from vehicle_mw.gateway.event_loop import demote, promote
 from vehicle_mw.gateway.identity import cert_identity
 from vehicle_mw.gateway.process_limits import OUT_OF_DESCRIPTORS, DescriptorReserve
 from vehicle_mw.gateway.session import LinkSession, ProtocolViolation
@@ -114,10 +115,14 @@ class _LinkConnection(ServerConnection):
     connection when it ends."""
 
     preauth: PreauthSlot | None = None
+    promoted_fd = -1  # its socket, once served with the sessions (gateway.event_loop.promote)
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.preauth is not None:
             self.preauth.release()
+        if self.promoted_fd >= 0:
+            demote(self.promoted_fd)
+            self.promoted_fd = -1
         super().connection_lost(exc)  # the protocol is CLOSED now: its parser never steps again
         self.protocol.parser.close()
         for kept in (self.connection_exc, self.protocol.parser_exc, exc):
@@ -337,11 +342,14 @@ async def serve_websocket(
             session.adopt_preauth(slot)
             if not slot.held:  # shed or released while the WebSocket handshake ran
                 return
+
         # authenticated: frames up to the message limit (before, only a Hello-sized frame is read,
         # so an unauthenticated peer cannot make the gateway buffer a large frame)
-        session.on_authenticated = lambda: setattr(
-            ws.protocol, "max_message_size", limits.max_message_bytes * 2
-        )
+        def authenticated() -> None:
+            ws.protocol.max_message_size = limits.max_message_bytes * 2
+            ws.promoted_fd = promote(ws.transport)  # served before handshakes from now on
+
+        session.on_authenticated = authenticated
         try:
             reason = await session.run(_frames(ws))
         finally:

@@ -214,26 +214,22 @@ class _Replayer:
             now_offset = int(int(offset[0]) / self.speed) if self.speed > 0 else 0
             self.start_mono = monotonic_ns() - now_offset
             self.start_real = time.time_ns() - now_offset
-        records = cols.records[keep]
-        records["bus_id"] = buses[keep]
-        records["seq"] = seq[keep]
         if self.speed > 0:
             offset = (offset.astype(np.float64) / self.speed).astype(np.int64)  # = int(offset / speed)
-            records["timestamp_ns"] = self.start_real + offset
+            stamps = self.start_real + offset
         else:
-            records["timestamp_ns"] = int(t0 * 1e9) + offset
-        due = self.start_mono + offset
-        done = self._pace(records, due)
+            stamps = int(t0 * 1e9) + offset
+        done = self._pace(cols.records, keep, seq[keep], stamps, self.start_mono + offset)
         if done == len(keep):  # a pass cut short ends the replay: its numbers are not needed again
             for bus in np.unique(buses).tolist():
                 self.seq[bus] = self.seq.get(bus, 0) + int((buses == bus).sum())
         return int(rel[-1])
 
-    def _pace(self, records: np.ndarray, due: np.ndarray) -> int:
-        """Deliver ``records`` at their ``due`` times in batches; returns how many were handed on."""
-        raw = records.view(np.uint8)
-        size = records.itemsize
-        i, n = 0, len(records)
+    def _pace(self, base: np.ndarray, keep: np.ndarray, seq, stamps, due: np.ndarray) -> int:
+        """Deliver records ``base[keep]`` (numbered ``seq``, stamped ``stamps``) at their ``due``
+        times in batches, each batch copied out of ``base`` as it leaves (one copy of the log is
+        kept, not one per loop); returns how many were handed on."""
+        i, n = 0, len(keep)
         while i < n and not self.stop.is_set():
             if self.speed > 0:
                 j = int(np.searchsorted(due, int(due[i]) + self.window_ns, side="right"))
@@ -244,10 +240,11 @@ class _Replayer:
                 self.lateness.append(monotonic_ns() - int(due[j - 1]))
             else:
                 j = min(i + self.batch.capacity, n)
+            batch = base[keep[i:j]]
+            batch["seq"] = seq[i:j]
+            batch["timestamp_ns"] = stamps[i:j]
             self.frames += j - i
-            self.delivered += deliver(
-                self.sink, memoryview(raw[i * size : j * size]), block=True, stop=self.stop
-            )
+            self.delivered += deliver(self.sink, memoryview(batch.view(np.uint8)), block=True, stop=self.stop)
             i = j
         return i
 
@@ -285,9 +282,8 @@ def replay_log(
     cols = read_columns(path)  # plain candump/TRC logs: read once, every loop replays the arrays
     if cols is not None:
         cmap = r.channel_map
-        buses = np.array(
-            [cmap.get(c, bus_id) for c in cols.channels] if cmap else [bus_id] * len(cols), np.int64
-        )
+        buses = np.array([cmap.get(c, bus_id) for c in cols.channel_names], np.int64)[cols.channel_index]
+        cols.records["bus_id"] = buses
     loop = 0
     offset = 0
     while not stop.is_set() and (loops == 0 or loop < loops):

@@ -8,6 +8,7 @@ import pathlib
 import numpy as np
 import pytest
 
+from vehicle_mw.can import log_columns
 from vehicle_mw.can import replay as replay_mod
 from vehicle_mw.can.frames import message_flags
 from vehicle_mw.can.log_columns import read_columns
@@ -95,15 +96,35 @@ def test_anything_else_is_left_to_python_can(tmp_path, suffix, body):
     assert read_columns(path) is None
 
 
-def test_missing_or_oversized_files_are_left_to_python_can(tmp_path, monkeypatch):
+def test_missing_files_are_left_to_python_can(tmp_path):
     assert read_columns(tmp_path / "missing.log") is None
-    monkeypatch.setattr("vehicle_mw.can.log_columns.MAX_BYTES", 100)
-    assert read_columns(PRIUS) is None
+
+
+def test_small_blocks_and_chunks_read_the_same(monkeypatch):
+    """Chunk and block edges fall anywhere: lines split across reads are joined, numbers continue."""
+    whole = read_columns(PRIUS)
+    monkeypatch.setattr(log_columns, "BLOCK_BYTES", 1000)
+    monkeypatch.setattr(log_columns, "CHUNK_LINES", 7)
+    plain = log_columns.open_plain(PRIUS)
+    assert plain is not None and len(list(plain.chunks())) > 100
+    same_as_python_can(PRIUS)
+    assert read_columns(PRIUS).records.tobytes() == whole.records.tobytes()  # type: ignore[union-attr]
+
+
+def test_a_log_that_stops_being_plain_while_replaying_is_a_clear_error(tmp_path):
+    log = tmp_path / "growing.log"
+    log.write_bytes(PRIUS.read_bytes())
+    plain = log_columns.open_plain(log)
+    assert plain is not None
+    log.write_bytes(PRIUS.read_bytes() + b"(1.0) can0 123##1AABB\n")  # an FD frame appended
+    with pytest.raises(log_columns.LogChanged, match="growing.log: changed while replaying"):
+        for _chunk in plain.chunks():
+            pass
 
 
 def replayed(path, monkeypatch, fast: bool, **kw) -> np.ndarray:
     if not fast:
-        monkeypatch.setattr(replay_mod, "read_columns", lambda _path: None)
+        monkeypatch.setattr(replay_mod, "open_plain", lambda _path: None)
     sink = CollectingSink()
     report = replay_log(path, sink, speed=0, **kw)
     monkeypatch.undo()

@@ -1,14 +1,15 @@
-"""The common CAN log formats read at once into frame columns, for replay.
+"""The common CAN log formats read as frame columns, a chunk at a time, for replay.
 
-python-can's readers build one ``Message`` per line in Python (~9 us a frame); a replayed bus
-reads its log again on every loop. Most real logs are plain classic frames in candump ``.log``
-or PCAN ``.trc`` 1.1, which one regular expression over the whole file reads in ~1 us a frame.
+python-can's readers build one ``Message`` per line in Python (~9 us a frame); most real logs are
+plain classic frames in candump ``.log`` or PCAN ``.trc`` 1.1, which a regular expression per line
+reads into arrays in ~3 us a frame. A replay reads such a log in chunks of at most
+``CHUNK_LINES`` frames and ``BLOCK_BYTES`` of text, so a replayed bus holds one chunk, not the log.
 
-The contract is narrow on purpose: :func:`read_columns` accepts a file only when *every* frame
-line is in the strict form below, and then yields exactly what python-can's reader would
-(``tests/can/test_log_columns.py`` compares both on real traces). Anything else (CAN FD, remote
-or error frames, other TRC versions, odd spacing, damaged lines, other formats, files over
-``MAX_BYTES``) returns ``None`` and python-can reads the file, its errors included.
+The contract is narrow on purpose: :func:`open_plain` accepts a file only when *every* frame line
+is in the strict form below (it reads the file once to check), and its chunks then hold exactly
+what python-can's reader would give (``tests/can/test_log_columns.py`` compares both on real
+traces). Anything else (CAN FD, remote or error frames, other TRC versions, odd spacing, damaged
+lines, CRLF, other formats) gives ``None`` and python-can reads the file, its errors included.
 
 - candump ``-L``: ``(1600279140.020108) can0 2A0#480087182102F900`` (3 or 8 hex digit id)
 - PCAN-View ``.trc`` ``$FILEVERSION=1.1``: ``  1)  9.0  Rx  0260  8  00 00 00 00 00 00 00 6A``
@@ -20,7 +21,7 @@ import binascii
 import functools
 import pathlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -28,8 +29,8 @@ import numpy as np
 
 from vehicle_mw.native.records import FRAME_DTYPE, FRAME_EXTENDED
 
-CHUNK_LINES = 4096
-MAX_BYTES = 64 << 20  # larger logs stream through python-can (columns cost ~100 B a frame)
+CHUNK_LINES = 512  # frames per chunk at most (45 KB of records)
+BLOCK_BYTES = 32 << 10  # text read at a time
 CAN_ERR_FLAG = 0x20000000  # candump: an error frame's id carries it (python-can decodes those)
 
 _END = rb"[ \t]*(?:\n|\Z)"  # trailing blanks, then the line's end
@@ -47,11 +48,11 @@ _TRC_HEADER = re.compile(rb"(?:[ \t]*;[^\n]*(?:\n|\Z))*")
 
 @dataclass(frozen=True)
 class LogColumns:
-    """Every frame of a log: records without timestamp, sequence and bus, plus what sets them."""
+    """Frames of a log: records without timestamp, sequence and bus, plus what sets them."""
 
     records: np.ndarray  # FRAME_DTYPE: can_id, len, flags, data filled
     timestamp_s: np.ndarray  # float64, as python-can's Message.timestamp
-    channel_names: list  # the log's channels, as python-can's Message.channel (str, or int if digits)
+    channel_names: list  # the log's channels so far, as python-can's Message.channel (str, or int)
     channel_index: np.ndarray  # per frame, its channel in channel_names
 
     def __len__(self) -> int:
@@ -59,48 +60,120 @@ class LogColumns:
 
     @property
     def channels(self) -> list:
-        """Per frame, its channel (a list as long as the log: for tools and tests)."""
+        """Per frame, its channel (a list as long as the frames: for tools and tests)."""
         return [self.channel_names[i] for i in self.channel_index.tolist()]
 
 
-def read_columns(path: str | pathlib.Path) -> LogColumns | None:
-    """The frames of a plain candump/TRC 1.1 log as columns, or ``None`` (python-can reads it)."""
-    path = pathlib.Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in (".log", ".trc"):
-        return None
-    try:
-        if path.stat().st_size > MAX_BYTES:
-            return None
-        text = path.read_bytes()
-    except OSError:
-        return None  # python-can's reader names the file in its error
-    if b"\r" in text or b"\0" in text:
-        return None  # CRLF or binary: python-can's text mode decides
-    try:
-        if suffix == ".log":
-            return _assemble(_scan(text, 0, _CANDUMP, _BLANK), _candump, text.count(b"\n") + 1)
-        header = _TRC_HEADER.match(text)
-        assert header is not None  # it matches the empty string
-        start = _trc_start_time(header.group(0).split(b"\n"))  # python-can: directives before the first frame
-        if start is None:
-            return None
-        frames = _scan(text, header.end(), _TRC_11, _BLANK_OR_COMMENT)
-        return _assemble(frames, functools.partial(_trc_11, start=start), text.count(b"\n") + 1)
-    except _NotPlain:
-        return None
+class LogChanged(Exception):
+    """A log that was plain when opened has a line that is not (it changed while replaying)."""
 
 
 class _NotPlain(Exception):
     """A line outside the strict form: python-can reads the file."""
 
 
-def _scan(text: bytes, pos: int, frame: re.Pattern, skip: re.Pattern) -> Iterator[list[tuple]]:
-    """The frame lines' groups, ``CHUNK_LINES`` at a time, walking the text line by line (no list
-    of lines: the heap does not grow by a whole log's worth of objects); lines ``skip`` matches
-    are passed over, any other line raises :class:`_NotPlain`."""
+@dataclass(frozen=True)
+class PlainLog:
+    """A log checked to be plain; :meth:`chunks` reads its frames, a chunk at a time."""
+
+    path: pathlib.Path
+    frame: re.Pattern
+    skip: re.Pattern
+    body_at: int  # where the frames start (after a TRC header)
+    parse: Callable[[list[tuple], dict], tuple | None]
+
+    def chunks(self) -> Iterator[LogColumns]:
+        """Every frame, in chunks; :class:`LogChanged` if a line is no longer plain."""
+        try:
+            yield from self._chunks()
+        except _NotPlain as exc:
+            raise LogChanged(f"{self.path}: changed while replaying: {exc}") from None
+
+    def _chunks(self) -> Iterator[LogColumns]:
+        names: dict[object, int] = {}
+        for block in _blocks(self.path, self.body_at):
+            for rows in _scan(block, self.frame, self.skip):
+                part = self.parse(rows, names)
+                if part is None:
+                    raise _NotPlain("a frame python-can reads differently")
+                yield LogColumns(part[0], part[1], list(names), part[2])
+
+
+def open_plain(path: str | pathlib.Path) -> PlainLog | None:
+    """The log as a :class:`PlainLog` when every line is plain (read once to check), else ``None``."""
+    path = pathlib.Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".log", ".trc"):
+        return None
+    try:
+        if suffix == ".log":
+            plain = PlainLog(path, _CANDUMP, _BLANK, 0, _candump)
+        else:
+            with path.open("rb") as f:
+                head = f.read(BLOCK_BYTES)
+            header = _TRC_HEADER.match(head)
+            assert header is not None  # it matches the empty string
+            if header.end() == len(head) and len(head) == BLOCK_BYTES:
+                return None  # a header longer than a block: python-can's call
+            start = _trc_start_time(header.group(0).split(b"\n"))  # python-can: before the first frame
+            if start is None:
+                return None
+            plain = PlainLog(
+                path, _TRC_11, _BLANK_OR_COMMENT, header.end(), functools.partial(_trc_11, start=start)
+            )
+        frames = sum(len(chunk) for chunk in plain._chunks())
+    except (_NotPlain, OSError):
+        return None  # OSError: python-can's reader names the file in its error
+    return plain if frames else None
+
+
+def read_columns(path: str | pathlib.Path) -> LogColumns | None:
+    """All frames of a plain log as one set of columns (tools and tests), or ``None``."""
+    plain = open_plain(path)
+    if plain is None:
+        return None
+    chunks = list(plain.chunks())
+    return LogColumns(
+        np.concatenate([c.records for c in chunks]),
+        np.concatenate([c.timestamp_s for c in chunks]),
+        chunks[-1].channel_names,
+        np.concatenate([c.channel_index for c in chunks]),
+    )
+
+
+def _blocks(path: pathlib.Path, at: int) -> Iterator[bytes]:
+    """The file's text from ``at`` in blocks of whole lines."""
+    with path.open("rb") as f:
+        f.seek(at)
+        rest = b""
+        while True:
+            block = f.read(BLOCK_BYTES)
+            if not block:
+                if rest:
+                    yield _checked(rest)
+                return
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut == 0:
+                if len(block) > 4 * BLOCK_BYTES:
+                    raise _NotPlain("a line longer than any frame line")
+                rest = block
+                continue
+            yield _checked(block[:cut])
+            rest = block[cut:]
+
+
+def _checked(block: bytes) -> bytes:
+    if b"\r" in block or b"\0" in block:
+        raise _NotPlain("CRLF or binary data")  # python-can's text mode decides
+    return block
+
+
+def _scan(text: bytes, frame: re.Pattern, skip: re.Pattern) -> Iterator[list[tuple]]:
+    """The frame lines' groups, ``CHUNK_LINES`` at a time, walking the text line by line; lines
+    ``skip`` matches are passed over, any other line raises :class:`_NotPlain`."""
     rows: list[tuple] = []
-    end = len(text)
+    pos, end = 0, len(text)
     while pos < end:
         m = frame.match(text, pos)
         if m is not None:
@@ -112,32 +185,10 @@ def _scan(text: bytes, pos: int, frame: re.Pattern, skip: re.Pattern) -> Iterato
             continue
         m = skip.match(text, pos)
         if m is None or m.end() == pos:
-            raise _NotPlain
+            raise _NotPlain(f"line {text[pos : pos + 60]!r}")
         pos = m.end()
     if rows:
         yield rows
-
-
-def _assemble(chunks: Iterator[list[tuple]], parse, lines: int) -> LogColumns | None:
-    """Each chunk of rows into arrays, copied into columns sized for ``lines`` frames (the chunk
-    arrays are freed and reused chunk after chunk), then the columns cut to the frames found."""
-    names: dict[object, int] = {}
-    records = np.zeros(lines, FRAME_DTYPE)  # calloc'd: pages past the last frame are never touched
-    ts = np.empty(lines, np.float64)
-    index = np.empty(lines, np.uint32)
-    n = 0
-    for rows in chunks:
-        part = parse(rows, names)
-        if part is None:
-            return None
-        k = len(part[0])
-        records[n : n + k], ts[n : n + k], index[n : n + k] = part
-        n += k
-    if not n:
-        return None
-    for column in (records, ts, index):
-        column.resize(n, refcheck=False)  # in place: what was never filled goes back
-    return LogColumns(records, ts, list(names), index)
 
 
 def _candump(rows: list[tuple], names: dict) -> tuple | None:
@@ -202,4 +253,4 @@ def _columns(ts: list[float], can_ids, extended, payloads, index) -> tuple | Non
     return records, timestamps, index
 
 
-__all__ = ["LogColumns", "MAX_BYTES", "read_columns"]
+__all__ = ["BLOCK_BYTES", "CHUNK_LINES", "LogChanged", "LogColumns", "PlainLog", "open_plain", "read_columns"]

@@ -23,7 +23,7 @@ from can.io.player import MESSAGE_READERS
 
 from vehicle_mw._python_can_fixes import load_mf4_support
 from vehicle_mw.can.frames import FrameBatch
-from vehicle_mw.can.log_columns import LogColumns, read_columns
+from vehicle_mw.can.log_columns import LogChanged, LogColumns, PlainLog, open_plain
 from vehicle_mw.can.sink import FrameSink, deliver
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
@@ -194,20 +194,40 @@ class _Replayer:
         self.flush()
         return rel
 
-    def run_columns(self, cols: LogColumns, buses: np.ndarray, loop_offset_ns: int) -> int:
-        """One pass over a log read at once (:mod:`~vehicle_mw.can.log_columns`): the same frames,
-        numbers, times and batches as :meth:`run_once`, computed per array instead of per message."""
-        ts = cols.timestamp_s
-        t0 = float(ts[0])
-        rel = ((ts - t0) * 1e9).astype(np.int64)  # = int((msg.timestamp - t0) * 1e9), frame by frame
-        seq = np.empty(len(ts), np.int64)
-        first = np.empty(len(ts), np.int64)  # per frame: its bus's first number not yet delivered
+    def run_plain(
+        self, plain: PlainLog, bus_of: Callable[[LogColumns], np.ndarray], loop_offset_ns: int
+    ) -> int:
+        """One pass over a plain log (:mod:`~vehicle_mw.can.log_columns`), chunk by chunk: the same
+        frames, numbers, times and batches as :meth:`run_once`, computed per array instead of per
+        message. Returns the log's span in ns."""
+        t0: float | None = None
+        span = 0
+        try:
+            for cols in plain.chunks():
+                ts = cols.timestamp_s
+                if t0 is None:
+                    t0 = float(ts[0])
+                rel = ((ts - t0) * 1e9).astype(np.int64)  # = int((msg.timestamp - t0) * 1e9), frame by frame
+                buses = bus_of(cols)
+                if not self._pace_chunk(cols.records, buses, rel, t0, loop_offset_ns):
+                    break
+                span = int(rel[-1])
+        except LogChanged as exc:
+            raise ReplayError(str(exc)) from None
+        return span
+
+    def _pace_chunk(self, records, buses, rel, t0: float, loop_offset_ns: int) -> bool:
+        """Number, stamp and deliver one chunk; False when the replay was stopped within it."""
+        seq = np.empty(len(rel), np.int64)
+        first = np.empty(len(rel), np.int64)  # per frame: its bus's first number not yet delivered
+        counts = {}
         for bus in np.unique(buses).tolist():
             mine = buses == bus
-            seq[mine] = self.seq.get(bus, 0) + np.arange(int(mine.sum()))
+            counts[bus] = int(mine.sum())
+            seq[mine] = self.seq.get(bus, 0) + np.arange(counts[bus])
             first[mine] = self.resume.get(bus, 0)
         keep = np.flatnonzero(seq >= first)  # already delivered before a restart: skipped
-        self.skipped += len(ts) - len(keep)
+        self.skipped += len(rel) - len(keep)
         offset = loop_offset_ns + rel[keep]
         if len(keep) and not self.anchored:  # the first frame after the resume point is due now
             self.anchored = True
@@ -219,11 +239,12 @@ class _Replayer:
             stamps = self.start_real + offset
         else:
             stamps = int(t0 * 1e9) + offset
-        done = self._pace(cols.records, keep, seq[keep], stamps, self.start_mono + offset)
-        if done == len(keep):  # a pass cut short ends the replay: its numbers are not needed again
-            for bus in np.unique(buses).tolist():
-                self.seq[bus] = self.seq.get(bus, 0) + int((buses == bus).sum())
-        return int(rel[-1])
+        records["bus_id"] = buses
+        if self._pace(records, keep, seq[keep], stamps, self.start_mono + offset) < len(keep):
+            return False
+        for bus, n in counts.items():
+            self.seq[bus] = self.seq.get(bus, 0) + n
+        return True
 
     def _pace(self, base: np.ndarray, keep: np.ndarray, seq, stamps, due: np.ndarray) -> int:
         """Deliver records ``base[keep]`` (numbered ``seq``, stamped ``stamps``) at their ``due``
@@ -279,16 +300,17 @@ def replay_log(
     open_log(path)  # fail early with a clear error
     stop = stop or threading.Event()
     r = _Replayer(sink, speed, bus_id, channel_map, batch_size, stop, resume, window_ms)
-    cols = read_columns(path)  # plain candump/TRC logs: read once, every loop replays the arrays
-    if cols is not None:
-        cmap = r.channel_map
-        buses = np.array([cmap.get(c, bus_id) for c in cols.channel_names], np.int64)[cols.channel_index]
-        cols.records["bus_id"] = buses
+    plain = open_plain(path)  # plain candump/TRC logs: read in array chunks, not message by message
+    cmap = r.channel_map
+
+    def bus_of(cols: LogColumns) -> np.ndarray:
+        return np.array([cmap.get(c, bus_id) for c in cols.channel_names], np.int64)[cols.channel_index]
+
     loop = 0
     offset = 0
     while not stop.is_set() and (loops == 0 or loop < loops):
-        if cols is not None:
-            span = r.run_columns(cols, buses, offset)
+        if plain is not None:
+            span = r.run_plain(plain, bus_of, offset)
         else:
             with open_log(path) as reader:
                 span = r.run_once(reader, offset, path)

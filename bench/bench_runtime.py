@@ -205,7 +205,7 @@ def serve_sink() -> None:
 
 
 def _replay_loop(bus, trace: pathlib.Path, stop: threading.Event) -> None:
-    """The peer's stand-in for the bus: reads the log (python-can LogReader, as vmw's replay does) and
+    """The peer's stand-in for the bus: reads the log (python-can LogReader, the usual way) and
     sends each frame at its own timing, looping; the virtual bus stamps the send time."""
     import can
 
@@ -537,8 +537,11 @@ def report(
         parts = "; ".join(f"{side} {rest[side]:.2f} + replay {replay[side]:.2f}" for side in split)
         lines += [
             "",
-            "The same CPU split into the replay threads (which read the log files: python-can's readers on "
-            f"both sides) and the rest (ingest, decode, outbox, uplink), s / 100k frames, medians: {parts}. "
+            "The same CPU split into the replay threads (which read the log files: python-can's reader and a "
+            "sleep per frame for the peer; for vmw one thread for all replayed buses, reading plain "
+            "candump/TRC logs in array chunks and handing frames on in 2 ms batches, each frame stamped "
+            "with its due time) "
+            f"and the rest (ingest, decode, outbox, uplink), s / 100k frames, medians: {parts}. "
             f"Without the replay, vmw threads / peer = **{rest['vmw threads'] / rest['peer']:.2f}**. "
             "(Process mode's threads are not named per stage, so it is not split.)",
         ]

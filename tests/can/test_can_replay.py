@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from vehicle_mw.can import CollectingSink, ReplayError, replay_log
+from vehicle_mw.can.replay import replay_logs, replay_steps
 from vehicle_mw.native.records import FRAME_DTYPE, FRAME_ERROR, FRAME_EXTENDED, FRAME_FD, FRAME_RTR
 
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
@@ -142,3 +143,33 @@ def test_timed_batches_never_leave_before_their_last_frame_is_due(tmp_path, suff
     for arrived, ts in sink.arrivals:
         assert ts.max() - ts.min() <= 1_000_000  # one window
         assert arrived >= ts.max() - 50_000  # not early (the two clocks were read µs apart)
+
+
+class _BrokenSink:
+    def push_batch(self, buf) -> int:
+        raise RuntimeError("sink broke")
+
+
+def test_several_replays_in_one_thread_each_keep_their_own_timing_and_failures(tmp_path):
+    fast = tmp_path / "fast.log"
+    slow = tmp_path / "slow.asc"  # one read at once, one through python-can's reader
+    _write_log(fast, _messages(n=40, step=0.001))
+    _write_log(slow, _messages(n=10, step=0.004))
+    a, b = _ArrivalSink(), _ArrivalSink()
+    stop = threading.Event()
+    steps = [
+        replay_steps(fast, a, speed=1.0, window_ms=1.0, bus_id=1, stop=stop),
+        replay_steps(slow, b, speed=1.0, window_ms=1.0, bus_id=2, stop=stop),
+        replay_steps(fast, _BrokenSink(), speed=1.0, stop=stop),
+    ]
+    reports = replay_logs(steps, stop)
+    assert isinstance(reports[2], RuntimeError)  # that one ends, the others go on
+    assert [r.delivered for r in reports[:2]] == [40, 10]  # type: ignore[union-attr]
+    for sink, bus in ((a, 1), (b, 2)):
+        frames = sink.frames()
+        assert set(frames["bus_id"].tolist()) == {bus}
+        assert frames["seq"].tolist() == list(range(len(frames)))
+        for arrived, ts in sink.arrivals:
+            assert arrived >= ts.max() - 50_000  # not early
+    gaps = np.diff(b.frames()["timestamp_ns"].astype(np.int64))
+    assert np.all(np.abs(gaps - 4_000_000) <= 1_000)  # the log's own spacing, beside the other log

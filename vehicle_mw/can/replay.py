@@ -10,11 +10,12 @@ reported. Flat out (``speed=0``) frames keep the log's own timestamps.
 
 from __future__ import annotations
 
+import heapq
 import logging
 import pathlib
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import can
@@ -134,28 +135,20 @@ class _Replayer:
         self.start_mono = monotonic_ns()
         self.start_real = time.time_ns()
 
-    def flush(self) -> None:
+    # The passes are generators: they yield the monotonic time they wait for (a driver sleeps
+    # until then, for one replay or for many in one thread) and return the log's span.
+
+    def flush(self) -> Iterator[int]:
         if not self.batch.count:
             return
         if self.speed > 0:
-            self.wait_until(self.last_due)  # a batch leaves when its last frame is due, never before
+            yield self.last_due  # a batch leaves when its last frame is due, never before
             self.lateness.append(monotonic_ns() - self.last_due)
         self.delivered += deliver(self.sink, self.batch.view(), block=True, stop=self.stop)
         self.batch.clear()
 
-    def wait_until(self, due: int) -> None:
-        while not self.stop.is_set():
-            left = due - monotonic_ns()
-            if left <= 0:
-                return
-            if left > LONG_GAP_NS:
-                self.stop.wait((left - LONG_GAP_NS // 2) / 1e9)
-            else:
-                sleep_until_ns(due)
-                return
-
-    def run_once(self, reader, loop_offset_ns: int, path: str | pathlib.Path = "<log>") -> int:
-        """One pass over the log; returns the log's span in ns (for the next loop's offset)."""
+    def run_once(self, reader, loop_offset_ns: int, path: str | pathlib.Path = "<log>") -> Iterator[int]:
+        """One pass over the log through python-can's reader."""
         t0 = None
         rel = 0
         for msg in read_messages(reader, path):
@@ -181,7 +174,7 @@ class _Replayer:
                 offset = int(offset / self.speed)
                 due = self.start_mono + offset
                 if self.batch.count and due - self.first_due > self.window_ns:
-                    self.flush()
+                    yield from self.flush()
                 if not self.batch.count:
                     self.first_due = due
                 self.last_due = due
@@ -190,16 +183,16 @@ class _Replayer:
                 self.seq[bus] = seq + 1
             self.frames += 1
             if self.batch.full:
-                self.flush()
-        self.flush()
+                yield from self.flush()
+        yield from self.flush()
         return rel
 
     def run_plain(
         self, plain: PlainLog, bus_of: Callable[[LogColumns], np.ndarray], loop_offset_ns: int
-    ) -> int:
+    ) -> Iterator[int]:
         """One pass over a plain log (:mod:`~vehicle_mw.can.log_columns`), chunk by chunk: the same
         frames, numbers, times and batches as :meth:`run_once`, computed per array instead of per
-        message. Returns the log's span in ns."""
+        message."""
         t0: float | None = None
         span = 0
         try:
@@ -209,14 +202,14 @@ class _Replayer:
                     t0 = float(ts[0])
                 rel = ((ts - t0) * 1e9).astype(np.int64)  # = int((msg.timestamp - t0) * 1e9), frame by frame
                 buses = bus_of(cols)
-                if not self._pace_chunk(cols.records, buses, rel, t0, loop_offset_ns):
+                if not (yield from self._pace_chunk(cols.records, buses, rel, t0, loop_offset_ns)):
                     break
                 span = int(rel[-1])
         except LogChanged as exc:
             raise ReplayError(str(exc)) from None
         return span
 
-    def _pace_chunk(self, records, buses, rel, t0: float, loop_offset_ns: int) -> bool:
+    def _pace_chunk(self, records, buses, rel, t0: float, loop_offset_ns: int) -> Iterator[int]:
         """Number, stamp and deliver one chunk; False when the replay was stopped within it."""
         seq = np.empty(len(rel), np.int64)
         first = np.empty(len(rel), np.int64)  # per frame: its bus's first number not yet delivered
@@ -240,13 +233,13 @@ class _Replayer:
         else:
             stamps = int(t0 * 1e9) + offset
         records["bus_id"] = buses
-        if self._pace(records, keep, seq[keep], stamps, self.start_mono + offset) < len(keep):
+        if (yield from self._pace(records, keep, seq[keep], stamps, self.start_mono + offset)) < len(keep):
             return False
         for bus, n in counts.items():
             self.seq[bus] = self.seq.get(bus, 0) + n
         return True
 
-    def _pace(self, base: np.ndarray, keep: np.ndarray, seq, stamps, due: np.ndarray) -> int:
+    def _pace(self, base: np.ndarray, keep: np.ndarray, seq, stamps, due: np.ndarray) -> Iterator[int]:
         """Deliver records ``base[keep]`` (numbered ``seq``, stamped ``stamps``) at their ``due``
         times in batches, each batch copied out of ``base`` as it leaves (one copy of the log is
         kept, not one per loop); returns how many were handed on."""
@@ -255,7 +248,7 @@ class _Replayer:
             if self.speed > 0:
                 j = int(np.searchsorted(due, int(due[i]) + self.window_ns, side="right"))
                 j = min(j, i + self.batch.capacity)
-                self.wait_until(int(due[j - 1]))  # a batch leaves when its last frame is due, never before
+                yield int(due[j - 1])  # a batch leaves when its last frame is due, never before
                 if self.stop.is_set():
                     break
                 self.lateness.append(monotonic_ns() - int(due[j - 1]))
@@ -270,7 +263,7 @@ class _Replayer:
         return i
 
 
-def replay_log(
+def replay_steps(
     path: str | pathlib.Path,
     sink: FrameSink,
     *,
@@ -283,37 +276,32 @@ def replay_log(
     on_loop: Callable[[int], None] | None = None,
     resume: Mapping[int, int] | None = None,
     window_ms: float = WINDOW_MS,
-) -> ReplayReport:
-    """Replay a log file into ``sink``; blocks until done (or ``stop`` is set).
-
-    ``speed`` 1.0 is the log's own timing, 2.0 twice as fast, 0 as fast as the
-    sink takes frames (timestamps then keep the log's spacing). ``loops`` 0
-    repeats until stopped. Frames go to ``bus_id`` unless ``channel_map`` maps
-    the log's channel to another bus id. ``resume`` ({bus id: seq}) continues a replay that was
-    interrupted: frames with a lower per-bus sequence number (already delivered) are skipped and the
-    first one left is due at once; e.g. a restarted runtime passes its frame ring's push count.
-    Frames due within ``window_ms`` of a batch's first frame leave together when the last of them
-    is due (never early): each batch costs a wakeup, ~50-90 us of CPU on a VM.
-    """
+) -> Generator[int, None, ReplayReport]:
+    """A replay as a generator (arguments as :func:`replay_log`'s, checked now): it yields each
+    monotonic time it waits for and returns its report; :func:`replay_logs` drives several."""
     if speed < 0:
         raise ValueError("speed must be >= 0")
     open_log(path)  # fail early with a clear error
     stop = stop or threading.Event()
     r = _Replayer(sink, speed, bus_id, channel_map, batch_size, stop, resume, window_ms)
+    return _steps(r, path, loops, on_loop)
+
+
+def _steps(r: _Replayer, path, loops: int, on_loop) -> Generator[int, None, ReplayReport]:
     plain = open_plain(path)  # plain candump/TRC logs: read in array chunks, not message by message
-    cmap = r.channel_map
+    cmap, bus_id = r.channel_map, r.bus_id
 
     def bus_of(cols: LogColumns) -> np.ndarray:
         return np.array([cmap.get(c, bus_id) for c in cols.channel_names], np.int64)[cols.channel_index]
 
     loop = 0
     offset = 0
-    while not stop.is_set() and (loops == 0 or loop < loops):
+    while not r.stop.is_set() and (loops == 0 or loop < loops):
         if plain is not None:
-            span = r.run_plain(plain, bus_of, offset)
+            span = yield from r.run_plain(plain, bus_of, offset)
         else:
             with open_log(path) as reader:
-                span = r.run_once(reader, offset, path)
+                span = yield from r.run_once(reader, offset, path)
         offset += span + 1_000_000  # next loop starts 1 ms after this one's last frame
         loop += 1
         if on_loop:
@@ -333,4 +321,75 @@ def replay_log(
     )
 
 
-__all__ = ["ReplayError", "ReplayReport", "open_log", "read_messages", "replay_log"]
+def _wait_until(due: int, stop: threading.Event) -> None:
+    while not stop.is_set():
+        left = due - monotonic_ns()
+        if left <= 0:
+            return
+        if left > LONG_GAP_NS:
+            stop.wait((left - LONG_GAP_NS // 2) / 1e9)
+        else:
+            sleep_until_ns(due)
+            return
+
+
+def replay_log(
+    path: str | pathlib.Path, sink: FrameSink, *, stop: threading.Event | None = None, **kw
+) -> ReplayReport:
+    """Replay a log file into ``sink``; blocks until done (or ``stop`` is set).
+
+    ``speed`` 1.0 is the log's own timing, 2.0 twice as fast, 0 as fast as the
+    sink takes frames (timestamps then keep the log's spacing). ``loops`` 0
+    repeats until stopped. Frames go to ``bus_id`` unless ``channel_map`` maps
+    the log's channel to another bus id. ``resume`` ({bus id: seq}) continues a replay that was
+    interrupted: frames with a lower per-bus sequence number (already delivered) are skipped and the
+    first one left is due at once; e.g. a restarted runtime passes its frame ring's push count.
+    Frames due within ``window_ms`` of a batch's first frame leave together when the last of them
+    is due (never early): each batch costs a wakeup, ~50-150 us of CPU on a VM. ``batch_size``
+    bounds a batch; ``on_loop(k)`` is called after loop k.
+    """
+    stop = stop or threading.Event()
+    steps = replay_steps(path, sink, stop=stop, **kw)
+    try:
+        while True:
+            _wait_until(next(steps), stop)
+    except StopIteration as done:
+        return done.value
+
+
+def replay_logs(
+    replays: Sequence[Generator[int, None, ReplayReport]], stop: threading.Event
+) -> list[ReplayReport | BaseException]:
+    """Drive several :func:`replay_steps` in this thread, as one adapter's channels share its
+    transfers: one wakeup serves every replay with a batch due. Returns each one's report, or the
+    exception that ended it (one replay failing does not end the others)."""
+    results: list[ReplayReport | BaseException | None] = [None] * len(replays)
+    due: list[tuple[int, int]] = []  # (monotonic ns, replay index), a heap
+
+    def advance(i: int) -> None:
+        try:
+            heapq.heappush(due, (next(replays[i]), i))
+        except StopIteration as done:
+            results[i] = done.value
+        except Exception as exc:  # noqa: BLE001 - that replay ends; the others go on
+            results[i] = exc
+
+    for i in range(len(replays)):
+        advance(i)
+    while due:
+        _wait_until(due[0][0], stop)
+        now = monotonic_ns()
+        while due and (due[0][0] <= now or stop.is_set()):
+            advance(heapq.heappop(due)[1])
+    return results  # type: ignore[return-value]
+
+
+__all__ = [
+    "ReplayError",
+    "ReplayReport",
+    "open_log",
+    "read_messages",
+    "replay_log",
+    "replay_logs",
+    "replay_steps",
+]

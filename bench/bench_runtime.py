@@ -539,7 +539,7 @@ def report(
             "",
             "The same CPU split into the replay threads (which read the log files: python-can's reader and a "
             "sleep per frame for the peer; for vmw one thread for all replayed buses, reading plain "
-            "candump/TRC logs in array chunks and handing frames on in 2 ms batches, each frame stamped "
+            "candump/TRC logs in array chunks and handing frames on in 5 ms batches, each frame stamped "
             "with its due time) "
             f"and the rest (ingest, decode, outbox, uplink), s / 100k frames, medians: {parts}. "
             f"Without the replay, vmw threads / peer = **{rest['vmw threads'] / rest['peer']:.2f}**. "

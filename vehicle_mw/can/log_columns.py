@@ -29,8 +29,8 @@ import numpy as np
 
 from vehicle_mw.native.records import FRAME_DTYPE, FRAME_EXTENDED
 
-CHUNK_LINES = 512  # frames per chunk at most (45 KB of records)
-BLOCK_BYTES = 32 << 10  # text read at a time
+CHUNK_LINES = 256  # frames per chunk at most (22 KB of records)
+BLOCK_BYTES = 16 << 10  # text read at a time
 CAN_ERR_FLAG = 0x20000000  # candump: an error frame's id carries it (python-can decodes those)
 
 _END = rb"[ \t]*(?:\n|\Z)"  # trailing blanks, then the line's end

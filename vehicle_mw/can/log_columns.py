@@ -26,12 +26,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+from can.io.canutils import CAN_ERR_FLAG  # candump: an error frame's id carries it
 
 from vehicle_mw.native.records import FRAME_DTYPE, FRAME_EXTENDED
 
 CHUNK_LINES = 256  # frames per chunk at most (22 KB of records)
 BLOCK_BYTES = 16 << 10  # text read at a time
-CAN_ERR_FLAG = 0x20000000  # candump: an error frame's id carries it (python-can decodes those)
+# frame records hold ns in 64 bits (year 2262); a time outside is refused (replay names the frame)
+MAX_TIMESTAMP_S = 2**63 / 1e9
 
 _END = rb"[ \t]*(?:\n|\Z)"  # trailing blanks, then the line's end
 _CANDUMP = re.compile(
@@ -236,7 +238,7 @@ def _trc_start_time(header: list[bytes]) -> float | None:
 def _columns(ts: list[float], can_ids, extended, payloads, index) -> tuple | None:
     n = len(payloads)
     timestamps = np.array(ts, np.float64)
-    if not np.all((timestamps >= 0) & (timestamps < 2**63 / 1e9)):
+    if not np.all((timestamps >= 0) & (timestamps < MAX_TIMESTAMP_S)):
         return None  # python-can's path names the frame with the bad time
     if np.any(can_ids > 0x1FFFFFFF):
         return None

@@ -24,7 +24,7 @@ from can.io.player import MESSAGE_READERS
 
 from vehicle_mw._python_can_fixes import load_mf4_support
 from vehicle_mw.can.frames import FrameBatch
-from vehicle_mw.can.log_columns import LogChanged, LogColumns, PlainLog, open_plain
+from vehicle_mw.can.log_columns import MAX_TIMESTAMP_S, LogChanged, LogColumns, PlainLog, open_plain
 from vehicle_mw.can.sink import FrameSink, deliver
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.native.clock import monotonic_ns, sleep_until_ns
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 
 WINDOW_MS = 0.2  # default: frames due within 0.2 ms of a batch's first leave together, when the last is due
 LONG_GAP_NS = 50_000_000  # longer waits use the stop event so a stop is prompt
-MAX_TIMESTAMP_S = 2**63 / 1e9  # frame records hold ns in 64 bits (year 2262); inf/NaN/negative are refused
 
 
 class ReplayError(VehicleMwError):

@@ -7,7 +7,7 @@ behind one: its ack p99 went from 9 ms to 80-90 ms (``bench_reliability``).
 
 :class:`SessionFirstSelector` keeps two epoll sets. Sockets start in the *general* one (listening
 sockets, TLS and WebSocket handshakes, unauthenticated peers, the HTTP API); a socket whose
-session authenticated is :func:`promote`\\ d to the *sessions* set. Each iteration takes every
+session authenticated is moved (:func:`promote`) to the *sessions* set. Each iteration takes every
 ready session socket and at most ``general_batch`` general events (epoll hands the rest out
 round-robin in later iterations, level-triggered, so nothing starves). The sessions set is itself
 registered in the general set, so a single blocking wait covers both.

@@ -66,7 +66,7 @@ class ReplayBus:
             log.error("%s: %s", self.dep.field(self.bus_id, "file"), exc)
         else:  # a reader bug must not take the other buses down
             self.last_error = f"{type(exc).__name__}: {exc}"
-            log.error("%s: replay failed: %s", self.dep.field(self.bus_id, "file"), self.last_error)
+            log.error("%s: replay failed", self.dep.field(self.bus_id, "file"), exc_info=exc)
 
     def counters(self) -> dict[str, Any]:
         st = self.ring.stats()

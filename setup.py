@@ -11,6 +11,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = pathlib.Path(__file__).resolve().parent
+PROTOCOL_PACKAGE = "vehicle_mw.v1"
 
 
 def generate_protocol() -> None:
@@ -38,6 +39,10 @@ def generate_protocol() -> None:
 class BuildPyWithProtocol(build_py):
     def run(self) -> None:
         generate_protocol()
+        # the package list was found before vehicle_mw/v1 existed (a fresh clone has no generated
+        # code): without this a wheel built from a clean tree lacks the protocol package
+        if self.packages is not None and PROTOCOL_PACKAGE not in self.packages:
+            self.packages.append(PROTOCOL_PACKAGE)
         super().run()
 
 

@@ -5,6 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+# Exact versions of everything installed (pyproject.toml declares compatible ranges).
+CONSTRAINTS := constraints.txt
+comma := ,
 EXTRAS ?= dev,gateway,someip,mf4
 
 # Debian packages the tests and benchmarks use (installed only when missing, needs root).
@@ -12,10 +15,14 @@ EXTRAS ?= dev,gateway,someip,mf4
 #   chromium: dashboard test; rt-tests: cyclictest peer in benchmarks.
 APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests
 
+# `make run` needs only the gateway extra and a compiler: no test tools, no GPL someipy, no browser.
+run: EXTRAS = gateway
+run: APT_PACKAGES = gcc libc6-dev
+
 NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h native/cdef/*.h) native/build_ffi.py
 PROTO_SRC  := $(wildcard proto/vehicle_mw/v1/*.proto)
 
-.PHONY: all install native proto run test test-native test-python bench soak fuzz lint sysdeps clean
+.PHONY: all install deps native proto run test test-native test-python bench soak fuzz lint sysdeps clean
 
 all: install
 
@@ -24,10 +31,17 @@ $(VENV)/.created:
 	$(PIP) install --quiet --upgrade pip
 	touch $@
 
-# (Re)install when the project metadata changes.
-$(VENV)/.installed: $(VENV)/.created pyproject.toml setup.py
-	$(PIP) install --quiet -e '.[$(EXTRAS)]'
-	touch $@ $(VENV)/.native $(VENV)/.proto
+# (Re)install when the project metadata, the constraints or the wanted extras change; one stamp
+# per set of extras, so `make run` after `make test` installs nothing and the reverse adds the rest.
+deps: $(VENV)/.created
+	@stamp="$(VENV)/.installed-$(subst $(comma),-,$(EXTRAS))"; \
+	if [ ! -f "$$stamp" ] || [ pyproject.toml -nt "$$stamp" ] || [ setup.py -nt "$$stamp" ] \
+	   || [ $(CONSTRAINTS) -nt "$$stamp" ]; then \
+	  echo "installing vehicle_mw[$(EXTRAS)] with $(CONSTRAINTS)"; \
+	  $(PIP) install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]' && touch "$$stamp" $(VENV)/.installed; \
+	fi
+
+$(VENV)/.installed: | deps
 
 # Rebuild the cffi extension in place when the C sources change.
 $(VENV)/.native: $(VENV)/.installed $(NATIVE_SRC)
@@ -38,7 +52,7 @@ $(VENV)/.proto: $(VENV)/.installed $(PROTO_SRC)
 	$(PY) -c "import setup; setup.generate_protocol()"
 	touch $@
 
-install: $(VENV)/.native $(VENV)/.proto
+install: deps $(VENV)/.native $(VENV)/.proto
 
 native: $(VENV)/.native
 proto: $(VENV)/.proto
@@ -76,7 +90,8 @@ fuzz: install
 	$(PY) -m fuzz --runs $(FUZZ_RUNS) --max-time $(FUZZ_TIME) $(FUZZ_TARGETS)
 
 lint: install
-	$(VENV)/bin/ruff check vehicle_mw tests bench hil
+	$(VENV)/bin/ruff check vehicle_mw tests bench hil fuzz setup.py
+	$(VENV)/bin/ruff format --check vehicle_mw tests bench hil fuzz setup.py
 	$(MAKE) -C native build-check
 
 clean:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pathlib
-import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -25,8 +24,6 @@ class Pki:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl command not installed")
     root = tmp_path_factory.mktemp("pki")
     ca = make_ca(root / "ca")
     rogue = make_ca(root / "rogue", name="rogue-ca")

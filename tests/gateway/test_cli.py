@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import subprocess
 import sys
 
-import pytest
-
 from vehicle_mw.gateway import load_secret, verify_token
 
 
-def vmw(*args: str) -> subprocess.CompletedProcess:
+def vmw(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "vehicle_mw", *args], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "vehicle_mw", *args], capture_output=True, text=True, timeout=60, cwd=cwd
     )
 
 
@@ -39,34 +36,68 @@ def test_secret_token_revoke(tmp_path):
     conn.close()
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl command not installed")
-def test_dev_pki(tmp_path):
-    out = vmw("gateway", "pki", str(tmp_path), "--vehicle", "VIN0001")
+def _cert(path):
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(path.read_bytes())
+
+
+def test_dev_pki_with_a_relative_folder_as_documented(tmp_path):
+    """`vmw gateway pki certs --vehicle VIN0001` from the working directory (docs/gateway.md)."""
+    from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    out = vmw("gateway", "pki", "certs", "--vehicle", "VIN0001", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
-    text = subprocess.run(
-        ["openssl", "x509", "-in", str(tmp_path / "VIN0001.crt"), "-noout", "-text"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert (
-        "CN = VIN0001" in text
-        and "URI:vmw:vehicle:VIN0001" in text
-        and "TLS Web Client Authentication" in text
-    )
-    verify = subprocess.run(
-        [
-            "openssl",
-            "verify",
-            "-CAfile",
-            str(tmp_path / "vmw-ca.crt"),
-            str(tmp_path / "VIN0001.crt"),
-            str(tmp_path / "localhost.crt"),
-        ],
-        capture_output=True,
-        text=True,
-    )
-    assert verify.returncode == 0, verify.stdout + verify.stderr
+    certs = tmp_path / "certs"
+    assert sorted(p.name for p in certs.iterdir()) == [
+        "VIN0001.crt",
+        "VIN0001.key",
+        "localhost.crt",
+        "localhost.key",
+        "vmw-ca.crt",
+        "vmw-ca.key",
+    ]
+    keys = ("VIN0001.key", "vmw-ca.key", "localhost.key")
+    assert all((certs / k).stat().st_mode & 0o077 == 0 for k in keys)
+    ca, vehicle, server = (_cert(certs / f) for f in ("vmw-ca.crt", "VIN0001.crt", "localhost.crt"))
+    vehicle.verify_directly_issued_by(ca)
+    server.verify_directly_issued_by(ca)
+    assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert vehicle.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "VIN0001"
+    san = vehicle.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert "vmw:vehicle:VIN0001" in san.get_values_for_type(x509.UniformResourceIdentifier)
+    eku = vehicle.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert list(eku) == [ExtendedKeyUsageOID.CLIENT_AUTH]
+    assert not vehicle.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert list(server.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value) == [
+        ExtendedKeyUsageOID.SERVER_AUTH
+    ]
+    # TLS itself accepts the pair: a server context with the client CA, a client context with the chain
+    import ssl
+
+    srv = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    srv.load_cert_chain(certs / "localhost.crt", certs / "localhost.key")
+    srv.load_verify_locations(certs / "vmw-ca.crt")
+    cli = ssl.create_default_context(cafile=str(certs / "vmw-ca.crt"))
+    cli.load_cert_chain(certs / "VIN0001.crt", certs / "VIN0001.key")
+
+    # a second vehicle later keeps the CA, so the first vehicle's certificate stays valid
+    again = vmw("gateway", "pki", "certs", "--vehicle", "VIN0002", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    ca2 = _cert(certs / "vmw-ca.crt")
+    assert ca2 == ca
+    _cert(certs / "VIN0002.crt").verify_directly_issued_by(ca2)
+    vehicle.verify_directly_issued_by(ca2)
+
+
+def test_dev_pki_with_a_damaged_ca_names_the_file(tmp_path):
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    (certs / "vmw-ca.crt").write_text("not a certificate")
+    (certs / "vmw-ca.key").write_text("not a key")
+    out = vmw("gateway", "pki", "certs", cwd=tmp_path)
+    assert out.returncode == 1 and "vmw-ca.crt" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_schema_command_matches_the_committed_schema():

@@ -63,8 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     k.add_argument("path")
     k.set_defaults(func=_secret)
 
-    c = sub.add_parser("pki", help="make a development CA, server certificate and vehicle certificates")
-    c.add_argument("folder")
+    c = sub.add_parser(
+        "pki",
+        help="make a dev CA (kept when the folder has one), server and vehicle certificates",
+    )
+    c.add_argument("folder", help="folder of the PEM files (made if missing)")
     c.add_argument("--vehicle", action="append", default=[], help="vehicle id (repeatable)")
     c.add_argument("--host", default="localhost", help="server certificate host name")
     c.set_defaults(func=_pki)
@@ -149,9 +152,9 @@ def _secret(args: argparse.Namespace) -> int:
 
 
 def _pki(args: argparse.Namespace) -> int:
-    from vehicle_mw.gateway.pki import make_ca, make_server_cert, make_vehicle_cert
+    from vehicle_mw.gateway.pki import load_or_make_ca, make_server_cert, make_vehicle_cert
 
-    ca = make_ca(args.folder)
+    ca = load_or_make_ca(args.folder)
     server = make_server_cert(ca, args.folder, args.host)
     print(f"CA {ca.cert}\nserver {server.cert} {server.key}")
     for vid in args.vehicle:

@@ -12,6 +12,7 @@ import os
 import pathlib
 import posixpath
 import tarfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from vehicle_mw.update.errors import UpdateRefused
@@ -42,6 +43,7 @@ def extract(
     target: str,
     limits: ArchiveLimits = ArchiveLimits(),  # noqa: B008 - frozen dataclass
     reserved: frozenset[str] = frozenset(),
+    on_member: Callable[[int], None] | None = None,
 ) -> int:
     """Extract ``archive`` into the new folder ``dest``; returns the member count."""
     dest.mkdir(mode=0o755)
@@ -98,6 +100,8 @@ def extract(
                         "bad_package", f"package exceeds {limits.max_total_bytes} B unpacked", target
                     )
                 _write_member(tf, member, path, name, target)
+                if on_member is not None:
+                    on_member(count)
         except (tarfile.TarError, EOFError, OSError) as exc:
             if isinstance(exc, FileExistsError):
                 raise UpdateRefused("bad_package", f"member {exc.filename!r} appears twice", target) from None

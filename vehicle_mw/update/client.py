@@ -29,6 +29,7 @@ from tuf.api import exceptions as tuf_exc
 from tuf.ngclient import FetcherInterface, Updater, UpdaterConfig
 
 from vehicle_mw.update.errors import UpdateError, UpdateRefused
+from vehicle_mw.update.fetcher import LimitedFetcher, http_fetcher
 from vehicle_mw.update.installer import ActivationHook, ActivationResult, HealthCheck, Installer
 from vehicle_mw.update.repository import utc_now
 from vehicle_mw.update.storage import atomic_write, read_json, write_json
@@ -137,10 +138,25 @@ class UpdateClient:
     ) -> None:
         self.config = config
         self.installer = installer
-        self.fetcher = fetcher
+        self.fetcher = LimitedFetcher(fetcher or http_fetcher(), self._limit_for)
         self.state = pathlib.Path(config.state_dir)
         self.key = VehicleKey(self.state)
         (self.state / "downloads").mkdir(parents=True, exist_ok=True)
+
+    def _limit_for(self, url: str) -> int | None:
+        limits = self.config.limits
+        if url.startswith(self.config.image_targets_url):
+            return limits.target
+        for base, targets in (
+            (self.config.director_url, limits.director_targets),
+            (self.config.image_metadata_url, limits.image_targets),
+        ):
+            if url.startswith(base):
+                role = url.rsplit("/", 1)[-1].split(".")[-2]
+                return {"root": limits.root, "timestamp": limits.timestamp, "snapshot": limits.snapshot}.get(
+                    role, targets
+                )
+        return None  # not a URL of this vehicle's repositories
 
     # -- verification -----------------------------------------------------------------------
     def _updater(self, repo: str, url: str, targets_limit: int) -> Updater:

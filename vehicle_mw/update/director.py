@@ -70,7 +70,8 @@ class Director:
         for role in ROLES:
             if not self.keys.exists(role):
                 self.keys.create(role)
-        with locked(self._lock_path()):
+        self.path.mkdir(parents=True, exist_ok=True)
+        with locked(self.path / ".lock"):
             with self._root_repo.edit_root() as root:
                 for role in ROLES:
                     root.add_key(self.keys.public(role), role)
@@ -245,7 +246,8 @@ class Director:
         return state
 
     def _lock_path(self) -> pathlib.Path:
-        self.path.mkdir(parents=True, exist_ok=True)
+        if not self._root_repo.has("root"):
+            raise UpdateError(f"{self.root_dir}: no Director here (run `vmw update keys init`)")
         return self.path / ".lock"
 
 

@@ -9,8 +9,9 @@ wraps any fetcher and counts requests and bytes (what an update costs a vehicle)
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+from tuf.api.exceptions import DownloadLengthMismatchError
 from tuf.ngclient import FetcherInterface
 from tuf.ngclient.urllib3_fetcher import Urllib3Fetcher
 
@@ -35,4 +36,26 @@ class CountingFetcher(FetcherInterface):
         for chunk in self.inner.fetch(url):
             with self._lock:
                 self.bytes += len(chunk)
+            yield chunk
+
+
+class LimitedFetcher(FetcherInterface):
+    """Delegates to ``inner`` but never reads more than ``limit(url)`` bytes of one URL.
+
+    ngclient bounds a download by the length signed metadata declares, falling back to its
+    configured maximum only when none is declared; a compromised online key can declare a huge
+    length. This bound is the vehicle's own and holds whatever the metadata says.
+    """
+
+    def __init__(self, inner: FetcherInterface, limit: Callable[[str], int | None]) -> None:
+        self.inner = inner
+        self.limit = limit
+
+    def _fetch(self, url: str) -> Iterator[bytes]:
+        cap = self.limit(url)
+        got = 0
+        for chunk in self.inner.fetch(url):
+            got += len(chunk)
+            if cap is not None and got > cap:
+                raise DownloadLengthMismatchError(f"{url}: more than this vehicle's limit of {cap} B")
             yield chunk

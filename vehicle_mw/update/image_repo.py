@@ -52,6 +52,11 @@ class ImageRepository:
         self._root_extra: list[Signer] = []  # the old root key while a root rotation is signed
         self.repo = FileRepository(self.metadata_dir, self._signers, IMAGE_EXPIRY, clock)
 
+    def _lock(self) -> pathlib.Path:
+        if not self.repo.has("root"):
+            raise UpdateError(f"{self.metadata_dir}: no Image repository here (run `vmw update keys init`)")
+        return self.path / ".lock"
+
     def _signers(self, role: str) -> list[Signer]:
         if self.keys is None:
             raise UpdateError(f"{self.path}: signing needs the key directory (--keys)")
@@ -69,7 +74,7 @@ class ImageRepository:
                 self.keys.create(role)
         self.metadata_dir.mkdir(parents=True, exist_ok=True)
         self.targets_dir.mkdir(parents=True, exist_ok=True)
-        with locked(self.path / ".lock"):
+        with locked(self.path / ".init-lock"):
             with self.repo.edit_root() as root:
                 for role in ROLES:
                     root.add_key(self.keys.public(role), role)
@@ -80,7 +85,7 @@ class ImageRepository:
     def rotate(self, role: str) -> int:
         """Replace ``role``'s key in a new root (signed by old and new root keys); its version."""
         assert self.keys is not None
-        with locked(self.path / ".lock"):
+        with locked(self._lock()):
             old, new = self.keys.rotate(role)
             self._root_extra = [old] if role == Root.type else []
             try:
@@ -101,7 +106,7 @@ class ImageRepository:
 
     def resign_timestamp(self) -> int:
         """A fresh timestamp (it expires daily: a frozen repository is noticed by vehicles)."""
-        with locked(self.path / ".lock"):
+        with locked(self._lock()):
             self.repo.do_timestamp(force=True)
             return self.repo.timestamp().version
 
@@ -121,7 +126,7 @@ class ImageRepository:
         name = name or _archive_stem(src)
         check_fields(name, hardware_id, release, kind)
         path = f"{name}/{release}/{src.name}"
-        with locked(self.path / ".lock"):
+        with locked(self._lock()):
             current = self.targets()
             for other_path, other in current.items():
                 c = other.custom or {}

@@ -224,7 +224,14 @@ class Installer:
         staging = self.root / "staging" / f"{meta.ecu}.{meta.name}.{meta.release}.{secrets.token_hex(4)}"
         try:
             if meta.kind == APP:
-                extract(pathlib.Path(file), staging, target.path, self.limits, frozenset({TARGET_FILE}))
+                extract(
+                    pathlib.Path(file),
+                    staging,
+                    target.path,
+                    self.limits,
+                    frozenset({TARGET_FILE}),
+                    lambda _n: self._checkpoint("member"),
+                )
                 self._fragment(staging, target.path)
             else:
                 staging.mkdir()

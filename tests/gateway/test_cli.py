@@ -27,6 +27,11 @@ def test_secret_token_revoke(tmp_path):
     assert bad.returncode == 1 and "missing" in bad.stderr
 
     db = tmp_path / "gw.sqlite"
+    from vehicle_mw.gateway.sqlite_schema import SCHEMA
+
+    with sqlite3.connect(db) as made:  # the gateway's database (revoke never creates one)
+        made.executescript(SCHEMA)
+    made.close()
     assert vmw("gateway", "revoke", "VIN0042", "--database", str(db)).returncode == 0
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT revoked FROM vehicles WHERE vehicle_id='VIN0042'").fetchone() == (1,)

@@ -217,7 +217,8 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
                     "document.getElementById('login-button').click(); true"
                 )
                 await browser.wait_for("location.pathname === '/'", what="the dashboard after logging in")
-                await browser.wait_for("document.getElementById('feed-state').textContent === 'live'")
+                # ?. : the page may still be parsing when its URL is already '/'
+                await browser.wait_for("document.getElementById('feed-state')?.textContent === 'live'")
                 row = f"document.querySelector('tr[data-vehicle=\"{V}\"]')"
                 await browser.wait_for(f"!!{row} && {row}.textContent.includes('6144 B')")
                 await browser.wait_for("document.querySelectorAll('#link-events tbody tr').length > 0")

@@ -30,6 +30,7 @@ class SessionRefused(VehicleMwError):
 
     def __init__(self, peer: str, code: int, message: str) -> None:
         self.code = code
+        self.message = message
         name = link_pb2.Error.Code.Name(code) if code in link_pb2.Error.Code.values() else str(code)
         super().__init__(f"{peer}: session refused: {name}: {message}")
 
@@ -50,6 +51,17 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
     return rng.uniform(min(initial / 2, ceiling), ceiling)
 
 
+REFUSED_BACKOFF_INITIAL_S = 1.0  # a refusal (identity, revocation, version) is not cured in 100 ms
+REFUSED_BACKOFF_MAX_S = 60.0
+
+
+def refused_delay(refusals: int, rng: random.Random) -> float:
+    """Delay after the ``refusals``-th refusal in a row (1-based): exponential with equal jitter, uniform
+    in [c/2, c] for c = min(60 s, 1 s * 2**(refusals-1)), so even the shortest draws double."""
+    ceiling = min(REFUSED_BACKOFF_MAX_S, REFUSED_BACKOFF_INITIAL_S * (2 ** min(max(refusals - 1, 0), 30)))
+    return rng.uniform(ceiling / 2, ceiling)
+
+
 class LinkSession:
     """Keeps one transport (``grpc`` or ``websocket``) connected and measured."""
 
@@ -68,6 +80,8 @@ class LinkSession:
         self._kick = asyncio.Event()
         self._rng = random.Random()
         self._closing: set[asyncio.Task] = set()
+        self.refusals = 0  # refusals in a row (the gateway answered with an Error refusing the session)
+        self._refused_reason = ""  # the last one logged as a warning
 
     # ---------------------------------------------------------------- owner API
 
@@ -101,9 +115,13 @@ class LinkSession:
         attempt = 0
         while not self._stop.is_set():
             established_at: float | None = None
+            refused: SessionRefused | None = None
             try:
                 established_at = await self._session_once()
-            except (LinkClosed, ProtocolError, SessionRefused, TimeoutError, OSError, VehicleMwError) as exc:
+            except SessionRefused as exc:
+                self.last_error = str(exc)
+                refused = exc
+            except (LinkClosed, ProtocolError, TimeoutError, OSError, VehicleMwError) as exc:
                 self.last_error = str(exc)
                 log.info("%s link: %s", self.name, exc)
             except asyncio.CancelledError:
@@ -128,9 +146,26 @@ class LinkSession:
                 attempt += 1
             else:
                 attempt = 0
-            delay = backoff_delay(
-                attempt, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
-            )
+            if refused is not None:
+                self.refusals += 1
+                delay = refused_delay(self.refusals, self._rng)
+                # the reason at the default level, once per reason (the backoff bounds the rest)
+                first = refused.message != self._refused_reason
+                self._refused_reason = refused.message
+                (log.warning if first else log.info)(
+                    "%s link: %s (refusal %d in a row, next try in %.1f s)",
+                    self.name,
+                    refused,
+                    self.refusals,
+                    delay,
+                )
+            else:
+                if established_at is not None:
+                    self.refusals = 0
+                    self._refused_reason = ""
+                delay = backoff_delay(
+                    attempt, self.config.backoff_initial_s, self.config.backoff_max_s, self._rng
+                )
             try:
                 await asyncio.wait_for(self._stop.wait(), delay)
             except TimeoutError:
@@ -248,18 +283,18 @@ class LinkSession:
                 self._queue.put_nowait(up)
             elif kind == "error":
                 code = message.error.code
+                if code in (
+                    link_pb2.Error.UNAUTHENTICATED,
+                    link_pb2.Error.PERMISSION_DENIED,
+                    link_pb2.Error.UNSUPPORTED_VERSION,
+                ):
+                    raise SessionRefused(transport.peer, code, message.error.message)  # logged by _run
                 log.warning(
                     "%s: gateway error %s: %s",
                     transport.peer,
                     link_pb2.Error.Code.Name(code) if code in link_pb2.Error.Code.values() else code,
                     message.error.message,
                 )
-                if code in (
-                    link_pb2.Error.UNAUTHENTICATED,
-                    link_pb2.Error.PERMISSION_DENIED,
-                    link_pb2.Error.UNSUPPORTED_VERSION,
-                ):
-                    raise SessionRefused(transport.peer, code, message.error.message)
                 self.hooks.on_downlink(self, message)
             else:
                 self.hooks.on_downlink(self, message)
@@ -300,4 +335,4 @@ async def _close_quietly(transport: Transport) -> None:
 
 Handler = Callable[[link_pb2.Command], Awaitable[tuple[bool, str]] | tuple[bool, str]]
 
-__all__ = ["Handler", "LinkSession", "SessionHooks", "SessionRefused", "backoff_delay"]
+__all__ = ["Handler", "LinkSession", "SessionHooks", "SessionRefused", "backoff_delay", "refused_delay"]

@@ -61,9 +61,14 @@ def run_check(args: argparse.Namespace) -> int:
 
 def run_outbox(args: argparse.Namespace) -> int:
     import dataclasses
+    import os
+    import sys
 
     from vehicle_mw.store import Outbox
 
+    if not os.path.isdir(args.directory):  # inspecting must not create an empty outbox
+        print(f"vmw: error: {args.directory}: no such outbox folder", file=sys.stderr)
+        return 2
     with Outbox(args.directory) as box:
         st = box.stats()
     for key, value in dataclasses.asdict(st).items():

@@ -44,20 +44,64 @@ def _selected_ids(catalog, patterns: list[str] | None) -> np.ndarray | None:
     return np.array(sorted(set(ids)), dtype=np.uint32)
 
 
+def _line_of_record(path: str, index: int) -> tuple[int, str] | None:
+    """Line number and text of the ``index``-th (0-based) record of a candump ``.log`` (one frame per
+    non-blank line, as python-can's reader counts them)."""
+    try:
+        with open(path, errors="replace") as f:
+            seen = 0
+            for number, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                if seen == index:
+                    return number, line.rstrip("\n")
+                seen += 1
+    except OSError:
+        return None
+    return None
+
+
+def _explain(exc: Exception, path: str) -> Exception:
+    """A python-can parse failure of a candump log as an error naming the file and line."""
+    import re
+
+    from vehicle_mw.can.replay import ReplayError
+
+    m = re.search(r"unreadable after (\d+) frames: (.*)$", str(exc))
+    if not (isinstance(exc, ReplayError) and m and path.lower().endswith(".log")):
+        return exc
+    found = _line_of_record(path, int(m.group(1)))
+    if found is None:
+        return exc
+    number, text = found
+    shown = text if len(text) <= 80 else text[:77] + "..."
+    return ReplayError(
+        f"{path}: line {number}: not a candump -L record '(time) channel id#data' ({m.group(2)}): {shown!r}"
+    )
+
+
+def _plain(value):
+    """cantools prints 1-bit and other integer signals as numbers: True/False become 1/0."""
+    return int(value) if isinstance(value, bool) else value
+
+
 def run(args: argparse.Namespace) -> int:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from vehicle_mw.can import CallbackSink, replay_log
+    from vehicle_mw.can.replay import ReplayError
     from vehicle_mw.signals import Decoder, load_catalog, sample_values
 
+    if not os.path.isfile(args.log):  # before any output: no CSV header above a "not found" error
+        raise ReplayError(f"{args.log}: log file not found")
     catalog = load_catalog(args.db, strict=not args.non_strict, j1939=args.j1939)
     decoder = Decoder(catalog)
     wanted = _selected_ids(catalog, args.signals)
     names = {s.id: s for s in catalog.signals}
+    header = ["timestamp", "bus", "signal", "value", "unit"] + (["label"] if args.labels else [])
     with contextlib.ExitStack() as stack:
         out = stack.enter_context(open(args.csv, "w", newline="")) if args.csv else sys.stdout
         writer = csv.writer(out)
-        header = ["timestamp", "bus", "signal", "value", "unit"] + (["label"] if args.labels else [])
         writer.writerow(header)
         show = (
             not args.no_progress and (args.csv is not None or not sys.stdout.isatty()) and sys.stderr.isatty()
@@ -88,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
                 strict=True,
             ):
                 s = names[sid]
+                value = _plain(value)
                 row = [f"{ts / 1e9:.6f}", s.bus, s.name, value, s.unit]
                 if args.labels:
                     row.append(catalog.label(sid, value) or "" if s.choices else "")
@@ -100,7 +145,13 @@ def run(args: argparse.Namespace) -> int:
         except BrokenPipeError:  # e.g. `vmw decode ... | head`
             sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keep interpreter shutdown quiet
             return 0
+        except ReplayError as exc:
+            raise _explain(exc, args.log) from None
     st = decoder.stats()
+    if st.frames == 0:
+        # like cantools decode on empty input: not an error (exit 0), but said, not silent
+        print(f"{args.log}: the log holds no frames; 0 samples written", file=sys.stderr)
+        return 0
     print(
         f"{st.frames} frames: {st.decoded} decoded, {st.unknown} unknown id, {st.too_short} too short, "
         f"{st.error_frames} error; {counts['samples']} samples written",

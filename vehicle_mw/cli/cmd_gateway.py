@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import re
 import signal
 import sys
@@ -51,6 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--allow-anonymous", action="store_true", help="accept vehicles without cert or token (dev)"
     )
+    s.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="json: one JSON object per line on stderr (structlog, as vmw vehicle run)",
+    )
+    s.add_argument(
+        "--log-level", choices=("debug", "info", "warning", "error"), help="default: warning (-v: info)"
+    )
     s.set_defaults(func=_serve)
 
     t = sub.add_parser("token", help="issue a signed token for a vehicle")
@@ -96,10 +106,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace):
-    from vehicle_mw.manifest import load_manifest
-    from vehicle_mw.manifest.gateway import GatewayConfig
+    from vehicle_mw.manifest.gateway import GatewayConfig, load_gateway_config
 
-    cfg = load_manifest(args.config, GatewayConfig) if args.config else GatewayConfig()
+    # paths in the file are relative to its folder; --database is relative to the current directory
+    cfg = load_gateway_config(args.config) if args.config else GatewayConfig()
     overrides = {
         "database": args.database,
         "host": args.host,
@@ -116,8 +126,11 @@ def _config(args: argparse.Namespace):
 def _serve(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import Gateway
     from vehicle_mw.gateway.event_loop import run
+    from vehicle_mw.gateway.server import ListenError
 
     cfg = _config(args)
+    if args.log_format == "json" or args.log_level:
+        _logging(args, cfg.gateway_id)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -132,9 +145,25 @@ def _serve(args: argparse.Namespace) -> int:
             )
             await stop.wait()
 
-    with contextlib.suppress(KeyboardInterrupt):
-        run(main())  # authenticated sessions are served before new connections
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            run(main())  # authenticated sessions are served before new connections
+    except ListenError as exc:  # a busy or foreign address: the operator's setup, not a crash
+        print(f"vmw: error: {exc}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _logging(args: argparse.Namespace, gateway_id: str) -> None:
+    import logging
+
+    level = args.log_level or {0: "warning", 1: "info"}.get(args.verbose, "debug")
+    if args.log_format == "json":
+        from vehicle_mw.runtime.logs import configure_logging
+
+        configure_logging(level, gateway_id=gateway_id)  # the gateway's own JSON events are merged flat
+    else:
+        logging.getLogger().setLevel(level.upper())
 
 
 def _token(args: argparse.Namespace) -> int:
@@ -167,6 +196,10 @@ def _revoke(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import set_revoked
     from vehicle_mw.gateway.revocation import revoke_tokens
 
+    if not os.path.isfile(args.database):  # revoking in a new empty file would protect nothing
+        print(f"vmw: error: {args.database}: no such gateway database (see 'database' in the config)",
+              file=sys.stderr)  # fmt: skip
+        return 2
     if args.token_id or args.tokens_before is not None:
         revoke_tokens(args.database, args.vehicle_id, args.token_id, args.tokens_before)
         gateway_operator.audit_cli(args.database, "revoke-tokens", args.vehicle_id)

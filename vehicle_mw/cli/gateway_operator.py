@@ -71,10 +71,9 @@ def _database(args: argparse.Namespace) -> str:
     if args.database:
         return args.database
     if args.config:
-        from vehicle_mw.manifest import load_manifest
-        from vehicle_mw.manifest.gateway import GatewayConfig
+        from vehicle_mw.manifest.gateway import load_gateway_config
 
-        return load_manifest(args.config, GatewayConfig).database
+        return load_gateway_config(args.config).database  # relative to the file's folder
     raise OperatorError("name the gateway database: --database FILE or --config gateway.yaml")
 
 

@@ -95,6 +95,7 @@ async def serve_grpc(
     limit = core.config.limits.max_message_bytes * 2
     server = aio.server(
         options=[
+            ("grpc.so_reuseport", 0),  # a second gateway on the same port is an error, not a share
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
             ("grpc.keepalive_time_ms", 20_000),

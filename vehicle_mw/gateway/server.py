@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import json
 import logging
+import socket
 import time
 
 import uvicorn
@@ -29,12 +30,39 @@ from vehicle_mw.manifest.gateway import GatewayConfig
 log = logging.getLogger("vehicle_mw.gateway")
 
 
-async def _serve_http(server: uvicorn.Server) -> None:
-    """uvicorn exits the process (SystemExit) when it cannot bind; keep that inside the task."""
+class ListenError(GatewayError):
+    """An endpoint cannot listen on its address (in use, not an address of this host, no permission)."""
+
+
+async def _serve_http(server: uvicorn.Server, sock: socket.socket) -> None:
+    """uvicorn exits the process (SystemExit) when it fails at start; keep that inside the task."""
     try:
-        await server.serve()
+        await server.serve(sockets=[sock])
     except SystemExit:
         log.error(json.dumps({"event": "http_failed", "port": server.config.port}))
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    if "Failed to bind" in str(exc):  # grpcio says no more than that
+        return "address in use or not available"
+    return str(exc)
+
+
+def _http_socket(host: str, port: int) -> socket.socket:
+    """The HTTP API's listening socket, bound here so a failure is an OSError and not uvicorn's exit."""
+    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 def is_loopback(host: str) -> bool:
@@ -117,14 +145,53 @@ class Gateway:
             except GatewayError:
                 await self.stop()
                 raise
+        try:
+            await self._listen()
+        except BaseException:
+            await self.stop()
+            raise
+        self._prober = asyncio.create_task(self._probe_loop())
+        freeze_startup_heap()  # full collections walk only what connections made since
+        log.info(
+            json.dumps(
+                {
+                    "event": "gateway_started",
+                    "grpc": self.grpc_port,
+                    "ws": self.ws_port,
+                    "http": self.http_port,
+                    "database": cfg.database,
+                }
+            )
+        )
+
+    def _listen_error(self, endpoint: str, port: int, exc: BaseException) -> ListenError:
+        return ListenError(
+            f"{endpoint}: cannot listen on {self.config.bind(endpoint)}:{port}: {_reason(exc)}"  # type: ignore[arg-type]
+            f" (change {endpoint}_port or {endpoint}_host)"
+        )
+
+    async def _listen(self) -> None:
+        cfg = self.config
         if cfg.grpc_port is not None:
             creds = grpc_server_credentials(cfg.tls) if cfg.tls else None
-            self._grpc, self.grpc_port = await serve_grpc(self.core, cfg.bind("grpc"), cfg.grpc_port, creds)
+            try:
+                self._grpc, self.grpc_port = await serve_grpc(
+                    self.core, cfg.bind("grpc"), cfg.grpc_port, creds
+                )
+            except (OSError, RuntimeError) as exc:  # grpcio: RuntimeError "Failed to bind"
+                raise self._listen_error("grpc", cfg.grpc_port, exc) from None
         if cfg.ws_port is not None:
             ctx = server_ssl_context(cfg.tls) if cfg.tls else None
-            self._ws = await serve_websocket(self.core, cfg.bind("ws"), cfg.ws_port, ctx)
+            try:
+                self._ws = await serve_websocket(self.core, cfg.bind("ws"), cfg.ws_port, ctx)
+            except OSError as exc:
+                raise self._listen_error("ws", cfg.ws_port, exc) from None
             self.ws_port = self._ws.sockets[0].getsockname()[1]
         if cfg.http_port is not None:
+            try:
+                sock = _http_socket(cfg.bind("http"), cfg.http_port)
+            except OSError as exc:
+                raise self._listen_error("http", cfg.http_port, exc) from None
             assert self.operators is not None and self.audit is not None
             self.queries = SqliteQueries(cfg.database)
             auth = OperatorAuth(self.operators, self.audit, cfg.auth, tls=cfg.http_tls)
@@ -145,28 +212,12 @@ class Gateway:
             )
             self._http = uvicorn.Server(ucfg)
             self._http.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-            self._http_task = asyncio.create_task(_serve_http(self._http))
+            self._http_task = asyncio.create_task(_serve_http(self._http, sock))
             while not self._http.started:
                 if self._http_task.done():
-                    await self.stop()
-                    raise GatewayError(
-                        f"HTTP API cannot listen on {cfg.bind('http')}:{cfg.http_port} (in use?)"
-                    )
+                    raise GatewayError(f"HTTP API on {cfg.bind('http')}:{cfg.http_port} did not start")
                 await asyncio.sleep(0.01)
             self.http_port = self._http.servers[0].sockets[0].getsockname()[1]
-        self._prober = asyncio.create_task(self._probe_loop())
-        freeze_startup_heap()  # full collections walk only what connections made since
-        log.info(
-            json.dumps(
-                {
-                    "event": "gateway_started",
-                    "grpc": self.grpc_port,
-                    "ws": self.ws_port,
-                    "http": self.http_port,
-                    "database": cfg.database,
-                }
-            )
-        )
 
     async def _probe_loop(self) -> None:
         """Measure each session's RTT from the gateway side every few seconds."""
@@ -205,4 +256,4 @@ class Gateway:
         await self.stop()
 
 
-__all__ = ["Gateway", "check_operator_access", "is_loopback"]
+__all__ = ["Gateway", "ListenError", "check_operator_access", "is_loopback"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import pathlib
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -130,9 +132,37 @@ class GatewayConfig(StrictModel):
             raise ValueError("http_tls: needs tls.cert and tls.key")
         return self
 
+    def relative_to(self, folder: str | pathlib.Path) -> GatewayConfig:
+        """A copy whose relative file paths (database, TLS files, token secret) are joined to ``folder``:
+        paths in a gateway file mean the file's own folder, wherever the gateway is started from."""
+
+        def join(path: str | None) -> str | None:
+            if path is None or os.path.isabs(path) or path == ":memory:" or path.startswith("file:"):
+                return path
+            return os.path.normpath(os.path.join(folder, path))
+
+        update: dict = {"database": join(self.database), "token_secret_file": join(self.token_secret_file)}
+        if self.tls is not None:
+            update["tls"] = self.tls.model_copy(
+                update={
+                    "cert": join(self.tls.cert),
+                    "key": join(self.tls.key),
+                    "client_ca": join(self.tls.client_ca),
+                }
+            )
+        return self.model_copy(update=update)
+
     def bind(self, endpoint: Literal["grpc", "ws", "http"]) -> str:
         """The address ``endpoint`` listens on: its own ``<endpoint>_host`` or the shared ``host``."""
         return getattr(self, f"{endpoint}_host") or self.host
 
 
-__all__ = ["GatewayAuth", "GatewayConfig", "GatewayLimits", "GatewayTls"]
+def load_gateway_config(path: str | pathlib.Path) -> GatewayConfig:
+    """A gateway file, checked (errors name the file and key), its relative paths resolved against
+    the file's folder (:meth:`GatewayConfig.relative_to`)."""
+    from vehicle_mw.manifest import load_manifest
+
+    return load_manifest(path, GatewayConfig).relative_to(pathlib.Path(path).parent)
+
+
+__all__ = ["GatewayAuth", "GatewayConfig", "GatewayLimits", "GatewayTls", "load_gateway_config"]

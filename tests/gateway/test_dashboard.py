@@ -108,10 +108,11 @@ class Browser:
         self._next_id = 0
 
     @classmethod
-    async def start(cls) -> Browser:
+    async def start(cls, *extra_args: str) -> Browser:
         profile = tempfile.mkdtemp(prefix="vmw-chromium-")
         proc = await asyncio.create_subprocess_exec(
             CHROMIUM,
+            *extra_args,
             "--headless",
             "--no-sandbox",
             "--disable-gpu",

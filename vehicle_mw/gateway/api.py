@@ -116,6 +116,47 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
         await known(vehicle_id)
         return await q(queries.link_events, vehicle_id, limit)
 
+    @app.get("/api/vehicles/{vehicle_id}/status", summary="one vehicle's live state (as in /api/fleet)")
+    async def vehicle_status(_: Annotated[Principal, Depends(viewer)], vehicle_id: str) -> dict[str, Any]:
+        await known(vehicle_id)
+        stored = await q(queries.latest_status, vehicle_id) or {}
+        row = core.live_vehicle(vehicle_id)
+        if row is None:  # known to the database only (not seen since this gateway started)
+            keys = (
+                "transport",
+                "rtt_ms",
+                "loss",
+                "frames",
+                "outbox_records",
+                "outbox_bytes",
+                "evicted",
+                "corrupt",
+            )
+            row = {"vehicle_id": vehicle_id, "connected": False} | {k: stored.get(k) for k in keys}
+        row["status_ts_ns"] = stored.get("ts_ns")  # vehicle time of the latest VehicleStatus (None: none yet)
+        return row
+
+    @app.get(
+        "/api/vehicles/{vehicle_id}/link-history",
+        summary="link RTT, loss, transport and outbox backlog over time, with the transport switches",
+    )
+    async def link_history(
+        _: Annotated[Principal, Depends(viewer)],
+        vehicle_id: str,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = Query(2000, ge=1, le=100_000),
+    ) -> dict[str, Any]:
+        """``status``: the VehicleStatus reports in the window, oldest first (``ts_ns``, ``transport``,
+        ``rtt_ms``, ``loss``, ``outbox_records``, ``outbox_bytes``, ...); ``switches``: the link events in
+        the same window (vehicle time, ns)."""
+        await known(vehicle_id)
+        return {
+            "vehicle_id": vehicle_id,
+            "status": await q(queries.status_history, vehicle_id, start_ns, end_ns, limit),
+            "switches": await q(queries.link_events_between, vehicle_id, start_ns, end_ns, limit),
+        }
+
     @app.get("/api/vehicles/{vehicle_id}/commands")
     async def commands(_: Annotated[Principal, Depends(viewer)], vehicle_id: str) -> list[dict[str, Any]]:
         await known(vehicle_id)
@@ -173,7 +214,14 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
 
     @app.get("/docs", include_in_schema=False)
     async def docs(_: Annotated[Principal, Depends(viewer)]) -> HTMLResponse:
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="vehicle_mw gateway API")
+        # Swagger UI from /static (vendored swagger-ui-dist, Apache-2.0): works without internet
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="vehicle_mw gateway API",
+            swagger_js_url="/static/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui-favicon.png",
+        )
 
     @app.websocket("/api/live")
     async def live(ws: WebSocket) -> None:

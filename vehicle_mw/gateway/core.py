@@ -277,32 +277,34 @@ class GatewayCore:
 
     def live_fleet(self) -> list[dict[str, Any]]:
         """What the dashboard shows per vehicle right now (in-memory, no database read)."""
-        out = []
-        for vid, state in sorted(self.vehicles.items()):
-            st, ev, s = state.last_status, state.last_link_event, state.session
-            out.append(
-                {
-                    "vehicle_id": vid,
-                    "connected": s is not None,
-                    "transport": (st.transport if st and st.transport else None)
-                    or (s.transport if s else None),
-                    "peer": s.peer if s else None,
-                    "rtt_ms": (st.rtt_ms if st and st.rtt_ms else None) or (s.rtt_ms if s else None),
-                    "loss": st.loss if st else None,
-                    "switches": state.switches,
-                    "last_switch_reason": ev.reason if ev else None,
-                    "acked_seq": state.acked_seq,
-                    "batches": state.batches_stored,
-                    "samples": state.samples_stored,
-                    "duplicates": state.duplicates,
-                    "frames": st.frames if st else None,
-                    "outbox_records": st.outbox_records if st else None,
-                    "outbox_bytes": st.outbox_bytes if st else None,
-                    "evicted": st.evicted if st else None,
-                    "corrupt": st.corrupt if st else None,
-                }
-            )
-        return out
+        return [self._live_row(vid, state) for vid, state in sorted(self.vehicles.items())]
+
+    def live_vehicle(self, vehicle_id: str) -> dict[str, Any] | None:
+        """One row of :meth:`live_fleet`, or None for a vehicle this process does not know."""
+        state = self.vehicles.get(vehicle_id)
+        return None if state is None else self._live_row(vehicle_id, state)
+
+    def _live_row(self, vid: str, state) -> dict[str, Any]:
+        st, ev, s = state.last_status, state.last_link_event, state.session
+        return {
+            "vehicle_id": vid,
+            "connected": s is not None,
+            "transport": (st.transport if st and st.transport else None) or (s.transport if s else None),
+            "peer": s.peer if s else None,
+            "rtt_ms": (st.rtt_ms if st and st.rtt_ms else None) or (s.rtt_ms if s else None),
+            "loss": st.loss if st else None,
+            "switches": state.switches,
+            "last_switch_reason": ev.reason if ev else None,
+            "acked_seq": state.acked_seq,
+            "batches": state.batches_stored,
+            "samples": state.samples_stored,
+            "duplicates": state.duplicates,
+            "frames": st.frames if st else None,
+            "outbox_records": st.outbox_records if st else None,
+            "outbox_bytes": st.outbox_bytes if st else None,
+            "evicted": st.evicted if st else None,
+            "corrupt": st.corrupt if st else None,
+        }
 
 
 __all__ = ["GatewayCore", "PreauthSlot"]

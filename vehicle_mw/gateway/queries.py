@@ -141,6 +141,49 @@ class SqliteQueries:
             (key, limit),
         )
 
+    _STATUS = (
+        "ts_ns, transport, rtt_ms, loss, outbox_records, outbox_bytes, frames, samples, evicted, corrupt"
+    )
+
+    def latest_status(self, vehicle_id: str) -> dict[str, Any] | None:
+        """The vehicle's most recent stored ``VehicleStatus``, or None before its first."""
+        key = self._vehicle_key(vehicle_id)
+        rows = self._query(
+            f"SELECT {self._STATUS} FROM status WHERE vehicle_key=? ORDER BY key DESC LIMIT 1", (key,)
+        )
+        return rows[0] if rows else None
+
+    def status_history(
+        self, vehicle_id: str, start_ns: int | None = None, end_ns: int | None = None, limit: int = 2000
+    ) -> list[dict[str, Any]]:
+        """Stored statuses in [start_ns, end_ns] (vehicle time), oldest first, the newest ``limit`` of them:
+        RTT, loss and transport of the link, outbox backlog, over time."""
+        key = self._vehicle_key(vehicle_id)
+        rows = self._query(
+            f"SELECT {self._STATUS} FROM status WHERE vehicle_key=? AND ts_ns>=? AND ts_ns<=?"
+            " ORDER BY key DESC LIMIT ?",
+            (key, start_ns if start_ns is not None else -(2**63), end_ns if end_ns is not None else 2**63 - 1,
+             limit),
+        )  # fmt: skip
+        rows.reverse()
+        for row in rows:
+            row["rtt_ms"], row["loss"] = json_real(row["rtt_ms"]), json_real(row["loss"])
+        return rows
+
+    def link_events_between(
+        self, vehicle_id: str, start_ns: int | None, end_ns: int | None, limit: int
+    ) -> list[dict[str, Any]]:
+        """Transport switches in [start_ns, end_ns], oldest first (the newest ``limit``)."""
+        key = self._vehicle_key(vehicle_id)
+        rows = self._query(
+            "SELECT ts_ns, from_transport, to_transport, reason, rtt_ms, rttvar_ms, loss FROM link_events"
+            " WHERE vehicle_key=? AND ts_ns>=? AND ts_ns<=? ORDER BY ts_ns DESC LIMIT ?",
+            (key, start_ns if start_ns is not None else -(2**63), end_ns if end_ns is not None else 2**63 - 1,
+             limit),
+        )  # fmt: skip
+        rows.reverse()
+        return rows
+
     def commands(self, vehicle_id: str, limit: int = 50) -> list[dict[str, Any]]:
         key = self._vehicle_key(vehicle_id)
         rows = self._query(

@@ -16,6 +16,7 @@ from vehicle_mw.gateway.audit import AuditLog
 from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import GatewayError
 from vehicle_mw.gateway.grpc_server import serve_grpc
+from vehicle_mw.gateway.metrics import VehicleGauges
 from vehicle_mw.gateway.operators import OperatorStore
 from vehicle_mw.gateway.process_limits import freeze_startup_heap, protect_process, uvicorn_limits
 from vehicle_mw.gateway.queries import SqliteQueries
@@ -100,6 +101,8 @@ class Gateway:
         self.sink = sink or SqliteSink(config.database, config.sqlite_synchronous)
         secret = load_secret(config.token_secret_file) if config.token_secret_file else None
         self.core = GatewayCore(config, self.sink, secret)
+        self.vehicle_gauges = VehicleGauges(self.core.vehicles, config.metrics_max_vehicles)
+        self.core.metrics.registry.register(self.vehicle_gauges)
         self.grpc_port: int | None = None
         self.ws_port: int | None = None
         self.http_port: int | None = None

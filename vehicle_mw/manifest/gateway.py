@@ -123,6 +123,12 @@ class GatewayConfig(StrictModel):
     allow_unregistered: bool = Field(
         True, description="an authenticated vehicle not yet in the database is registered on first connect"
     )
+    metrics_max_vehicles: int = Field(
+        1000,
+        ge=0,
+        description="most vehicles with their own gauges on /metrics (RTT, loss, transport, backlog); "
+        "connected and most recently changed first, the oldest dropped (bounds label cardinality)",
+    )
     limits: GatewayLimits = Field(default_factory=GatewayLimits)
     auth: GatewayAuth = Field(default_factory=GatewayAuth)
 

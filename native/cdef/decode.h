@@ -5,8 +5,15 @@
 #define VMW_DEC_IDENTITY 16
 #define VMW_DEC_CHOICE 32
 #define VMW_DEC_BOOL 64
+#define VMW_DEC_FROM_ID 128
 #define VMW_DEC_MSG_EXTENDED 1
 #define VMW_DEC_MSG_J1939 2
+#define VMW_DEC_MSG_DIVERT 4
+#define VMW_DEC_MAX_MESSAGE 4095
+#define VMW_DECODE_MSG_OK 1
+#define VMW_DECODE_MSG_UNKNOWN 0
+#define VMW_DECODE_MSG_SHORT -1
+#define VMW_DECODE_MSG_NO_ROOM -2
 #define VMW_DEC_NO_PARENT 65535
 
 /* records.h sorts after this file: refer to the record structs by tag. */
@@ -31,9 +38,10 @@ typedef struct vmw_dec_message {
     uint32_t can_id;
     uint16_t bus_id;
     uint8_t flags;
-    uint8_t min_len;
+    uint8_t reserved;
     uint32_t first_signal;
     uint32_t n_signals;
+    uint32_t min_len;
 } vmw_dec_message;
 
 typedef struct vmw_decode_stats {
@@ -45,6 +53,7 @@ typedef struct vmw_decode_stats {
     uint64_t error_frames;
     uint64_t remote;
     uint64_t unknown_ids_dropped;
+    uint64_t diverted;
 } vmw_decode_stats;
 
 typedef struct vmw_decoder vmw_decoder;
@@ -56,6 +65,14 @@ void vmw_decoder_free(vmw_decoder *d);
 
 size_t vmw_decode_frames(vmw_decoder *d, const struct vmw_can_frame *frames, size_t n,
                          struct vmw_sample *out, size_t cap, size_t *n_out);
+
+size_t vmw_decode_frames_ex(vmw_decoder *d, const struct vmw_can_frame *frames, size_t n,
+                            struct vmw_sample *out, size_t cap, size_t *n_out,
+                            uint32_t *divert, size_t divert_cap, size_t *n_divert);
+
+int vmw_decode_message(vmw_decoder *d, uint16_t bus_id, int extended, uint32_t can_id, const uint8_t *data,
+                       size_t len, uint64_t timestamp_ns, uint64_t seq, struct vmw_sample *out, size_t cap,
+                       size_t *n_out);
 
 size_t vmw_decoder_max_samples_per_frame(const vmw_decoder *d);
 

@@ -38,6 +38,9 @@ struct vmw_decoder {
     /* per-frame scratch, sized to the largest message */
     uint8_t *present;
     int64_t *muxnum;
+    /* zero-padded copy of a reassembled payload (vmw_decode_message), max_len + 9 bytes */
+    uint8_t *long_buf;
+    size_t max_len;
     vmw_decode_stats stats;
 };
 
@@ -55,7 +58,7 @@ static uint64_t message_key(const vmw_dec_message *m)
     if (m->flags & VMW_DEC_MSG_EXTENDED)
         key |= KEY_EXT;
     if (m->flags & VMW_DEC_MSG_J1939)
-        key = ((uint64_t)m->bus_id << 32) | KEY_EXT | KEY_J1939 | (m->can_id & VMW_J1939_MASK);
+        key = ((uint64_t)m->bus_id << 32) | KEY_EXT | KEY_J1939 | vmw_j1939_pgn_bits(m->can_id);
     return key;
 }
 
@@ -122,6 +125,7 @@ void vmw_decoder_free(vmw_decoder *d)
     free(d->unk_counts);
     free(d->present);
     free(d->muxnum);
+    free(d->long_buf);
     free(d);
 }
 
@@ -130,7 +134,7 @@ static int valid_tables(const vmw_dec_message *messages, size_t n_messages, cons
 {
     for (size_t m = 0; m < n_messages; m++) {
         const vmw_dec_message *msg = &messages[m];
-        if (msg->min_len > 64 || msg->first_signal > n_signals || msg->n_signals > n_signals - msg->first_signal)
+        if (msg->min_len > VMW_DEC_MAX_MESSAGE || msg->first_signal > n_signals || msg->n_signals > n_signals - msg->first_signal)
             return 0;
         for (uint32_t s = 0; s < msg->n_signals; s++) {
             const vmw_dec_signal *sig = &signals[msg->first_signal + s];
@@ -142,6 +146,12 @@ static int valid_tables(const vmw_dec_message *messages, size_t n_messages, cons
                 return 0; /* parents must precede children */
             if (sig->mux_first > n_mux_ids || sig->mux_count > n_mux_ids - sig->mux_first)
                 return 0;
+            if (sig->flags & VMW_DEC_FROM_ID) { /* a field of the 29-bit id, never multiplexed */
+                if ((unsigned)sig->start + sig->length > 29u || (sig->flags & VMW_DEC_FLOAT) ||
+                    sig->mux_parent != VMW_DEC_NO_PARENT)
+                    return 0;
+                continue;
+            }
             /* the signal must lie inside min_len bytes */
             unsigned last;
             if (sig->flags & VMW_DEC_BIG_ENDIAN) {
@@ -182,13 +192,18 @@ vmw_decoder *vmw_decoder_new(const vmw_dec_message *messages, size_t n_messages,
     d->vals = calloc(slots, sizeof(uint32_t));
     d->unk_keys = calloc(UNKNOWN_CAP * 2, sizeof(uint64_t));
     d->unk_counts = calloc(UNKNOWN_CAP * 2, sizeof(uint64_t));
-    for (size_t m = 0; m < n_messages; m++)
+    d->max_len = 64;
+    for (size_t m = 0; m < n_messages; m++) {
         if (messages[m].n_signals > d->max_signals)
             d->max_signals = messages[m].n_signals;
+        if (messages[m].min_len > d->max_len)
+            d->max_len = messages[m].min_len;
+    }
     d->present = calloc(d->max_signals ? d->max_signals : 1, 1);
     d->muxnum = calloc(d->max_signals ? d->max_signals : 1, sizeof(int64_t));
+    d->long_buf = calloc(d->max_len + 9, 1);
     if (!d->messages || !d->short_counts || !d->signals || !d->mux_ids || !d->keys || !d->vals || !d->unk_keys ||
-        !d->unk_counts || !d->present || !d->muxnum) {
+        !d->unk_counts || !d->present || !d->muxnum || !d->long_buf) {
         vmw_decoder_free(d);
         errno = ENOMEM;
         return NULL;
@@ -221,6 +236,7 @@ static inline uint64_t extract(const uint8_t *buf, const vmw_dec_signal *s)
 {
     unsigned len = s->length;
     uint64_t w;
+
     if (s->flags & VMW_DEC_BIG_ENDIAN) {
         unsigned msb = 8u * (s->start / 8u) + 7u - s->start % 8u;
         unsigned byte0 = msb / 8u, o = msb % 8u;
@@ -335,11 +351,49 @@ static void publish_stats(vmw_decoder *d, const vmw_decode_stats *st)
     __atomic_store_n(&d->stats.error_frames, st->error_frames, __ATOMIC_RELAXED);
     __atomic_store_n(&d->stats.remote, st->remote, __ATOMIC_RELAXED);
     __atomic_store_n(&d->stats.unknown_ids_dropped, st->unknown_ids_dropped, __ATOMIC_RELAXED);
+    __atomic_store_n(&d->stats.diverted, st->diverted, __ATOMIC_RELAXED);
 }
 
-size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, vmw_sample *out, size_t cap,
-                         size_t *n_out)
+/* The samples of one message from a zero-padded payload copy (buf); returns samples written. */
+static inline size_t emit(vmw_decoder *d, const vmw_dec_message *m, const uint8_t *buf, uint32_t can_id,
+                          uint16_t bus_id, uint64_t ts, uint64_t seq, vmw_sample *out)
 {
+    size_t written = 0;
+    const vmw_dec_signal *sigs = d->signals + m->first_signal;
+    for (uint32_t s = 0; s < m->n_signals; s++) {
+        const vmw_dec_signal *sig = &sigs[s];
+        if (sig->mux_parent != VMW_DEC_NO_PARENT &&
+            (!d->present[sig->mux_parent] || !mux_selected(d, sig, d->muxnum[sig->mux_parent]))) {
+            d->present[s] = 0;
+            continue;
+        }
+        vmw_sample *o = &out[written++];
+        o->timestamp_ns = ts;
+        o->source_seq = seq;
+        o->signal_id = sig->signal_id;
+        o->source_id = bus_id;
+        uint64_t raw = (sig->flags & VMW_DEC_FROM_ID) ? ((uint64_t)can_id >> sig->start) & ((1ull << sig->length) - 1ull)
+                                                      : extract(buf, sig);
+        d->muxnum[s] = convert(sig, raw, o);
+        d->present[s] = 1;
+    }
+    return written;
+}
+
+static inline uint32_t find_message(const vmw_decoder *d, uint16_t bus_id, int ext, uint32_t can_id, uint64_t *key)
+{
+    *key = ((uint64_t)bus_id << 32) | (ext ? KEY_EXT : 0) | can_id;
+    uint32_t v = lookup(d, *key);
+    if (v == 0 && ext && d->has_j1939)
+        v = lookup(d, ((uint64_t)bus_id << 32) | KEY_EXT | KEY_J1939 | vmw_j1939_pgn_bits(can_id));
+    return v;
+}
+
+static inline size_t decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, vmw_sample *out,
+                                   size_t cap, size_t *n_out, uint32_t *divert, size_t divert_cap,
+                                   size_t *n_divert)
+{
+    size_t diverted = 0;
     size_t written = 0, i;
     vmw_decode_stats st = d->stats; /* only this thread writes d->stats */
     uint8_t buf[72];
@@ -354,11 +408,19 @@ size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, 
                 st.remote++;
             continue;
         }
-        int ext = (f->flags & VMW_FRAME_EXTENDED) != 0;
-        uint64_t key = ((uint64_t)f->bus_id << 32) | (ext ? KEY_EXT : 0) | f->can_id;
-        uint32_t v = lookup(d, key);
-        if (v == 0 && ext && d->has_j1939)
-            v = lookup(d, ((uint64_t)f->bus_id << 32) | KEY_EXT | KEY_J1939 | (f->can_id & VMW_J1939_MASK));
+        uint64_t key;
+        uint32_t v = find_message(d, f->bus_id, (f->flags & VMW_FRAME_EXTENDED) != 0, f->can_id, &key);
+        if (v != 0 && (d->messages[v - 1].flags & VMW_DEC_MSG_DIVERT)) {
+            if (divert) {
+                if (diverted == divert_cap)
+                    break;
+                divert[diverted++] = (uint32_t)i;
+                st.frames++;
+                st.diverted++;
+                continue;
+            }
+            v = 0; /* without a reassembler, a transport frame is an unknown id */
+        }
         if (v == 0) {
             st.frames++;
             st.unknown++;
@@ -377,28 +439,48 @@ size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, 
         st.frames++;
         st.decoded++;
         memcpy(buf, f->data, 64);
-        const vmw_dec_signal *sigs = d->signals + m->first_signal;
-        for (uint32_t s = 0; s < m->n_signals; s++) {
-            const vmw_dec_signal *sig = &sigs[s];
-            if (sig->mux_parent != VMW_DEC_NO_PARENT &&
-                (!d->present[sig->mux_parent] || !mux_selected(d, sig, d->muxnum[sig->mux_parent]))) {
-                d->present[s] = 0;
-                continue;
-            }
-            vmw_sample *o = &out[written++];
-            o->timestamp_ns = f->timestamp_ns;
-            o->source_seq = f->seq;
-            o->signal_id = sig->signal_id;
-            o->source_id = f->bus_id;
-            d->muxnum[s] = convert(sig, extract(buf, sig), o);
-            d->present[s] = 1;
-        }
+        written += emit(d, m, buf, f->can_id, f->bus_id, f->timestamp_ns, f->seq, out + written);
     }
     st.samples += written;
     st.unknown_ids_dropped = d->stats.unknown_ids_dropped;
     publish_stats(d, &st);
     *n_out = written;
+    if (n_divert)
+        *n_divert = diverted;
     return i;
+}
+
+size_t vmw_decode_frames(vmw_decoder *d, const vmw_can_frame *frames, size_t n, vmw_sample *out, size_t cap,
+                         size_t *n_out)
+{
+    return decode_frames(d, frames, n, out, cap, n_out, NULL, 0, NULL);
+}
+
+size_t vmw_decode_frames_ex(vmw_decoder *d, const vmw_can_frame *frames, size_t n, vmw_sample *out, size_t cap,
+                            size_t *n_out, uint32_t *divert, size_t divert_cap, size_t *n_divert)
+{
+    return decode_frames(d, frames, n, out, cap, n_out, divert, divert_cap, n_divert);
+}
+
+int vmw_decode_message(vmw_decoder *d, uint16_t bus_id, int extended, uint32_t can_id, const uint8_t *data,
+                       size_t len, uint64_t timestamp_ns, uint64_t seq, vmw_sample *out, size_t cap, size_t *n_out)
+{
+    uint64_t key;
+    *n_out = 0;
+    uint32_t v = find_message(d, bus_id, extended != 0, can_id & 0x1FFFFFFFu, &key);
+    if (v == 0)
+        return VMW_DECODE_MSG_UNKNOWN;
+    const vmw_dec_message *m = &d->messages[v - 1];
+    if (len < m->min_len)
+        return VMW_DECODE_MSG_SHORT;
+    if (cap < m->n_signals)
+        return VMW_DECODE_MSG_NO_ROOM;
+    size_t keep = len < d->max_len ? len : d->max_len;
+    if (keep)
+        memcpy(d->long_buf, data, keep);
+    memset(d->long_buf + keep, 0, d->max_len + 9 - keep);
+    *n_out = emit(d, m, d->long_buf, can_id & 0x1FFFFFFFu, bus_id, timestamp_ns, seq, out);
+    return VMW_DECODE_MSG_OK;
 }
 
 void vmw_decoder_stats(const vmw_decoder *d, vmw_decode_stats *out)
@@ -411,6 +493,7 @@ void vmw_decoder_stats(const vmw_decoder *d, vmw_decode_stats *out)
     out->error_frames = __atomic_load_n(&d->stats.error_frames, __ATOMIC_RELAXED);
     out->remote = __atomic_load_n(&d->stats.remote, __ATOMIC_RELAXED);
     out->unknown_ids_dropped = __atomic_load_n(&d->stats.unknown_ids_dropped, __ATOMIC_RELAXED);
+    out->diverted = __atomic_load_n(&d->stats.diverted, __ATOMIC_RELAXED);
 }
 
 size_t vmw_decoder_unknown_ids(const vmw_decoder *d, uint64_t *keys, uint64_t *counts, size_t cap)

@@ -12,7 +12,13 @@ from vehicle_mw.native import FRAME_DTYPE
 from vehicle_mw.native.records import FRAME_EXTENDED, FRAME_FD
 from vehicle_mw.signals import SignalCatalog, sample_values
 
-J1939_MASK = 0x03FFFF00
+J1939_DA = "$da"  # the catalog's destination-address signal of J1939 PDU1 messages (not a cantools signal)
+
+
+def j1939_pgn(can_id: int) -> int:
+    """PGN per J1939-21, computed here independently of vehicle_mw: PS belongs to it only for PDU2."""
+    pf, ps = (can_id >> 16) & 0xFF, (can_id >> 8) & 0xFF
+    return ((can_id >> 24) & 0x3) << 16 | pf << 8 | (ps if pf >= 240 else 0)
 
 
 def entry_for(catalog: SignalCatalog):
@@ -21,14 +27,14 @@ def entry_for(catalog: SignalCatalog):
     pgn = {}
     for e in catalog.messages:
         if e.j1939:
-            pgn[(e.bus_id, e.frame_id & J1939_MASK)] = e
+            pgn[(e.bus_id, j1939_pgn(e.frame_id))] = e
         else:
             exact[(e.bus_id, e.extended, e.frame_id)] = e
 
     def find(bus: int, extended: bool, can_id: int):
         e = exact.get((bus, extended, can_id))
         if e is None and extended:
-            e = pgn.get((bus, can_id & J1939_MASK))
+            e = pgn.get((bus, j1939_pgn(can_id)))
         return e
 
     return find
@@ -71,11 +77,15 @@ def compare(catalog: SignalCatalog, frames: np.ndarray, samples: np.ndarray) -> 
         data = bytes(f["data"][: f["len"]])
         want = cantools_values(entry, data)
         got = by_seq.get(int(f["seq"]), {})
+        if entry.j1939 and any(s.signal == J1939_DA for s in entry.signals) and got:
+            got = dict(got)
+            if got.pop(J1939_DA, None) != (int(f["can_id"]) >> 8) & 0xFF:
+                problems.append(f"{entry.name} id={int(f['can_id']):#x}: wrong or missing {J1939_DA}")
         if want is None:
             if len(data) < entry.length:
                 assert not got, f"too-short frame of {entry.name} produced samples"
             continue
-        want = {k: v for k, v in want.items() if any(s.signal == k for s in entry.signals)}
+        want = {k: v for k, v in want.items() if any(s.signal == k and not s.from_id for s in entry.signals)}
         compared += 1
         if set(got) != set(want) or not all(same_value(got[k], want[k]) for k in want):
             diff = {k: (got.get(k), want.get(k)) for k in set(got) | set(want) if got.get(k) != want.get(k)}
@@ -118,8 +128,10 @@ def random_frames(catalog: SignalCatalog, per_message: int, seed: int) -> np.nda
                     scaled = rng.choice(mux_ids[m.signal])
                     set_raw(data, lay, (scaled - int(lay.offset)) // int(lay.scale or 1))
             can_id = e.frame_id
-            if e.j1939:  # any priority and source address must match the same PGN
-                can_id = (e.frame_id & J1939_MASK) | (rng.getrandbits(3) << 26) | rng.getrandbits(8)
+            if e.j1939:  # any priority and source address (and PDU1 destination) must match the same PGN
+                can_id = (j1939_pgn(e.frame_id) << 8) | (rng.getrandbits(3) << 26) | rng.getrandbits(8)
+                if (e.frame_id >> 16) & 0xFF < 240:
+                    can_id |= rng.getrandbits(8) << 8
             rows.append((e.bus_id, can_id, e.extended, e.length > 8, bytes(data)))
     frames = np.zeros(len(rows), FRAME_DTYPE)
     for i, (bus, can_id, ext, fd, data) in enumerate(rows):

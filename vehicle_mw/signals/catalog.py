@@ -9,6 +9,7 @@ of ids, names, units, VSS paths, choices and bit layouts) lets both ends check.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -16,7 +17,7 @@ import pathlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from vehicle_mw.manifest.can import CanBus
+from vehicle_mw.manifest.can import CanBus, IsoTpLink
 from vehicle_mw.signals.database import load_database
 from vehicle_mw.signals.errors import DatabaseError
 from vehicle_mw.signals.layout import (
@@ -31,7 +32,44 @@ log = logging.getLogger(__name__)
 MAX_FRAME_BYTES = 64  # CAN FD
 MAX_FRAME_ID = 0x1FFFFFFF  # 29-bit extended id
 
-J1939_MASK = 0x03FFFF00
+MAX_TRANSPORT_BYTES = (
+    4095  # longest message a bus with transport reassembly decodes (native VMW_DEC_MAX_MESSAGE)
+)
+
+# J1939-21: a PGN is EDP, DP, PF and -- only for PDU2 (PF >= 240) -- PS. In PDU1 (PF < 240) the PS byte
+# is the destination address, so it is masked like priority and source address.
+J1939_MASK = 0x03FFFF00  # PDU2: id bits of EDP, DP, PF, PS
+J1939_PDU1_MASK = 0x03FF0000  # PDU1: id bits of EDP, DP, PF
+J1939_DA_SIGNAL = "$da"  # the destination address of a PDU1 message, a signal taken from the CAN id
+
+
+def j1939_pgn_bits(frame_id: int) -> int:
+    """The id bits a J1939 message is matched by (``frame_id & mask``, mask by PDU format)."""
+    return frame_id & (J1939_PDU1_MASK if (frame_id >> 16) & 0xFF < 240 else J1939_MASK)
+
+
+def j1939_pgn(frame_id: int) -> int:
+    """The parameter group number of a 29-bit id (J1939-21: 18 bits, PS zero for PDU1)."""
+    return j1939_pgn_bits(frame_id) >> 8
+
+
+def j1939_is_pdu1(frame_id: int) -> bool:
+    return (frame_id >> 16) & 0xFF < 240
+
+
+_DA_LAYOUT = SignalLayout(
+    start=8,
+    length=8,
+    big_endian=False,
+    signed=False,
+    is_float=False,
+    conversion="identity",
+    scale=1,
+    offset=0,
+    choice=False,
+    mux_parent=None,
+    mux_ids=(),
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +87,7 @@ class SignalInfo:
     frame_id: int
     extended: bool
     layout: SignalLayout = field(repr=False)
+    from_id: bool = False  # True: bits start..start+length of the CAN id (J1939 destination address)
 
     @property
     def name(self) -> str:
@@ -85,6 +124,18 @@ class BusDatabases:
     strict: bool = True
     j1939: bool = False
     vss: Mapping[str, str] = field(default_factory=dict)
+    j1939_tp: bool = False  # J1939 TP.CM/TP.DT reassembly (vehicle_mw.can.j1939_tp)
+    isotp: tuple[IsoTpLink, ...] = ()  # ISO-TP connections (vehicle_mw.can.isotp)
+    transport_sessions: int = 32
+
+    @property
+    def has_transport(self) -> bool:
+        return self.j1939_tp or bool(self.isotp)
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Longest database message decoded: a frame's 64 bytes, or reassembled messages' 4095."""
+        return MAX_TRANSPORT_BYTES if self.has_transport else MAX_FRAME_BYTES
 
 
 class SignalCatalog:
@@ -146,7 +197,7 @@ class SignalCatalog:
                 "choices": {str(k): str(v) for k, v in sorted(s.choices.items())} if s.choices else None,
                 "frame_id": s.frame_id,
                 "extended": s.extended,
-                "layout": s.layout.canonical(),
+                "layout": s.layout.canonical() | ({"from": "can_id"} if s.from_id else {}),
             }
             for s in self.signals
         ]
@@ -165,7 +216,17 @@ def _as_buses(
     items = list(databases)
     if items and all(isinstance(b, CanBus) for b in items):
         return [
-            BusDatabases(i, b.name, tuple(resolve(p) for p in b.databases), b.strict, b.j1939, dict(b.vss))
+            BusDatabases(
+                i,
+                b.name,
+                tuple(resolve(p) for p in b.databases),
+                b.strict,
+                b.j1939,
+                dict(b.vss),
+                j1939_tp=b.j1939_tp,
+                isotp=tuple(b.isotp),
+                transport_sessions=b.transport_sessions,
+            )
             for i, b in enumerate(items)
         ]
     if all(isinstance(p, (str, pathlib.Path)) for p in items):
@@ -180,13 +241,14 @@ def _bus_messages(bus: BusDatabases) -> dict[str, object]:
         for msg in load_database(path, strict=bus.strict).messages:
             if msg.is_container:
                 log.info("%s: container message %s is not decoded", path, msg.name)
-            elif not 0 <= msg.length <= MAX_FRAME_BYTES:  # cantools takes e.g. a DLC of -8
+            elif not 0 <= msg.length <= bus.max_message_bytes:  # cantools takes e.g. a DLC of -8
                 log.warning(
-                    "%s: message %s has length %s, not a CAN frame's 0..%d bytes; not decoded",
+                    "%s: message %s has length %s, not %s's 0..%d bytes; not decoded",
                     path,
                     msg.name,
                     msg.length,
-                    MAX_FRAME_BYTES,
+                    "a reassembled message" if bus.has_transport else "a CAN frame",
+                    bus.max_message_bytes,
                 )
             elif not 0 <= msg.frame_id <= MAX_FRAME_ID:
                 log.warning(
@@ -281,7 +343,7 @@ def _drop_clashing_ids(entries: list[MessageEntry]) -> list[MessageEntry]:
     seen: dict[tuple, str] = {}
     kept = []
     for e in entries:
-        key = (e.bus_id, "pgn", e.frame_id & J1939_MASK) if e.j1939 else (e.bus_id, e.extended, e.frame_id)
+        key = (e.bus_id, "pgn", j1939_pgn_bits(e.frame_id)) if e.j1939 else (e.bus_id, e.extended, e.frame_id)
         if key in seen:
             log.warning("bus %d: message %s has the same id as %s; ignored", e.bus_id, e.name, seen[key])
             continue
@@ -319,7 +381,49 @@ def load_catalog(
             errors[bus.bus_id] = exc
             continue
         entries.extend(bus_entries)
-    return SignalCatalog(buses, _drop_clashing_ids(entries))
+    names = {b.bus_id: b.name for b in buses}
+    return SignalCatalog(buses, _with_destination_addresses(_drop_clashing_ids(entries), next_id, names))
 
 
-__all__ = ["BusDatabases", "MessageEntry", "SignalCatalog", "SignalInfo", "load_catalog"]
+def _with_destination_addresses(
+    entries: list[MessageEntry], next_id: int, bus_names: Mapping[int, str]
+) -> list[MessageEntry]:
+    """Every J1939 PDU1 message gets a ``$da`` signal: the destination address from its frame's id.
+
+    Its ids come after every database signal of every bus, so adding them moved no other id."""
+    out = []
+    for e in entries:
+        if e.j1939 and j1939_is_pdu1(e.frame_id):
+            sig = SignalInfo(
+                id=next_id,
+                bus_id=e.bus_id,
+                bus=bus_names[e.bus_id],
+                message=e.name,
+                signal=J1939_DA_SIGNAL,
+                unit="",
+                vss=None,
+                choices=None,
+                frame_id=e.frame_id,
+                extended=True,
+                layout=_DA_LAYOUT,
+                from_id=True,
+            )
+            next_id += 1
+            e = dataclasses.replace(e, signals=(*e.signals, sig))
+        out.append(e)
+    return out
+
+
+__all__ = [
+    "J1939_DA_SIGNAL",
+    "J1939_MASK",
+    "J1939_PDU1_MASK",
+    "MAX_TRANSPORT_BYTES",
+    "BusDatabases",
+    "MessageEntry",
+    "SignalCatalog",
+    "SignalInfo",
+    "j1939_pgn",
+    "j1939_pgn_bits",
+    "load_catalog",
+]

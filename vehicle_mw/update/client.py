@@ -263,6 +263,10 @@ class UpdateClient:
             else:
                 outcome.installed.append(t)
         (self.state / "attack.json").unlink(missing_ok=True)  # a fully verified cycle clears the indicator
+        wanted = {t.hashes["sha256"] for t in outcome.installed}
+        for stale in (self.state / "downloads").iterdir():  # left by a crash after the install
+            if stale.name not in wanted:
+                stale.unlink()
         if not outcome.installed:
             self._result(
                 {"outcome": "up_to_date" if not outcome.skipped else "skipped", "skipped": outcome.skipped}

@@ -308,7 +308,7 @@ class Installer:
             self._checkpoint("committed")
             (self.root / "journal.json").unlink()
             fsync_dir(self.root)
-            self._prune(packages)
+            self._prune(packages, previous)
             result.activated = True
             result.events.append("activated " + ", ".join(f"{p.name} r{p.release}" for p in packages))
             return result
@@ -362,16 +362,14 @@ class Installer:
             "rolled back to " + (", ".join(f"{o.name} r{o.release}" for o in olds) or "nothing")
         )
 
-    def _prune(self, packages: list[Package]) -> None:
-        """Keep the active and the previous release of each slot (rollback needs one)."""
-        for p in packages:
+    def _prune(self, packages: list[Package], previous: list[Package | None]) -> None:
+        """Keep the active and the previously active release of each slot (rollback needs it)."""
+        for p, old in zip(packages, previous, strict=True):
             releases = self.slot_dir(p.ecu, p.name) / "releases"
-            versions = sorted((int(d.name) for d in releases.iterdir() if d.name.isdigit()), reverse=True)
-            older = [v for v in versions if v < p.release]
-            keep = {p.release, *older[:1]}
-            for v in versions:
-                if v not in keep:
-                    shutil.rmtree(releases / str(v), ignore_errors=True)
+            keep = {str(p.release), str(old.release) if old else ""}
+            for d in releases.iterdir():
+                if d.name not in keep:
+                    shutil.rmtree(d, ignore_errors=True)
 
     # -- after a crash ---------------------------------------------------------------------
     def recover(self) -> list[str]:

@@ -17,6 +17,7 @@ import logging
 import os
 import pathlib
 import re
+import sys
 import threading
 from typing import Any
 
@@ -112,6 +113,14 @@ class _Server(http.server.ThreadingHTTPServer):
     repo_path: pathlib.Path
     director: Director
     bytes_served: int = 0
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that went away mid-transfer (a vehicle killed or offline) is not a server error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            log.debug("client %s went away: %s", client_address, exc)
+            return
+        log.exception("request from %s failed", client_address)
 
 
 class UpdateServer:

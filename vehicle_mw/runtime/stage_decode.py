@@ -13,7 +13,8 @@ from typing import Any
 from vehicle_mw.runtime.deployment import Deployment
 from vehicle_mw.runtime.rings import RingPlan
 from vehicle_mw.runtime.stage import Stage, StageFailed, wait_empty
-from vehicle_mw.signals import Decoder, DecoderThread, SignalCatalog
+from vehicle_mw.signals import SignalCatalog
+from vehicle_mw.signals.transport import decoder_thread
 
 log = logging.getLogger("vehicle_mw.runtime")
 
@@ -27,9 +28,9 @@ class DecodeStage(Stage):
         self.dep = dep
         self.frames = [plan.open_frames(b.name) for b in dep.buses]
         self.samples = [plan.open_bus_samples(b.name) for b in dep.buses]
-        self.threads = [
-            DecoderThread(Decoder(catalog), f, s, name=f"decode-{b.name}")
-            for b, f, s in zip(dep.buses, self.frames, self.samples, strict=True)
+        self.threads = [  # DecoderThread, or TransportDecoderThread on a bus with j1939_tp / isotp
+            decoder_thread(catalog, i, f, s, name=f"decode-{b.name}")
+            for i, (b, f, s) in enumerate(zip(dep.buses, self.frames, self.samples, strict=True))
         ]
 
     def start(self) -> None:
@@ -55,6 +56,8 @@ class DecodeStage(Stage):
                 "sample_ring_drops": int(ring.dropped),
                 "sample_ring_fill": len(s),
             }
+            if hasattr(t, "transport_counters"):
+                out[b.name]["transport"] = t.transport_counters()
         return {"buses": out}
 
     def drain(self, timeout: float) -> None:

@@ -171,9 +171,60 @@ static int test_rejects_bad_tables(void)
     return 0;
 }
 
+/* J1939-21: PDU1 matched by EDP/DP/PF (any destination), the destination from the id (VMW_DEC_FROM_ID);
+ * PDU2 keeps PS in the PGN; divert entries are handed back; long messages via vmw_decode_message. */
+static int test_pdu1_divert_long_messages(void)
+{
+    vmw_dec_signal s[4] = {sig(1, 0, 8, VMW_DEC_INT_CONV | VMW_DEC_IDENTITY),
+                           sig(2, 8, 8, VMW_DEC_INT_CONV | VMW_DEC_IDENTITY | VMW_DEC_FROM_ID),
+                           sig(3, 8, 8, VMW_DEC_INT_CONV | VMW_DEC_IDENTITY),
+                           sig(4, 1000 * 8, 16, VMW_DEC_INT_CONV | VMW_DEC_IDENTITY)};
+    uint8_t J = VMW_DEC_MSG_EXTENDED | VMW_DEC_MSG_J1939;
+    vmw_dec_message m[4] = {
+        {.can_id = 0x0CEF0000, .flags = J, .min_len = 1, .first_signal = 0, .n_signals = 2}, /* PDU1 0xEF00 */
+        {.can_id = 0x18F00400, .flags = J, .min_len = 2, .first_signal = 2, .n_signals = 1}, /* PDU2 0xF004 */
+        {.can_id = 0x00EB0000, .flags = J | VMW_DEC_MSG_DIVERT},                             /* TP.DT */
+        {.can_id = 0x18FECA00, .flags = J, .min_len = 1002, .first_signal = 3, .n_signals = 1}, /* 1002 B */
+    };
+    vmw_decoder *d = vmw_decoder_new(m, 4, s, 4, NULL, 0);
+    CHECK(d != NULL);
+    uint8_t p[8] = {7, 9, 0, 0, 0, 0, 0, 0};
+    vmw_can_frame f[5] = {frame(0x18EF17F1, VMW_FRAME_EXTENDED, p, 8, 0), frame(0x0CF00421, VMW_FRAME_EXTENDED, p, 8, 1),
+                          frame(0x0CF00521, VMW_FRAME_EXTENDED, p, 8, 2), frame(0x1CEBFF00, VMW_FRAME_EXTENDED, p, 8, 3),
+                          frame(0x1CFECA00, VMW_FRAME_EXTENDED, p, 8, 4)};
+    vmw_sample out[8];
+    size_t n_out = 0, n_div = 0;
+    uint32_t div[4];
+    CHECK(vmw_decode_frames_ex(d, f, 5, out, 8, &n_out, div, 4, &n_div) == 5);
+    CHECK(n_out == 3 && out[0].value.i64 == 7 && out[1].signal_id == 2 && out[1].value.i64 == 0x17);
+    CHECK(out[2].signal_id == 3 && out[2].value.i64 == 9);
+    CHECK(n_div == 1 && div[0] == 3);
+    vmw_decode_stats st;
+    vmw_decoder_stats(d, &st);
+    CHECK(st.diverted == 1 && st.unknown == 1 && st.too_short == 1 && st.decoded == 2);
+    /* no divert buffer: a TP frame is an unknown id; with a full one the batch stops before it */
+    CHECK(vmw_decode_frames(d, f + 3, 1, out, 8, &n_out) == 1);
+    CHECK(vmw_decode_frames_ex(d, f + 3, 1, out, 8, &n_out, div, 0, &n_div) == 0 && n_div == 0);
+    static uint8_t big[1100];
+    big[1000] = 0x34;
+    big[1001] = 0x12;
+    CHECK(vmw_decode_message(d, 0, 1, 0x18FECA00, big, 1001, 5, 6, out, 8, &n_out) == VMW_DECODE_MSG_SHORT);
+    CHECK(vmw_decode_message(d, 0, 1, 0x18FECA00, big, 1100, 5, 6, out, 8, &n_out) == VMW_DECODE_MSG_OK);
+    CHECK(n_out == 1 && out[0].value.i64 == 0x1234 && out[0].source_seq == 6 && out[0].timestamp_ns == 5);
+    CHECK(vmw_decode_message(d, 0, 1, 0x18FECA00, big, 1100, 5, 6, out, 0, &n_out) == VMW_DECODE_MSG_NO_ROOM);
+    CHECK(vmw_decode_message(d, 1, 1, 0x18FECA00, big, 1100, 5, 6, out, 8, &n_out) == VMW_DECODE_MSG_UNKNOWN);
+    vmw_decoder_free(d);
+    /* an id field must fit the 29-bit id */
+    vmw_dec_signal bad = sig(1, 24, 8, VMW_DEC_INT_CONV | VMW_DEC_IDENTITY | VMW_DEC_FROM_ID);
+    vmw_dec_message one = {.can_id = 0x0CEF0000, .flags = J, .min_len = 0, .first_signal = 0, .n_signals = 1};
+    CHECK(vmw_decoder_new(&one, 1, &bad, 1, NULL, 0) == NULL);
+    return 0;
+}
+
 int main(void)
 {
-    if (test_layouts() || test_mux_j1939_unknown_short_capacity() || test_rejects_bad_tables())
+    if (test_layouts() || test_mux_j1939_unknown_short_capacity() || test_rejects_bad_tables() ||
+        test_pdu1_divert_long_messages())
         return 1;
     puts("test_decode: ok");
     return 0;

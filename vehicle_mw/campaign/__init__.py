@@ -30,11 +30,18 @@ from vehicle_mw.campaign.document import (
 from vehicle_mw.campaign.errors import CampaignError, ExpressionError
 from vehicle_mw.campaign.evaluator import SignalIndex
 from vehicle_mw.campaign.expression import parse_expression
+from vehicle_mw.campaign.signing import SignatureError, SignedCampaign, sign, verify
+from vehicle_mw.campaign.store import CampaignStore, VehicleIdentity, Verdict
 
 __all__ = [
     "Campaign",
     "CampaignError",
     "CampaignSet",
+    "CampaignStore",
+    "SignatureError",
+    "SignedCampaign",
+    "Verdict",
+    "VehicleIdentity",
     "ExpressionError",
     "MemoryReport",
     "Selection",
@@ -46,4 +53,6 @@ __all__ = [
     "document_sha256",
     "load_campaigns",
     "parse_expression",
+    "sign",
+    "verify",
 ]

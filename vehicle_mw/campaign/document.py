@@ -168,6 +168,15 @@ def campaigns_from_data(data: Any, file: str = "<memory>") -> list[Campaign]:
         out = [parse_campaign(data, file)]
     seen: set[str] = set()
     for c in out:
+        if isinstance(c.collection, ConditionBased):
+            from vehicle_mw.campaign.expression import parse_expression
+
+            try:
+                parse_expression(c.collection.expression, c.name)
+            except CampaignError as exc:
+                exc.file = file
+                exc.args = (f"{file}: {exc}",)
+                raise
         if c.name in seen:
             raise CampaignError("two campaigns of one file have this name", file=file, campaign=c.name)
         seen.add(c.name)

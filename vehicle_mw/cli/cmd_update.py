@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
         status = director.status()
         if args.json:
             print(json.dumps(status, indent=2, sort_keys=True))
+        elif not status:
+            print("no vehicles registered (vmw update vehicle add)")
         for vid, s in sorted(status.items()):
             if args.json:
                 break

@@ -359,6 +359,12 @@ class CampaignSet:
             w: WindowState() for r in self.runs if r.condition for w in r.condition.windows
         }
         self._shared_bytes = len(refs) * CARRIED_SIGNAL_BYTES + len(self._windows) * WindowState.BYTES
+        if self.runs and self.memory_bytes > memory_limit_bytes:
+            raise CampaignError(
+                f"the campaigns would hold up to {self.memory_bytes:,} bytes with the values and windows "
+                f"their conditions share, over the limit of {memory_limit_bytes:,}",
+                campaign=self.runs[-1].campaign.name,
+            )
         self._t_max = NEVER
 
     @property

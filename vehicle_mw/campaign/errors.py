@@ -39,8 +39,9 @@ class ExpressionError(CampaignError):
         self.position = position
         self.text = text
         where = f"character {position}: {reason}"
-        if text:
-            where += f"\n    {text}\n    {' ' * (position - 1)}^"
+        if text:  # the expression around the position, and a caret under it
+            lo = max(0, position - 40)
+            where += f"\n    {text[lo : lo + 80]}\n    {' ' * (position - 1 - lo)}^"
         super().__init__(where, file=file, campaign=campaign, field=field)
         self.reason = reason
 

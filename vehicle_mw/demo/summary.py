@@ -4,19 +4,17 @@ gateway stored and the link switches with their reasons; live on a terminal, pla
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.live import Live
 from rich.table import Table
 
 from vehicle_mw.channel.uplink import SwitchEvent
-from vehicle_mw.runtime.summary import rows
+from vehicle_mw.runtime.summary import live_view, rows
 
-PLAIN_PERIOD_S = 2.0
+PLAIN_PERIOD_S = 2.0  # the demo is short: a line every 2 s
 
 
 def describe(ev: SwitchEvent) -> str:
@@ -89,26 +87,13 @@ class LiveSummary:
 
     @contextlib.contextmanager
     def live(self, snapshot: Callable[[], Snapshot]) -> Iterator[None]:
-        if self.quiet:
-            yield
-            return
-        stop = threading.Event()
-        if self.console.is_terminal:
-            with Live(_table(snapshot(), self.url), console=self.console, refresh_per_second=2) as live:
-
-                def refresh() -> None:
-                    while not stop.wait(0.5):
-                        live.update(_table(snapshot(), self.url))
-
-                with _running(refresh, stop):
-                    yield
-            return
-
-        def lines() -> None:
-            while not stop.wait(PLAIN_PERIOD_S):
-                print(snapshot().line(), flush=True)
-
-        with _running(lines, stop):
+        with live_view(
+            self.console,
+            lambda: _table(snapshot(), self.url),
+            lambda: snapshot().line(),
+            quiet=self.quiet,
+            period_s=PLAIN_PERIOD_S,
+        ):
             yield
 
     def final(self, s: Snapshot) -> None:
@@ -117,14 +102,3 @@ class LiveSummary:
         print("final: " + s.line(), flush=True)
         for ev in s.switch_log:
             print(f"link switch {describe(ev)}", flush=True)
-
-
-@contextlib.contextmanager
-def _running(target: Callable[[], None], stop: threading.Event) -> Iterator[None]:
-    th = threading.Thread(target=target, name="vmw-demo-summary", daemon=True)
-    th.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        th.join()

@@ -83,16 +83,37 @@ class LiveSummary:
 
     @contextlib.contextmanager
     def live(self, counters: Callable[[], Counters]) -> Iterator[None]:
-        if self.quiet:
+        with live_view(
+            self.console,
+            lambda: table(counters(), self.title),
+            lambda: line(counters()),
+            quiet=self.quiet,
+        ):
             yield
-            return
-        if self.console.is_terminal:
-            with Live(table(counters(), self.title), console=self.console, refresh_per_second=2) as live:
-                with _every(0.5, lambda: live.update(table(counters(), self.title))):
-                    yield
-            return
-        with _every(PLAIN_PERIOD_S, lambda: self.console.print(line(counters()), soft_wrap=True)):
-            yield
+
+
+@contextlib.contextmanager
+def live_view(
+    console: Console,
+    render: Callable[[], Table],
+    plain: Callable[[], str],
+    *,
+    quiet: bool = False,
+    period_s: float = PLAIN_PERIOD_S,
+) -> Iterator[None]:
+    """While the block runs: a table refreshed twice a second on a terminal, a plain line every
+    ``period_s`` otherwise (logs, pipes, systemd's journal); nothing when ``quiet``.
+    The runtime and the demo both show their numbers through this."""
+    if quiet:
+        yield
+        return
+    if console.is_terminal:
+        with Live(render(), console=console, refresh_per_second=2) as live:
+            with _every(0.5, lambda: live.update(render())):
+                yield
+        return
+    with _every(period_s, lambda: console.print(plain(), soft_wrap=True, markup=False, highlight=False)):
+        yield
 
 
 @contextlib.contextmanager
@@ -113,4 +134,4 @@ def _every(period_s: float, tick: Callable[[], None]) -> Iterator[None]:
         t.join(2)
 
 
-__all__ = ["LiveSummary", "line", "rows", "table"]
+__all__ = ["LiveSummary", "line", "live_view", "rows", "table"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import pathlib
+import re
 import sys
 
 
@@ -22,8 +23,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument("--junit", type=pathlib.Path, help="write JUnit XML here")
     run.add_argument("--html", type=pathlib.Path, help="write a self-contained HTML report here")
     run.add_argument("--workdir", type=pathlib.Path, help="keep the gateway database and outbox here")
+    run.add_argument(
+        "--bus-log",
+        choices=("asc", "blf", "none"),
+        default="asc",
+        help="record the bench buses of each run as <bench>.<scenario>.asc|blf beside the report "
+        "(or in --workdir); default asc",
+    )
     run.set_defaults(func=run_command)
-    check = sub.add_parser("check", help="validate a bench and/or scenario files without running them")
+    check = sub.add_parser(
+        "check",
+        help="validate bench and scenario files without running them; scenarios are checked against "
+        "every bench given (names of ECUs, signals, messages, buses)",
+    )
     check.add_argument("files", nargs="+", type=pathlib.Path)
     check.set_defaults(func=check_command)
     schema = sub.add_parser("schema", help="write the bench/scenario JSON Schemas")
@@ -31,30 +43,59 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     schema.set_defaults(func=schema_command)
 
 
+EXIT_PASSED, EXIT_FAILED, EXIT_BAD_FILES, EXIT_BENCH_ERROR = 0, 1, 2, 3
+
+
+def _bus_log(args: argparse.Namespace, bench_name: str, scenario: pathlib.Path) -> pathlib.Path | None:
+    if args.bus_log == "none":
+        return None
+    beside = args.junit or args.html
+    folder = beside.parent if beside is not None else args.workdir
+    if folder is None:
+        return None
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"{bench_name}.{scenario.stem}")
+    return folder / f"{name}.{args.bus_log}"
+
+
 def run_command(args: argparse.Namespace) -> int:
+    """Exit 0: every assertion passed; 1: an assertion failed; 2: bad files (nothing ran);
+    3: the bench failed (infrastructure: a bus that does not open, a DUT that does not start) --
+    the reports are still written, with the error."""
     from vehicle_mw.errors import VehicleMwError
     from vehicle_mw.hil.report import write_reports
-    from vehicle_mw.hil.runner import load_bench, load_scenario, run_scenario
+    from vehicle_mw.hil.runner import BenchFault, check_files, load_bench, run_scenario
 
-    try:  # every file is checked before the first run
-        load_bench(args.bench)
+    try:  # every file and every name is checked before the first run
+        bench = load_bench(args.bench)
         for scenario in args.scenarios:
-            load_scenario(scenario)
+            check_files(args.bench, scenario)
     except VehicleMwError as exc:
         print(f"vmw hil: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_FILES
     reports = []
+    fault = False
     for scenario in args.scenarios:
         workdir = args.workdir / scenario.stem if args.workdir and len(args.scenarios) > 1 else args.workdir
         try:
-            report = asyncio.run(run_scenario(args.bench, scenario, workdir))
+            report = asyncio.run(
+                run_scenario(args.bench, scenario, workdir, _bus_log(args, bench.name, scenario))
+            )
+        except BenchFault as exc:
+            print(f"vmw hil: {exc}", file=sys.stderr)
+            reports.append(exc.report)
+            fault = True
+            break  # the bench is broken: the other scenarios would fail the same way
         except VehicleMwError as exc:
             print(f"vmw hil: {exc}", file=sys.stderr)
-            return 2
+            if reports:
+                write_reports(reports, args.junit, args.html)
+            return EXIT_BAD_FILES
         _print(report)
         reports.append(report)
     write_reports(reports, args.junit, args.html)
-    return 0 if all(r.passed for r in reports) else 1
+    if fault:
+        return EXIT_BENCH_ERROR
+    return EXIT_PASSED if all(r.passed for r in reports) else EXIT_FAILED
 
 
 def _print(report) -> None:
@@ -75,19 +116,38 @@ def _print(report) -> None:
 def check_command(args: argparse.Namespace) -> int:
     import yaml
 
-    from vehicle_mw.hil.runner import load_bench, load_scenario
+    from vehicle_mw.hil.restbus import HilError
+    from vehicle_mw.hil.runner import check_files, load_bench, load_scenario
     from vehicle_mw.manifest import ManifestError
+    from vehicle_mw.signals import DatabaseError
 
     status = 0
+    benches, scenarios = [], []
     for path in args.files:
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
-            loader = load_scenario if isinstance(data, dict) and "assertions" in data else load_bench
-            loader(path)
+            is_scenario = isinstance(data, dict) and "assertions" in data
+            (load_scenario if is_scenario else load_bench)(path)
+            (scenarios if is_scenario else benches).append(path)
             print(f"{path}: ok")
         except (ManifestError, yaml.YAMLError) as exc:
             print(exc, file=sys.stderr)
             status = 1
+    for scenario in scenarios:  # names a scenario uses must exist on a bench it can run on
+        errors = []
+        for bench in benches:
+            try:
+                check_files(bench, scenario)
+                print(f"{scenario}: names ok on {bench}")
+                break
+            except (HilError, ManifestError, DatabaseError) as exc:
+                errors.append(f"{exc} (on {bench})")
+        else:
+            for line in errors:
+                print(line, file=sys.stderr)
+            status = 1 if errors else status
+    if scenarios and not benches:
+        print("names not checked: give the bench file too (vmw hil check BENCH SCENARIO...)", file=sys.stderr)
     return status
 
 

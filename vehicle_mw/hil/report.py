@@ -17,15 +17,42 @@ def _many(reports: HilReport | Sequence[HilReport]) -> list[HilReport]:
     return [reports] if isinstance(reports, HilReport) else list(reports)
 
 
+def _info_rows(report: HilReport) -> list[tuple[str, str]]:
+    i = report.info
+    return [
+        ("time", i.started),
+        ("host", i.host),
+        ("vehicle_mw", i.version),
+        ("bench", i.bench_file),
+        ("bench.sha256", i.bench_sha256),
+        ("scenario", i.scenario_file),
+        ("scenario.sha256", i.scenario_sha256),
+        ("bus_log", i.bus_log),
+    ]
+
+
 def _suite(report: HilReport) -> ET.Element:
+    errored = bool(report.error)
+    cases = len(report.assertions) if errored else len(report.verdicts)
     suite = ET.Element(
         "testsuite",
         name=f"{report.bench}.{report.scenario}",
-        tests=str(len(report.verdicts)),
-        failures=str(sum(not v.passed for v in report.verdicts)),
-        errors="0",
+        tests=str(cases),
+        failures="0" if errored else str(sum(not v.passed for v in report.verdicts)),
+        errors=str(cases) if errored else "0",
         time=f"{report.duration_s:.3f}",
+        timestamp=report.info.started,
+        hostname=report.info.host,
     )
+    props = ET.SubElement(suite, "properties")
+    for key, value in _info_rows(report):
+        ET.SubElement(props, "property", name=key, value=value)
+    if errored:  # the bench failed: every assertion is a test case in error, none is a verdict
+        for name in report.assertions or ["bench"]:
+            case = ET.SubElement(suite, "testcase", classname=f"hil.{report.scenario}", name=name)
+            ET.SubElement(
+                case, "error", message=f"not run: {report.error}", type="BenchFault"
+            ).text = report.error
     for v in report.verdicts:
         case = ET.SubElement(suite, "testcase", classname=f"hil.{report.scenario}", name=v.name)
         detail = "\n".join([f"expected: {v.expected}", f"measured: {v.measured}", *v.evidence])
@@ -60,7 +87,7 @@ ul{margin:0;padding-left:1.2em}code{font-size:90%}
 
 def _section(report: HilReport) -> str:
     e = html.escape
-    verdict = "PASSED" if report.passed else "FAILED"
+    verdict = "BENCH ERROR" if report.error else "PASSED" if report.passed else "FAILED"
     rows = []
     for v in report.verdicts:
         evidence = "".join(f"<li>{e(x)}</li>" for x in v.evidence)
@@ -71,11 +98,23 @@ def _section(report: HilReport) -> str:
             f"<td>{e(v.measured)}</td><td><ul>{evidence}</ul></td></tr>"
         )
     steps = "".join(f"<tr><td>+{t:.1f} ms</td><td>{e(s)}</td></tr>" for t, s in report.steps)
+    info = "".join(
+        f"<tr><th>{e(k)}</th><td><code>{e(v or '-')}</code></td></tr>" for k, v in _info_rows(report)
+    )
+    if report.error:
+        summary = (
+            f'<p class="fail error">The bench could not run the scenario: <code>{e(report.error)}</code>. '
+            f"None of its {len(report.assertions)} assertions was judged.</p>"
+        )
+    else:
+        summary = (
+            f"<p>{sum(v.passed for v in report.verdicts)} of {len(report.verdicts)} assertions passed; "
+            f"run took {report.duration_s:.1f} s.</p>"
+        )
     return (
         f"<h1>{e(report.scenario)} on {e(report.bench)}: "
         f'<span class="{"pass" if report.passed else "fail"}">{verdict}</span></h1>'
-        f"<p>{sum(v.passed for v in report.verdicts)} of {len(report.verdicts)} assertions passed; "
-        f"run took {report.duration_s:.1f} s.</p>"
+        f'{summary}<h2>Run</h2><table class="run">{info}</table>'
         "<h2>Assertions</h2><table><tr><th>verdict</th><th>assertion</th><th>kind</th><th>expected</th>"
         f"<th>measured</th><th>evidence</th></tr>{''.join(rows)}</table>"
         f"<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table>"
@@ -85,7 +124,9 @@ def _section(report: HilReport) -> str:
 def html_report(reports: HilReport | Sequence[HilReport]) -> str:
     """One HTML file, no scripts or external assets: per scenario its verdicts, evidence and timeline."""
     many = _many(reports)
-    verdict = "PASSED" if all(r.passed for r in many) else "FAILED"
+    verdict = (
+        "BENCH ERROR" if any(r.error for r in many) else "PASSED" if all(r.passed for r in many) else "FAILED"
+    )
     title = ", ".join(html.escape(r.scenario) for r in many)
     body = "<hr>".join(_section(r) for r in many)
     return (

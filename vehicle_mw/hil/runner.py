@@ -20,6 +20,7 @@ from cantools.database.can import Message
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.hil.dut import RuntimeUnderTest, bench_can_buses
 from vehicle_mw.hil.player import TracePlayer
+from vehicle_mw.hil.recorder import BusRecorder
 from vehicle_mw.hil.restbus import HilError, RestbusEcu
 from vehicle_mw.hil.verdicts import RunEvidence, Verdict, judge
 from vehicle_mw.manifest import load_manifest
@@ -28,18 +29,68 @@ from vehicle_mw.signals import load_database
 
 
 @dataclass
+class RunInfo:
+    """Where, when and with what a run was made (both reports carry it)."""
+
+    started: str = ""  # UTC, ISO 8601
+    host: str = ""
+    version: str = ""  # vehicle_mw
+    bench_file: str = ""
+    bench_sha256: str = ""
+    scenario_file: str = ""
+    scenario_sha256: str = ""
+    bus_log: str = ""  # the run's bench bus traffic (ASC/BLF), "" when not recorded
+
+    @classmethod
+    def of(cls, bench_file: pathlib.Path, scenario_file: pathlib.Path) -> RunInfo:
+        import datetime
+        import hashlib
+        import socket
+
+        from vehicle_mw import __version__
+
+        def sha(path: pathlib.Path) -> str:
+            try:
+                return hashlib.sha256(path.read_bytes()).hexdigest()
+            except OSError:
+                return ""
+
+        return cls(
+            started=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            host=socket.gethostname(),
+            version=__version__,
+            bench_file=str(bench_file),
+            bench_sha256=sha(bench_file),
+            scenario_file=str(scenario_file),
+            scenario_sha256=sha(scenario_file),
+        )
+
+
+@dataclass
 class HilReport:
-    """Everything a report needs: names, the step log and the verdicts."""
+    """Everything a report needs: names, the step log and the verdicts; ``error`` when the bench
+    itself failed (infrastructure: a bus that does not open, a DUT that does not start)."""
 
     bench: str
     scenario: str
     duration_s: float
     steps: list[tuple[float, str]] = field(default_factory=list)  # (ms since start, what happened)
     verdicts: list[Verdict] = field(default_factory=list)
+    info: RunInfo = field(default_factory=RunInfo)
+    error: str = ""
+    assertions: list[str] = field(default_factory=list)  # names of the scenario's assertions (not run)
 
     @property
     def passed(self) -> bool:
-        return all(v.passed for v in self.verdicts)
+        return not self.error and all(v.passed for v in self.verdicts)
+
+
+class BenchFault(VehicleMwError):
+    """The bench could not run the scenario (infrastructure, not a verdict): ``report`` says so."""
+
+    def __init__(self, message: str, report: HilReport):
+        super().__init__(message)
+        self.report = report
 
 
 def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, dict[str, Message]]:
@@ -53,6 +104,14 @@ def _bus_databases(bench: BenchConfig, base: pathlib.Path) -> dict[str, dict[str
     return out
 
 
+def _suggest(name: str, known) -> str:
+    """'; did you mean X?' for the closest known name, or ''."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _check_names(
     bench: BenchConfig, sc: ScenarioConfig, file: str, ecus: dict[str, RestbusEcu], catalog, dbs
 ) -> None:
@@ -64,17 +123,27 @@ def _check_names(
             raise HilError(f"{file}: {where}: {what}")
 
     for i, step in enumerate(sc.steps):
-        a, where = step.action, f"steps[{i}].{step.kind}"
+        a, where = step.action, f"steps[{i}].{step.kind}" + (f" (id {step.id})" if step.id else "")
         if hasattr(a, "ecu"):
-            need(a.ecu in ecus, where, f"unknown ecu {a.ecu!r} (bench has {sorted(ecus)})")
-        if step.kind == "set_signal":
             need(
-                a.signal.split(".")[0] in ecus[a.ecu].periodic,
+                a.ecu in ecus,
                 where,
-                f"ecu {a.ecu!r} does not send {a.signal!r}",
+                f"unknown ecu {a.ecu!r}{_suggest(a.ecu, ecus)} (bench has {sorted(ecus)})",
+            )
+        if step.kind == "set_signal":
+            sent = [f"{m}.{sig}" for m, per in ecus[a.ecu].periodic.items() for sig in per.values]
+            need(
+                a.signal in sent,
+                where,
+                f"ecu {a.ecu!r} does not send {a.signal!r}{_suggest(a.signal, sent)} (unknown signal)",
             )
         if step.kind == "drop_message":
-            need(a.message in ecus[a.ecu].periodic, where, f"ecu {a.ecu!r} does not send {a.message!r}")
+            periodic = ecus[a.ecu].periodic
+            need(
+                a.message in periodic,
+                where,
+                f"ecu {a.ecu!r} does not send {a.message!r}{_suggest(a.message, periodic)}",
+            )
         if hasattr(a, "bus"):
             need(a.bus in buses, where, f"unknown bus {a.bus!r} (bench has {sorted(buses)})")
         if step.kind == "link":
@@ -95,7 +164,8 @@ def _check_names(
             try:
                 catalog.find(c.signal)
             except KeyError as exc:
-                need(False, where, str(exc.args[0]))
+                hint = _suggest(c.signal, [s.name for s in catalog.signals])
+                need(False, where, f"{exc.args[0]}{hint}")
         if assertion.kind in ("delivered", "transport_switch"):
             need(bench.dut.uplink, where, f"{assertion.kind} needs a bench with dut.uplink: true")
 
@@ -112,6 +182,7 @@ class ScenarioRun:
     ):
         self.bench, self.scenario = bench, scenario
         self.bench_dir, self.scenario_file = bench_file.parent, scenario_file
+        self._bench_name = bench_file.name
         self.log: list[tuple[float, str]] = []
         self.step_ns: dict[str, int] = {}
         self._buses: list[can.BusABC] = []
@@ -171,7 +242,9 @@ class ScenarioRun:
             self.step_ns[step.id] = time.time_ns()
         self._note(text + (f"  [{step.id}]" if step.id else ""))
 
-    async def run(self, workdir: pathlib.Path) -> HilReport:
+    async def run(self, workdir: pathlib.Path, bus_log: pathlib.Path | None = None) -> HilReport:
+        """Run and judge; :class:`BenchFault` (with a report naming the error) when the bench itself fails.
+        ``bus_log`` (.asc, .blf, ...: any python-can writer) records the bench buses' traffic."""
         dbs = _bus_databases(self.bench, self.bench_dir)
         dut = self.bench.dut
         buses = bench_can_buses(self.bench, self.bench_dir)
@@ -180,9 +253,17 @@ class ScenarioRun:
         _check_names(self.bench, self.scenario, str(self.scenario_file), self.ecus, self.dut.catalog, dbs)
         self.injectors: dict[str, can.BusABC] = {}
         self.step_errors: list[Verdict] = []
-        started = time.monotonic()
+        self.mono0 = started = time.monotonic()
+        self.info = RunInfo.of(self.bench_dir / self._bench_name, self.scenario_file)
+        recorder: BusRecorder | None = None
+        phase = "starting the device under test"
         try:
             await self._start_dut()
+            if bus_log is not None:
+                phase = f"recording the bench buses to {bus_log}"
+                recorder = BusRecorder(bus_log, [self._open(b.name) for b in self.bench.buses])
+                self.info.bus_log = str(bus_log)
+            phase = "running the scenario"
             try:
                 await self._timeline()
             finally:
@@ -190,8 +271,15 @@ class ScenarioRun:
             evidence = self._evidence(dbs)
             if self.bench.dut.uplink:
                 self._collect_uplink(evidence, drained)
+        except HilError as exc:
+            raise self._fault(f"{phase}: {exc}", started) from exc
+        except (can.CanError, OSError, TimeoutError, VehicleMwError, ImportError, ValueError) as exc:
+            raise self._fault(f"{phase}: {type(exc).__name__}: {exc}", started) from exc
         finally:
-            await self.dut.close()
+            if recorder is not None:
+                recorder.stop()
+            with contextlib.suppress(Exception):
+                await self.dut.close()
             for bus in self._buses:
                 with contextlib.suppress(Exception):
                     bus.shutdown()
@@ -202,20 +290,53 @@ class ScenarioRun:
             if player.error is not None:
                 what = f"replay of {player.path.name}"
                 self.step_errors.append(Verdict(what, "replay", False, "trace replays", outcome))
-        report = HilReport(self.bench.name, self.scenario.name, time.monotonic() - started, self.log)
+        report = HilReport(
+            self.bench.name, self.scenario.name, time.monotonic() - started, self.log, info=self.info
+        )
         report.verdicts = self.step_errors + [judge(a, evidence) for a in self.scenario.assertions]
+        report.assertions = [a.name for a in self.scenario.assertions]
         return report
+
+    def _fault(self, message: str, started: float) -> BenchFault:
+        self._note(f"BENCH ERROR: {message}")
+        report = HilReport(
+            self.bench.name,
+            self.scenario.name,
+            time.monotonic() - started,
+            self.log,
+            info=self.info,
+            error=message,
+            assertions=[a.name for a in self.scenario.assertions],
+        )
+        return BenchFault(f"{self.scenario_file}: bench {self.bench.name!r} could not run: {message}", report)
 
     async def _start_dut(self) -> None:
         """The shipping runtime, uplinked to the bench's gateway (its evidence is what it stored)."""
         try:
             await self.dut.start()
         except TimeoutError as exc:
-            raise HilError(str(exc)) from exc
+            raise HilError(f"{exc}{self._bus_errors()}") from exc
         if not await self.dut.wait_connected(10.0):
             raise HilError("the uplink did not settle on its preferred transport within 10 s")
         for ecu in self.ecus.values():
             ecu.bus = self._open(ecu.cfg.bus)
+
+    def _bus_errors(self) -> str:
+        """Why each bench bus that is not up is not (the runtime's bus reader says), for the error."""
+        rt = self.dut.runtime
+        if rt is None:
+            return ""
+        try:
+            buses = rt.counters()["can"]["buses"]
+        except Exception:  # noqa: BLE001 - only decorates an error already being raised
+            return ""
+        notes = []
+        for b in self.bench.buses:
+            st = buses.get(b.name, {})
+            if st.get("state") != "up":
+                why = st.get("last_error") or st.get("state") or "not up"
+                notes.append(f"{b.name} ({b.interface} {b.channel}): {why}")
+        return ": " + "; ".join(notes) if notes else ""
 
     async def _timeline(self) -> None:
         self.t0_ns, self.mono0 = time.time_ns(), time.monotonic()
@@ -279,18 +400,44 @@ def load_scenario(path: str | pathlib.Path) -> ScenarioConfig:
     return load_manifest(path, ScenarioConfig)
 
 
+def check_files(bench_file: str | pathlib.Path, scenario_file: str | pathlib.Path) -> None:
+    """Load both files and check every name the scenario uses against the bench (ECUs, signals,
+    messages, buses, step ids, traces), starting nothing; :class:`HilError` naming file, step and name."""
+    bench_file, scenario_file = pathlib.Path(bench_file), pathlib.Path(scenario_file)
+    bench, scenario = load_bench(bench_file), load_scenario(scenario_file)
+    from vehicle_mw.signals import load_catalog
+
+    dbs = _bus_databases(bench, bench_file.parent)
+    ecus = {e.name: RestbusEcu(e, dbs[e.bus], None) for e in bench.ecus}
+    catalog = load_catalog(bench_can_buses(bench, bench_file.parent))
+    _check_names(bench, scenario, str(scenario_file), ecus, catalog, dbs)
+
+
 async def run_scenario(
-    bench_file: str | pathlib.Path, scenario_file: str | pathlib.Path, workdir: pathlib.Path | None = None
+    bench_file: str | pathlib.Path,
+    scenario_file: str | pathlib.Path,
+    workdir: pathlib.Path | None = None,
+    bus_log: pathlib.Path | None = None,
 ) -> HilReport:
-    """Load both files, run the scenario and return the report (raises on unusable files)."""
+    """Load both files, run the scenario and return the report (raises on unusable files, and
+    :class:`BenchFault` carrying a report when the bench fails). ``bus_log``: record the bus traffic."""
     bench_file, scenario_file = pathlib.Path(bench_file), pathlib.Path(scenario_file)
     bench, scenario = load_bench(bench_file), load_scenario(scenario_file)
     run = ScenarioRun(bench, bench_file, scenario, scenario_file)
     if workdir is not None:
         workdir.mkdir(parents=True, exist_ok=True)
-        return await run.run(workdir)
+        return await run.run(workdir, bus_log)
     with tempfile.TemporaryDirectory(prefix="vmw-hil-") as tmp:
-        return await run.run(pathlib.Path(tmp))
+        return await run.run(pathlib.Path(tmp), bus_log)
 
 
-__all__ = ["HilReport", "ScenarioRun", "load_bench", "load_scenario", "run_scenario"]
+__all__ = [
+    "BenchFault",
+    "HilReport",
+    "RunInfo",
+    "ScenarioRun",
+    "check_files",
+    "load_bench",
+    "load_scenario",
+    "run_scenario",
+]

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import DEMO_DBC, DEMO_LOG, campaigns, doc
+from campaign_helpers import DEMO_DBC, DEMO_LOG, campaigns, doc
 
 from vehicle_mw.campaign import (
     CampaignError,

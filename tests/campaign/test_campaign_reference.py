@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from campaign_helpers import campaigns, doc, run_batches
 from campaign_reference import reference
-from conftest import campaigns, doc, run_batches
 
 from vehicle_mw.campaign import CampaignSet
 
@@ -167,7 +167,7 @@ def test_pre_and_post_windows_hold_exactly_the_trace_samples_in_them(demo):
 
 
 def test_shared_data_genesis_trace_matches_the_reference(shared_data):
-    from conftest import decode_trace
+    from campaign_helpers import decode_trace
 
     from vehicle_mw.campaign import SignalIndex
 

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pytest
-from conftest import campaigns, doc
+from campaign_helpers import campaigns, doc
 
 from vehicle_mw.campaign import CampaignStore, VehicleIdentity, document_sha256, sign
 from vehicle_mw.campaign.signing import generate_key, private_key_pem

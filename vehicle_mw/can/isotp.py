@@ -25,6 +25,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from vehicle_mw.can.tp_sessions import SessionTable
+
 MS = 1_000_000
 SF, FF, CF, FC = 0, 1, 2, 3
 CLASSIC_MAX = 4095
@@ -78,7 +80,7 @@ class _Session:
     deadline_ns: int
 
 
-class IsoTpReassembler:
+class IsoTpReassembler(SessionTable):
     """Reassembles ISO-TP messages on the given endpoints (see :func:`endpoints`)."""
 
     def __init__(
@@ -95,41 +97,17 @@ class IsoTpReassembler:
         self._flow = {(e.bus, e.extended, e.flow_id): e for e in self._data.values()}
         self.max_sessions = max_sessions
         self.n_cr_ns = n_cr_ns
-        self.clock = clock
+        super().__init__(clock)
         self.counters = IsoTpCounters()
-        self._sessions: dict[tuple[int, bool, int], _Session] = {}
-        self._last_ts = 0
-        self._last_clock = 0
-
-    @property
-    def sessions(self) -> int:
-        return len(self._sessions)
 
     def handles(self, bus: int, extended: bool, can_id: int) -> bool:
         return (bus, extended, can_id) in self._data
-
-    def expire(self, now_ns: int) -> int:
-        """Drop sessions whose N_Cr passed at ``now_ns`` (frame time); returns how many."""
-        late = [k for k, s in self._sessions.items() if now_ns > s.deadline_ns]
-        for k in late:
-            del self._sessions[k]
-        self.counters.timeouts += len(late)
-        return len(late)
-
-    def expire_idle(self) -> int:
-        """Apply N_Cr while no frame comes: frame time advanced by the clock since the last frame."""
-        if not self._sessions:
-            return 0
-        return self.expire(self._last_ts + (self.clock() - self._last_clock))
 
     def feed(
         self, bus: int, can_id: int, extended: bool, data: bytes, timestamp_ns: int, seq: int = 0
     ) -> IsoTpMessage | None:
         """One frame on an id of a configured link; the message it completes, or None. Never raises."""
-        self._last_ts = max(self._last_ts, timestamp_ns)
-        self._last_clock = self.clock()
-        if self._sessions:
-            self.expire(timestamp_ns)
+        self._frame_seen(timestamp_ns)
         d = bytes(data)
         key = (bus, extended, can_id)
         ep = self._data.get(key)

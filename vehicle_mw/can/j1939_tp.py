@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from vehicle_mw.can.tp_sessions import SessionTable
+
 TP_CM_PGN = 0xEC00
 TP_DT_PGN = 0xEB00
 RTS, CTS, EOMA, BAM, ABORT = 16, 17, 19, 32, 255
@@ -104,7 +106,7 @@ def _le24(b: bytes) -> int:
     return b[0] | b[1] << 8 | b[2] << 16
 
 
-class J1939Reassembler:
+class J1939Reassembler(SessionTable):
     """Reassembles J1939 TP messages from TP.CM / TP.DT frames of any number of buses.
 
     ``feed(bus, can_id, data, timestamp_ns, seq)`` takes one frame of PGN 0xEC00 or 0xEB00 and returns
@@ -124,39 +126,16 @@ class J1939Reassembler:
         self.max_sessions = max_sessions
         self.max_bytes = max_bytes
         self.timeouts = timeouts or J1939Timeouts()
-        self.clock = clock
+        super().__init__(clock)
         self.counters = J1939TpCounters()
-        self._sessions: dict[tuple[int, int, int], _Session] = {}
-        self._last_ts = 0  # newest frame timestamp seen, and the clock reading when it came
-        self._last_clock = 0
-
-    @property
-    def sessions(self) -> int:
-        return len(self._sessions)
 
     # -- timeouts -----------------------------------------------------------------------------------
-    def expire(self, now_ns: int) -> int:
-        """Drop sessions whose timeout passed at ``now_ns`` (frame time); returns how many."""
-        late = [k for k, s in self._sessions.items() if now_ns > s.deadline_ns]
-        for k in late:
-            del self._sessions[k]
-        self.counters.timeouts += len(late)
-        return len(late)
-
-    def expire_idle(self) -> int:
-        """Apply timeouts while no frame comes: frame time advanced by the clock since the last frame."""
-        if not self._sessions:
-            return 0
-        return self.expire(self._last_ts + (self.clock() - self._last_clock))
 
     # -- frames -------------------------------------------------------------------------------------
     def feed(
         self, bus: int, can_id: int, data: bytes, timestamp_ns: int, seq: int = 0
     ) -> J1939Message | None:
-        self._last_ts = max(self._last_ts, timestamp_ns)
-        self._last_clock = self.clock()
-        if self._sessions:
-            self.expire(timestamp_ns)
+        self._frame_seen(timestamp_ns)
         pf = (can_id >> 16) & 0xFF
         da = (can_id >> 8) & 0xFF
         sa = can_id & 0xFF

@@ -8,12 +8,12 @@ PIP    := $(PY) -m pip
 # Exact versions of everything installed (pyproject.toml declares compatible ranges).
 CONSTRAINTS := constraints.txt
 comma := ,
-EXTRAS ?= dev,gateway,someip,mf4
+EXTRAS ?= dev,gateway,someip,mf4,cluster
 
 # Debian packages the tests and benchmarks use (installed only when missing, needs root).
 #   gcc/libc6-dev: native build; iproute2: network namespaces; tshark: SOME/IP dissector checks;
-#   chromium: dashboard test; rt-tests: cyclictest peer in benchmarks.
-APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests
+#   chromium: dashboard test; rt-tests: cyclictest peer in benchmarks; postgresql: cluster sink tests.
+APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests postgresql
 
 # `make run` needs only the gateway extra and a compiler: no test tools, no GPL someipy, no browser.
 run: EXTRAS = gateway

@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 from bench.common import machine_line
@@ -30,15 +31,20 @@ RESULTS = HERE / "results" / "executor.md"
 PERIOD_NS = 1_000_000
 
 
+SPIN_NS = 50_000  # the spin rows: busy-wait the last 50 µs before each release (5 % of a 1 ms period)
+RING_PERIOD_US = 1000
+
+
 # -- contenders (each run as a worker process) ---------------------------------------
-def worker_vmw(duration: float, core: int, priority: int) -> dict:
+def _vmw_periodic(duration: float, core: int, priority: int, **sched) -> dict:
     """The vehicle_mw executor: one periodic task with an empty body."""
     import threading
 
     from vehicle_mw.rt import Executor, Scheduling
 
     policy = "fifo" if priority else "other"
-    ex = Executor("bench", Scheduling(policy=policy, priority=priority, lock_memory=bool(priority)))
+    cfg = Scheduling(policy=policy, priority=priority, lock_memory=bool(priority), **sched)
+    ex = Executor("bench", cfg)
     ex.periodic("tick", lambda: None, period=PERIOD_NS / 1e9, core=core)
     done = threading.Event()
     cpu0 = time.process_time()
@@ -48,11 +54,63 @@ def worker_vmw(duration: float, core: int, priority: int) -> dict:
     s = ex.stats()["tick"]
     return {
         **s.lateness.summary(),
+        "wake": s.wake.summary(),
         "misses": s.deadline_misses,
         "overruns": s.overruns,
         "cpu_percent": 100 * cpu / duration,
         "refused": [str(r) for r in ex.refusals],
     }
+
+
+def worker_vmw(duration: float, core: int, priority: int) -> dict:
+    """Defaults: a real-time executor holds /dev/cpu_dma_latency at 0 µs, as cyclictest does."""
+    return _vmw_periodic(duration, core, priority)
+
+
+def worker_vmw_nohold(duration: float, core: int, priority: int) -> dict:
+    """The same without the idle-state bound (what the executor did before)."""
+    return _vmw_periodic(duration, core, priority, cpu_latency_us=None)
+
+
+def worker_vmw_spin(duration: float, core: int, priority: int) -> dict:
+    """The same with the optional spin before each release."""
+    return _vmw_periodic(duration, core, priority, spin_ns=SPIN_NS)
+
+
+def worker_vmw_ring(duration: float, core: int, priority: int) -> dict:
+    """A ring-triggered task: time from the producer's stamp (just before its push, in another
+    process) to the start of the handler."""
+    import threading
+
+    import numpy as np
+
+    from vehicle_mw.native.slot_ring import SlotRing
+    from vehicle_mw.rt import Executor, Scheduling
+
+    name, count = os.environ["VMW_BENCH_RING"], int(os.environ["VMW_BENCH_COUNT"])
+    ring = SlotRing.attach(name)
+    hist = LatencyHistogram()
+    done = threading.Event()
+    seen = [0]
+
+    def handler(batch: bytes) -> None:
+        now = time.monotonic_ns()
+        stamps = np.frombuffer(batch, dtype=np.int64)[::2]
+        for stamp in stamps.tolist():
+            hist.record(now - stamp)
+        seen[0] += len(stamps)
+        if seen[0] >= count:
+            done.set()
+
+    policy = "fifo" if priority else "other"
+    ex = Executor("ring", Scheduling(policy=policy, priority=priority, lock_memory=bool(priority)))
+    ex.on_ring("rx", ring, handler, core=core)
+    cpu0 = time.process_time()
+    with ex:
+        print("waiting", flush=True)
+        done.wait(duration + 30)
+    cpu = time.process_time() - cpu0
+    return {**hist.summary(), "misses": 0, "cpu_percent": 100 * cpu / duration}
 
 
 def worker_idle_cpu(duration: float, core: int, priority: int) -> dict:
@@ -136,7 +194,14 @@ def run_cyclictest(duration: float, core: int, priority: int) -> dict | None:
     return {**summary, "misses": misses, "command": " ".join(cmd)}
 
 
-WORKERS = {"vmw": worker_vmw, "asyncio": worker_asyncio, "idle_cpu": worker_idle_cpu}
+WORKERS = {
+    "vmw": worker_vmw,
+    "vmw_nohold": worker_vmw_nohold,
+    "vmw_spin": worker_vmw_spin,
+    "vmw_ring": worker_vmw_ring,
+    "asyncio": worker_asyncio,
+    "idle_cpu": worker_idle_cpu,
+}
 
 
 def run_worker(name: str, duration: float, core: int, priority: int) -> dict:
@@ -146,6 +211,60 @@ def run_worker(name: str, duration: float, core: int, priority: int) -> dict:
     if out.returncode:
         raise RuntimeError(f"worker {name} failed: {out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _ring_wake_exe() -> pathlib.Path:
+    exe = pathlib.Path(tempfile.gettempdir()) / "vmw_ring_wake_c"
+    srcs = ["bench/ring_wake_c.c", "native/src/ring_slot.c", "native/src/ring_check.c"]
+    srcs += ["native/src/shm.c", "native/src/wait.c"]
+    cmd = ["gcc", "-std=gnu11", "-O2", "-Inative/include", *srcs, "-o", str(exe), "-lpthread", "-lrt"]
+    subprocess.run(cmd, cwd=HERE.parent, check=True)
+    return exe
+
+
+def run_ring(consumer: str, duration: float, core: int, other: int, priority: int) -> dict:
+    """Ring-triggered wake: a C producer on the other core pushes a stamped record every
+    RING_PERIOD_US; the consumer (C, or the vmw executor's ring task) on ``core`` reports
+    stamp-to-body time. Both consumers see the same producer and ring."""
+    exe = _ring_wake_exe()
+    count = int(duration * 1e6 / RING_PERIOD_US)
+    name = f"vmw_bench_wake_{os.getpid()}"
+    prio = ["chrt", "-f", str(max(priority - 10, 1))] if priority else []
+    prod = subprocess.Popen(
+        [*prio, "taskset", "-c", str(other), str(exe), "create", name, str(RING_PERIOD_US), str(count)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert prod.stdout is not None and prod.stdin is not None
+        if prod.stdout.readline().strip() != "ready":
+            raise RuntimeError("ring_wake_c producer did not start")
+        if consumer == "c":
+            cmd = [str(exe), "consume", name, str(core), str(priority), str(count)]
+        else:
+            cmd = [sys.executable, "-m", "bench.bench_executor", "--worker", "vmw_ring"]
+            cmd += ["--duration", str(duration), "--core", str(core), "--priority", str(priority)]
+        env = {**os.environ, "VMW_BENCH_RING": name, "VMW_BENCH_COUNT": str(count)}
+        cons = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, cwd=HERE.parent, env=env)
+        assert cons.stdout is not None
+        if cons.stdout.readline().strip() != "waiting":
+            raise RuntimeError(f"ring consumer {consumer} did not start")
+        prod.stdin.write("go\n")
+        prod.stdin.flush()
+        out, _ = cons.communicate(timeout=duration + 120)
+        if cons.returncode:
+            raise RuntimeError(f"ring consumer {consumer} failed (exit {cons.returncode})")
+    finally:
+        prod.kill()
+        prod.wait()
+        pathlib.Path(f"/dev/shm/{name}").unlink(missing_ok=True)
+    if consumer != "c":
+        return json.loads(out.strip().splitlines()[-1])
+    hist = LatencyHistogram()
+    for line in out.split():  # after the "waiting" line: one stamp-to-body time per record
+        hist.record(int(line))
+    return {**hist.summary(), "misses": 0}
 
 
 # -- load on the other core -----------------------------------------------------------
@@ -172,92 +291,133 @@ def us(ns: float) -> str:
     return f"{ns / 1000:.1f}"
 
 
+CONTENDERS = ("vmw", "vmw_nohold", "vmw_spin", "cyclictest", "asyncio", "ring_c", "ring_vmw")
+LABELS = {
+    "vmw": "vmw executor (default: holds cpu_dma_latency 0)",
+    "vmw_nohold": "vmw executor, cpu_dma_latency not held",
+    "vmw_spin": f"vmw executor, spin {SPIN_NS // 1000} µs",
+    "cyclictest": "cyclictest",
+    "asyncio": "asyncio call_at",
+    "ring_c": "ring wake, C consumer",
+    "ring_vmw": "ring wake, vmw on_ring task",
+}
+
+
+def run_one(name: str, duration: float, core: int, other: int, priority: int) -> dict | None:
+    if name == "cyclictest":
+        return run_cyclictest(duration, core, priority)
+    if name.startswith("ring_"):
+        return run_ring(name[len("ring_") :], duration, core, other, priority)
+    return run_worker(name, duration, core, priority)
+
+
+def _ratio(rows: dict, scn: str, a: str, b: str, what: str, target: str) -> str | None:
+    x, y = rows.get((scn, a)), rows.get((scn, b))
+    if not (x and y):
+        return None
+    return f"- {scn}: {what} = **{x['p99'] / max(y['p99'], 1):.2f}×** ({target})"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.bench_executor")
     ap.add_argument("--quick", action="store_true", help="5 s per run instead of 60 s")
     ap.add_argument("--duration", type=float, default=None, help="seconds per contender and scenario")
     ap.add_argument("--core", type=int, default=1, help="core the periodic task runs on")
     ap.add_argument("--priority", type=int, default=80, help="SCHED_FIFO priority (0: SCHED_OTHER)")
+    ap.add_argument("--only", default=",".join(CONTENDERS), help=f"comma list of {', '.join(CONTENDERS)}")
     ap.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
     args = ap.parse_args()
     duration = args.duration or (5.0 if args.quick else 60.0)
     if args.worker:
         print(json.dumps(WORKERS[args.worker](duration, args.core, args.priority)))
         return 0
+    wanted = [c for c in CONTENDERS if c in args.only.split(",")]
     priority = args.priority if os.geteuid() == 0 else 0
     ncpu = os.cpu_count() or 1
     other = 0 if args.core != 0 else min(1, ncpu - 1)
-    rows = []
+    rows: dict[tuple[str, str], dict] = {}
+    loads: dict[str, list[float]] = {"idle": [], "load": []}
     for scenario in ("idle", "load"):
-        for name in ("vmw", "cyclictest", "asyncio"):
+        for name in wanted:
             print(f"[{scenario}] {name}: {duration:g} s ...", flush=True)
+            loads[scenario].append(os.getloadavg()[0])
             if scenario == "load":
                 with Load(other):
-                    res = run_cyclictest(duration, args.core, priority) if name == "cyclictest" else None
-                    res = res if name == "cyclictest" else run_worker(name, duration, args.core, priority)
+                    res = run_one(name, duration, args.core, other, priority)
             else:
-                res = run_cyclictest(duration, args.core, priority) if name == "cyclictest" else None
-                res = res if name == "cyclictest" else run_worker(name, duration, args.core, priority)
+                res = run_one(name, duration, args.core, other, priority)
             if res is not None:
-                rows.append((scenario, name, res))
+                rows[(scenario, name)] = res
     idle = run_worker("idle_cpu", min(duration, 10.0), args.core, priority)
 
-    def get(scn: str, name: str) -> dict | None:
-        return next((r for s, n, r in rows if s == scn and n == name), None)
-
-    header = "| scenario | runtime | samples | p50 µs | p99 µs | p99.9 µs | max µs | misses (>1 ms) |"
-    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|"]
-    for scn, name, r in rows:
+    header = (
+        "| scenario | contender | samples | p50 µs | p99 µs | p99.9 µs | max µs | misses (>1 ms) "
+        "| wake in C p50 / p99 µs | CPU % |"
+    )
+    lines = [header, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for (scn, name), r in rows.items():
+        wake = r.get("wake")
+        wake_cell = f"{us(wake['p50'])} / {us(wake['p99'])}" if wake else ""
+        cpu = f"{r['cpu_percent']:.1f}" if "cpu_percent" in r else ""
         lines.append(
-            f"| {scn} | {name} | {r['count']} | {us(r['p50'])} | {us(r['p99'])} | {us(r['p99.9'])} | "
-            f"{us(r['max'])} | {r['misses']} |"
+            f"| {scn} | {LABELS[name]} | {r['count']} | {us(r['p50'])} | {us(r['p99'])} | "
+            f"{us(r['p99.9'])} | {us(r['max'])} | {r['misses']} | {wake_cell} | {cpu} |"
         )
     ratios = []
     for scn in ("idle", "load"):
-        v, c, a = get(scn, "vmw"), get(scn, "cyclictest"), get(scn, "asyncio")
-        if v and c:
-            ratios.append(
-                f"- {scn}: vmw p99 / cyclictest p99 = **{v['p99'] / max(c['p99'], 1):.2f}×** (target ≤ 1.5×)"
-            )
-        if v and a:
-            ratios.append(
-                f"- {scn}: asyncio p99 / vmw p99 = **{a['p99'] / max(v['p99'], 1):.1f}×** (target ≥ 10×)"
-            )
-    vmw_idle = get("idle", "vmw")
-    for scn in ("idle", "load"):
-        v = get(scn, "vmw")
+        for line in (
+            _ratio(rows, scn, "vmw", "cyclictest", "vmw p99 / cyclictest p99", "target ≤ 1.5×"),
+            _ratio(rows, scn, "vmw_spin", "cyclictest", "vmw spin p99 / cyclictest p99", "target ≤ 1.2×"),
+            _ratio(rows, scn, "vmw_nohold", "cyclictest", "vmw without the bound / cyclictest", "before"),
+            _ratio(rows, scn, "asyncio", "vmw", "asyncio p99 / vmw p99", "target ≥ 10×"),
+            _ratio(rows, scn, "ring_vmw", "ring_c", "ring task p99 / C consumer p99", "Python's cost"),
+        ):
+            if line:
+                ratios.append(line)
+        v = rows.get((scn, "vmw"))
         if v:
             ratios.append(f"- {scn}: vmw releases skipped after a late wake-up or overrun: {v['overruns']}")
+    vmw_idle = rows.get(("idle", "vmw"))
     cpu_lines = [
-        f"- executor CPU with a 1 Hz task (idle in between): **{idle['cpu_percent']:.3f} %** of a core",
-        f"- executor process CPU at 1 kHz (empty task body): {vmw_idle['cpu_percent']:.1f} %"
-        if vmw_idle
-        else "",
+        f"- executor CPU with a 1 Hz task (idle in between): **{idle['cpu_percent']:.3f} %** of a core"
     ]
+    if vmw_idle:
+        cpu_lines.append(
+            f"- executor process CPU at 1 kHz (empty task body): {vmw_idle['cpu_percent']:.1f} %"
+        )
     refused = vmw_idle.get("refused") if vmw_idle else None
     table = "\n".join(lines)
-    print("\n" + table + "\n" + "\n".join(ratios) + "\n" + "\n".join(x for x in cpu_lines if x))
-    cyc = get("idle", "cyclictest")
+    print("\n" + table + "\n" + "\n".join(ratios) + "\n" + "\n".join(cpu_lines))
+    cyc = rows.get(("idle", "cyclictest"))
     policy = f"SCHED_FIFO {priority}" if priority else "SCHED_OTHER (not root)"
+    load_note = ", ".join(f"{scn} {min(v):.2f}-{max(v):.2f}" for scn, v in loads.items() if v)
+    only = "" if args.only == ",".join(CONTENDERS) else f" --only {args.only}"
     md = [
         "## Executor: 1 kHz periodic task lateness",
         "",
         f"- date: {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC; machine: {machine_line()}",
+        f"- 1-minute load average at the start of each run: {load_note}",
         f"- command: `python -m bench.bench_executor --duration {duration:g} --core {args.core} "
-        f"--priority {args.priority}`",
+        f"--priority {args.priority}{only}`",
         f"- each contender: core {args.core}, {policy}, period 1 ms, {duration:g} s per scenario; "
         f"load = busy loop pinned to core {other}",
-        "- peers: `cyclictest` (rt-tests, C, clock_nanosleep TIMER_ABSTIME, mlockall)"
-        + (f": `{cyc['command']}`" if cyc else " (not installed)")
+        "- peers: `cyclictest` (rt-tests, C, clock_nanosleep TIMER_ABSTIME, mlockall, holds "
+        "/dev/cpu_dma_latency at 0 µs)"
+        + (f": `{cyc['command']}`" if cyc else "")
         + "; asyncio `loop.call_at` on absolute times, same core and priority",
-        "- lateness = wake-up (task start) minus release time; vmw counts a miss when the task ends after "
-        "its 1 ms deadline, the peers when lateness exceeds 1 ms",
+        "- lateness = task start minus release time; *wake in C* = the executor's clock read right "
+        "after `clock_nanosleep` returns (what cyclictest measures): the difference is Python's dispatch",
+        "- ring rows: a C producer on the other core stamps CLOCK_MONOTONIC and pushes one record per ms "
+        "into a SlotRing; time from the stamp to the task body, C consumer (`bench/ring_wake_c.c`) vs "
+        "the executor's `on_ring` task, same core and priority",
+        "- vmw counts a miss when the task ends after its 1 ms deadline, the peers when lateness "
+        "exceeds 1 ms",
         *([f"- refused (ran anyway): {refused}"] if refused else []),
         "",
         table,
         "",
         *ratios,
-        *[x for x in cpu_lines if x],
+        *cpu_lines,
         "",
     ]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,15 @@ uint64_t vmw_monotonic_ns(void);
  * past returns at once. */
 int vmw_sleep_until_ns(uint64_t deadline_ns);
 
+/* The executor's wait for a release: sleep until deadline_ns (absolute, EINTR-safe) and return
+ * CLOCK_MONOTONIC read right after the wake, so the caller can split lateness into the kernel's
+ * wake-up and its own dispatch.  spin_ns > 0 sleeps only until deadline_ns - spin_ns and then
+ * busy-waits (with the CPU's pause hint) until deadline_ns: it trades up to spin_ns of CPU per
+ * release for not paying the idle-state exit and the timer interrupt's delivery at the deadline.
+ * spin_ns is clamped to 10 ms so a bad value cannot turn the executor into a busy loop.
+ * Returns the wake time (> 0), or -errno when the sleep failed. */
+int64_t vmw_wait_release_ns(uint64_t deadline_ns, uint64_t spin_ns);
+
 /* Set this thread's timer slack (PR_SET_TIMERSLACK), e.g. 1 ns instead of the
  * default 50 us that the kernel may add to every timed sleep.  Returns 0 or errno. */
 int vmw_set_timer_slack_ns(uint64_t slack_ns);

@@ -26,6 +26,32 @@ int vmw_sleep_until_ns(uint64_t deadline_ns)
     }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#define VMW_CPU_RELAX() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define VMW_CPU_RELAX() __asm__ __volatile__("yield")
+#else
+#define VMW_CPU_RELAX() ((void)0)
+#endif
+
+#define VMW_MAX_SPIN_NS 10000000ull
+
+int64_t vmw_wait_release_ns(uint64_t deadline_ns, uint64_t spin_ns)
+{
+    if (spin_ns > VMW_MAX_SPIN_NS)
+        spin_ns = VMW_MAX_SPIN_NS;
+    uint64_t sleep_to = spin_ns && deadline_ns > spin_ns ? deadline_ns - spin_ns : deadline_ns;
+    int rc = vmw_sleep_until_ns(sleep_to);
+    if (rc != 0)
+        return -(int64_t)rc;
+    uint64_t now = vmw_monotonic_ns();
+    while (now < deadline_ns) { /* only when spinning (or a wake before the deadline) */
+        VMW_CPU_RELAX();
+        now = vmw_monotonic_ns();
+    }
+    return (int64_t)now;
+}
+
 int vmw_set_timer_slack_ns(uint64_t slack_ns)
 {
     if (slack_ns == 0)

@@ -48,6 +48,21 @@ int main(void)
     assert(vmw_monotonic_ns() >= deadline);
     pthread_join(sender, NULL);
 
+    /* The release wait returns the wake time, never before the deadline, with and without spin. */
+    deadline = vmw_monotonic_ns() + 5000000ull;
+    int64_t woke = vmw_wait_release_ns(deadline, 0);
+    assert(woke >= (int64_t)deadline);
+    deadline = vmw_monotonic_ns() + 5000000ull;
+    woke = vmw_wait_release_ns(deadline, 200000ull);
+    assert(woke >= (int64_t)deadline && (uint64_t)woke <= vmw_monotonic_ns());
+    /* A spin longer than the wait and a huge spin (clamped) still end at the deadline. */
+    deadline = vmw_monotonic_ns() + 1000000ull;
+    assert(vmw_wait_release_ns(deadline, 5000000ull) >= (int64_t)deadline);
+    deadline = vmw_monotonic_ns() + 1000000ull;
+    assert(vmw_wait_release_ns(deadline, UINT64_MAX) >= (int64_t)deadline);
+    /* A past deadline returns at once. */
+    assert(vmw_wait_release_ns(1, 1000) > 0);
+
     /* Timer slack: 1 ns sticks, 0 is refused. */
     assert(vmw_set_timer_slack_ns(1) == 0);
     assert(vmw_get_timer_slack_ns() == 1);

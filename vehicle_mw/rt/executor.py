@@ -18,7 +18,8 @@ from typing import Any
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.native import lib as _native
-from vehicle_mw.rt.scheduling import Refusal, Scheduling, apply_to_current_thread
+from vehicle_mw.rt.power import CpuLatencyRequest
+from vehicle_mw.rt.scheduling import Refusal, Scheduling, apply_to_current_thread, hold_cpu_latency
 from vehicle_mw.rt.stats import TaskStats
 from vehicle_mw.rt.tasks import ErrorPolicy, PeriodicTask, RingSource, RingTask, Task, TimerTask
 
@@ -55,6 +56,7 @@ class _Worker:
         self.wakeup = threading.Event()
         self.refusals: list[Refusal] = []
         self.ready = threading.Event()
+        self.spin_ns = executor.scheduling.spin_ns
         name = f"vmw-rt-{executor.name}-" + (f"core{core}" if core is not None else "any")
         self.thread = threading.Thread(target=self._main, name=name, daemon=True)
 
@@ -91,13 +93,16 @@ class _Worker:
                 continue
             remaining = None if next_due is None else next_due - now
             if remaining is not None and remaining <= _GUARD_NS:
-                _native.vmw_sleep_until_ns(next_due)  # absolute, EINTR-safe; GIL released
+                # absolute, EINTR-safe, GIL released; returns the wake time read in C
+                woke = _native.vmw_wait_release_ns(next_due, self.spin_ns)
                 # Hot path: run the release we slept for straight away. No lock: heappop is one
                 # C call under the GIL and (due, seq) never ties, so tasks are never compared.
                 heap = self.heap
                 if heap and heap[0][0] <= next_due:
                     release, _, task = heapq.heappop(heap)
                     self._activate(release, task)
+                    if woke > 0:  # after the body, so the bookkeeping is not counted as lateness
+                        task.stats.wake.record(woke - release)
                 continue
             budget = None if remaining is None else (remaining - _GUARD_NS) / 1e9
             if self.rings:
@@ -216,6 +221,8 @@ class Executor:
         self._stopping = threading.Event()
         self._epoch: int | None = None
         self._lock = threading.Lock()
+        self._cpu_latency: CpuLatencyRequest | None = None
+        self._latency_refusals: list[Refusal] = []
 
     # -- adding work ----------------------------------------------------------------
     def _worker(self, core: int | None) -> _Worker:
@@ -338,6 +345,7 @@ class Executor:
             raise ExecutorError(f"executor {self.name} already started")
         if not self._workers:
             self._worker(None)
+        self._cpu_latency, self._latency_refusals = hold_cpu_latency(self.scheduling)
         for worker in self._workers.values():
             worker.thread.start()
         for worker in self._workers.values():
@@ -362,6 +370,8 @@ class Executor:
                 if worker.thread.is_alive():
                     name = worker.thread.name
                     log.error("executor %s: thread %s did not stop within %.1f s", self.name, name, timeout)
+        if self._cpu_latency is not None:
+            self._cpu_latency.release()
 
     def __enter__(self) -> Executor:
         self.start()
@@ -373,8 +383,8 @@ class Executor:
     # -- observing ------------------------------------------------------------------
     @property
     def refusals(self) -> list[Refusal]:
-        """What the OS refused (affinity, real-time policy, mlockall, timer slack), per thread."""
-        return [r for w in self._workers.values() for r in w.refusals]
+        """What the OS refused (affinity, real-time policy, mlockall, timer slack, cpu latency)."""
+        return self._latency_refusals + [r for w in self._workers.values() for r in w.refusals]
 
     def stats(self) -> dict[str, TaskStats]:
         """Live statistics of every named task (periodic and ring), by task name."""

@@ -19,6 +19,7 @@ from typing import Literal
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.native import set_timer_slack_ns
+from vehicle_mw.rt.power import CpuLatencyRequest
 
 log = logging.getLogger("vehicle_mw.rt")
 
@@ -36,13 +37,22 @@ class SchedulingError(VehicleMwError, ValueError):
 
 @dataclass(frozen=True)
 class Scheduling:
-    """How an executor thread should run. ``cpus`` empty means "leave affinity alone"."""
+    """How an executor thread should run. ``cpus`` empty means "leave affinity alone".
+
+    ``cpu_latency_us``: the idle-state exit bound held (``/dev/cpu_dma_latency``) while the
+    executor runs; ``"auto"`` holds 0 µs for a real-time policy (as cyclictest does) and nothing
+    for ``other``; ``None`` never holds one. ``spin_ns``: busy-wait this long before each periodic
+    release instead of sleeping through it (0, the default, never spins; costs up to
+    ``spin_ns`` of CPU per release, reported by the benchmark).
+    """
 
     policy: Policy = "other"
     priority: int = 0
     cpus: frozenset[int] = field(default_factory=frozenset)
     lock_memory: bool = False
     timer_slack_ns: int = 1
+    cpu_latency_us: int | None | Literal["auto"] = "auto"
+    spin_ns: int = 0
 
     def __post_init__(self) -> None:
         if self.policy not in _POLICIES:
@@ -51,6 +61,21 @@ class Scheduling:
             raise SchedulingError("priority needs policy 'fifo' or 'rr' (SCHED_OTHER has no priority)")
         if self.policy != "other" and not 1 <= self.priority <= 99:
             raise SchedulingError(f"real-time priority must be 1..99, got {self.priority}")
+        if self.cpu_latency_us not in ("auto", None) and not (
+            isinstance(self.cpu_latency_us, int) and 0 <= self.cpu_latency_us <= 1_000_000
+        ):
+            raise SchedulingError(
+                f"cpu_latency_us must be 'auto', null or 0..1000000 µs, got {self.cpu_latency_us!r}"
+            )
+        if not 0 <= self.spin_ns <= 10_000_000:
+            raise SchedulingError(f"spin_ns must be 0..10000000 (10 ms), got {self.spin_ns}")
+
+    @property
+    def held_cpu_latency_us(self) -> int | None:
+        """The bound to hold while running, ``"auto"`` resolved."""
+        if self.cpu_latency_us == "auto":
+            return 0 if self.policy != "other" else None
+        return self.cpu_latency_us
 
 
 @dataclass(frozen=True)
@@ -79,6 +104,21 @@ def _mlockall() -> None:
     if libc.mlockall(_MCL_CURRENT | _MCL_FUTURE) != 0:
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
+
+
+def hold_cpu_latency(cfg: Scheduling) -> tuple[CpuLatencyRequest | None, list[Refusal]]:
+    """Open the PM QoS request ``cfg`` asks for (process-wide while held)."""
+    latency = cfg.held_cpu_latency_us
+    if latency is None:
+        return None, []
+    try:
+        return CpuLatencyRequest.hold(latency), []
+    except OSError as exc:
+        refusal = Refusal(f"cpu_dma_latency {latency} µs", f"{exc.strerror or exc} (needs root)")
+        warn_once(
+            "cpu_dma_latency", f"real-time setup refused, running anyway with worse timing -- {refusal}"
+        )
+        return None, [refusal]
 
 
 def apply_to_current_thread(cfg: Scheduling) -> list[Refusal]:
@@ -117,4 +157,12 @@ def apply_to_current_thread(cfg: Scheduling) -> list[Refusal]:
     return refusals
 
 
-__all__ = ["Policy", "Refusal", "Scheduling", "SchedulingError", "apply_to_current_thread", "warn_once"]
+__all__ = [
+    "Policy",
+    "Refusal",
+    "Scheduling",
+    "SchedulingError",
+    "apply_to_current_thread",
+    "hold_cpu_latency",
+    "warn_once",
+]

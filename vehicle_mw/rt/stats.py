@@ -13,8 +13,10 @@ class TaskStats:
 
     *lateness*: start of the activation minus its release time (how late the
     executor woke it). *deadline miss*: the activation finished after release +
-    relative deadline. *overrun*: a release was skipped because the previous
-    activation was still running when it came due.
+    relative deadline. *wake*: the periodic wake-up alone, read in C as soon as the sleep
+    returns (what cyclictest measures); ``lateness - wake`` is the executor's own dispatch
+    (GIL re-acquisition, bookkeeping, the call into the task). *overrun*: a release was
+    skipped because the previous activation was still running when it came due.
     """
 
     name: str
@@ -27,6 +29,7 @@ class TaskStats:
     last_error: str | None = None
     lateness: LatencyHistogram = field(default_factory=LatencyHistogram)
     execution: LatencyHistogram = field(default_factory=LatencyHistogram)
+    wake: LatencyHistogram = field(default_factory=LatencyHistogram)
     records: int = 0  # ring tasks: records drained
 
     def as_dict(self) -> dict[str, object]:
@@ -43,6 +46,7 @@ class TaskStats:
             "records": self.records,
             "lateness_ns": self.lateness.summary(),
             "execution_ns": self.execution.summary(),
+            "wake_ns": self.wake.summary(),
         }
 
 

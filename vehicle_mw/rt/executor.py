@@ -110,6 +110,7 @@ class _Worker:
                 timeout = slice_s if budget is None else min(budget, slice_s)
                 for task in list(self.rings):
                     if task.ring.wait(timeout):
+                        self._drain(task)  # straight to the body: the ring that woke us has data
                         break
             else:
                 self.wakeup.wait(budget)
@@ -186,16 +187,22 @@ class _Worker:
         for task in list(self.rings):
             if task.stats.stopped or not task.ring.wait(0):
                 continue
-            for _ in range(_MAX_BATCHES_PER_PASS):
-                batch: Sized | None = task.drain()
-                if batch is None or len(batch) == 0:
-                    break
-                did = True
-                slot_size = getattr(task.ring, "slot_size", None)  # SlotRing batches are bytes
-                task.stats.records += len(batch) // slot_size if slot_size else len(batch)
-                self._call(task, task.handler, None, batch)
-                if task.stats.stopped:
-                    break
+            did = self._drain(task) or did
+        return did
+
+    def _drain(self, task: RingTask) -> bool:
+        """Up to _MAX_BATCHES_PER_PASS batches of one ring through its handler."""
+        did = False
+        slot_size = getattr(task.ring, "slot_size", None)  # SlotRing batches are bytes
+        for _ in range(_MAX_BATCHES_PER_PASS):
+            batch: Sized | None = task.drain()
+            if batch is None or len(batch) == 0:
+                break
+            did = True
+            task.stats.records += len(batch) // slot_size if slot_size else len(batch)
+            self._call(task, task.handler, None, batch)
+            if task.stats.stopped:
+                break
         return did
 
 

@@ -25,23 +25,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vehicle_mw.campaign.batch_eval import BatchIndex, ConditionSet, stream_time
 from vehicle_mw.campaign.document import Campaign, ConditionBased
 from vehicle_mw.campaign.errors import CampaignError
 from vehicle_mw.campaign.evaluator import (
     NS_PER_MS,
-    BatchView,
+    WINDOW_STATE_BYTES,
     CompiledCondition,
     SignalIndex,
-    SignalState,
-    WindowRef,
-    WindowState,
     compile_condition,
-    evaluate,
 )
 from vehicle_mw.campaign.expression import parse_expression
 from vehicle_mw.campaign.selection import NEVER, group_ranks, space_triggers, thin
 from vehicle_mw.native.records import SAMPLE_DTYPE, SAMPLE_SIZE
-from vehicle_mw.signals.decoder import values_as_float
 
 UNLIMITED = np.iinfo(np.int64).max
 RING_BYTES_PER_SAMPLE = SAMPLE_SIZE + 16  # the record, its stream time and its signal slot
@@ -119,6 +115,7 @@ class CampaignRun:
         order = np.argsort(ids)
         specs = [campaign.signals[i] for i in order]
         self.ids = np.array(ids, dtype=np.int64)[order]
+        self.slots = np.empty(0, np.int64)  # the ids' slots in the set's batch index (set by CampaignSet)
         self.min_interval = np.array([s.min_sampling_interval_ms * NS_PER_MS for s in specs], np.int64)
         self.max_samples = np.array([s.max_samples or UNLIMITED for s in specs], np.int64)
         self.capped = bool((self.max_samples < UNLIMITED).any())
@@ -154,7 +151,7 @@ class CampaignRun:
         cond = 0
         if self.condition is not None:
             cond = len(self.condition.refs) * CARRIED_SIGNAL_BYTES + len(self.condition.windows) * (
-                WindowState.BYTES
+                WINDOW_STATE_BYTES
             )
         return MemoryReport(
             self.campaign.name,
@@ -165,12 +162,10 @@ class CampaignRun:
 
     # -- per batch -------------------------------------------------------------------------
 
-    def _candidates(self, t: np.ndarray, sid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _candidates(self, b: BatchIndex) -> tuple[np.ndarray, np.ndarray]:
         """Batch indices of this campaign's samples after thinning, and their signal slots."""
-        local = np.searchsorted(self.ids, sid)
-        local_c = np.minimum(local, len(self.ids) - 1)
-        idx = np.flatnonzero(self.ids[local_c] == sid)
-        loc = local_c[idx]
+        t = b.t
+        idx, loc = b.positions(self.slots)
         if len(idx) and (self.min_interval[np.unique(loc)] > 0).any():
             keep = np.ones(len(idx), bool)
             order = np.argsort(loc, kind="stable")
@@ -190,10 +185,8 @@ class CampaignRun:
             idx, loc = idx[keep], loc[keep]
         return idx, loc
 
-    def _triggers(self, view: BatchView) -> tuple[np.ndarray, np.ndarray, int]:
+    def _triggers(self, t: np.ndarray, e: np.ndarray, cond: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
         """Accepted triggers: (batch index of their evaluation point, stream time), suppressed."""
-        assert self.condition is not None
-        e, cond = evaluate(view, self.condition)
         if len(e) == 0:
             return e, np.empty(0, np.int64), 0
         if self.rising:
@@ -203,7 +196,7 @@ class CampaignRun:
             fire = cond
         self.prev_cond = bool(cond[-1])
         points = e[fire]
-        cand = view.t[points]
+        cand = t[points]
         accepted = space_triggers(cand, self.trigger_interval, self.last_trigger)
         if len(accepted):
             self.last_trigger = int(cand[accepted[-1]])
@@ -244,15 +237,15 @@ class CampaignRun:
             out.append((k, seg[after < self.ring_cap[pool_loc[seg]]]))
         return out
 
-    def process(self, view: BatchView, samples: np.ndarray, sid: np.ndarray) -> _Part:
-        t = view.t
-        idx, loc = self._candidates(t, sid)
+    def process(self, b: BatchIndex, samples: np.ndarray, evaluated: tuple[np.ndarray, np.ndarray]) -> _Part:
+        t = b.t
+        idx, loc = self._candidates(b)
         ct = t[idx]
         if self.condition is None:
             return self._process_periodic(samples, idx, loc, ct)
         ring = self.ring
         assert ring is not None
-        trig_idx, trig, suppressed = self._triggers(view)
+        trig_idx, trig, suppressed = self._triggers(t, *evaluated)
         open_end = self.window_end
         end_after = np.maximum.accumulate(np.maximum(trig + self.post, open_end))
         end_before = np.concatenate(([open_end], end_after[:-1]))[: len(trig)]
@@ -353,12 +346,19 @@ class CampaignSet:
             self.reports.append(report)
         self.names = names
         self.memory_limit_bytes = memory_limit_bytes
-        refs = sorted({int(s) for r in self.runs if r.condition for s in r.condition.refs})
-        self._state = SignalState(np.array(refs, dtype=np.int64))
-        self._windows: dict[WindowRef, WindowState] = {
-            w: WindowState() for r in self.runs if r.condition for w in r.condition.windows
-        }
-        self._shared_bytes = len(refs) * CARRIED_SIGNAL_BYTES + len(self._windows) * WindowState.BYTES
+        slot_ids = sorted(
+            {int(s) for r in self.runs for s in r.ids}
+            | {int(s) for r in self.runs if r.condition for s in r.condition.refs}
+        )
+        conditions = [r.condition for r in self.runs if r.condition is not None]
+        self._conditions = ConditionSet(conditions, np.array(slot_ids, np.int64))
+        self._cond_of: list[int] = []  # run -> its index in the condition set, or -1
+        for r in self.runs:
+            r.slots = np.searchsorted(slot_ids, r.ids).astype(np.int64)
+            self._cond_of.append(sum(c >= 0 for c in self._cond_of) if r.condition else -1)
+        self._shared_bytes = (
+            len(slot_ids) * CARRIED_SIGNAL_BYTES + self._conditions.windows.n * WINDOW_STATE_BYTES
+        )
         if self.runs and self.memory_bytes > memory_limit_bytes:
             raise CampaignError(
                 f"the campaigns would hold up to {self.memory_bytes:,} bytes with the values and windows "
@@ -386,12 +386,18 @@ class CampaignSet:
         n = len(self.runs)
         if len(samples) == 0 or n == 0:
             return _empty(n)
-        t = np.maximum.accumulate(np.maximum(samples["timestamp_ns"].astype(np.int64), self._t_max))
+        t = stream_time(samples["timestamp_ns"], self._t_max)
         self._t_max = int(t[-1])
         sid = samples["signal_id"].astype(np.int64)
-        view = BatchView(t, sid, values_as_float(samples), self._state, self._windows)
-        parts = [run.process(view, samples, sid) for run in self.runs]
-        view.end_state(self._windows)
+        cs = self._conditions
+        b = cs.index(t, sid, samples)
+        evaluated = cs.evaluate(b)
+        none = (b.pos[:0], np.zeros(0, bool))
+        parts = [
+            run.process(b, samples, evaluated[c] if c >= 0 else none)
+            for run, c in zip(self.runs, self._cond_of, strict=True)
+        ]
+        cs.advance(b)
         return Selection(
             samples=np.concatenate([p.records for p in parts]),
             campaign=np.repeat(np.arange(n, dtype=np.uint16), [len(p.records) for p in parts]),

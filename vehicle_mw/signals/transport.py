@@ -33,7 +33,7 @@ from vehicle_mw.native import FRAME_DTYPE, FRAME_SIZE, SAMPLE_DTYPE, ffi, lib
 from vehicle_mw.native.records import FRAME_EXTENDED
 from vehicle_mw.signals.catalog import SignalCatalog
 from vehicle_mw.signals.decoder import Decoder, DecodeStats
-from vehicle_mw.signals.worker import DecoderThread
+from vehicle_mw.signals.worker import DecoderThread, RingDecoderThread
 
 log = logging.getLogger(__name__)
 BATCH = 256
@@ -206,7 +206,7 @@ class TransportDecoder:
         return out
 
 
-class TransportDecoderThread:
+class TransportDecoderThread(RingDecoderThread):
     """Frame SlotRing -> decode with reassembly -> sample SlotRing, in its own thread (Python loop:
     one GIL round trip per batch of up to 256 frames). Same interface as :class:`DecoderThread`.
 
@@ -263,19 +263,8 @@ class TransportDecoderThread:
                 self.sample_ring.wait_space(self.poll_s)
         return True
 
-    def start(self) -> TransportDecoderThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
+    def _request_stop(self) -> None:
         self._stop.set()
-        self.frame_ring.wake()
-        self.sample_ring.wake()
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def stats(self) -> DecodeStats:
         return self.transport.stats()
@@ -283,12 +272,6 @@ class TransportDecoderThread:
     def transport_counters(self) -> dict[str, Any]:
         """Reassembly counters (read while running: a snapshot, not atomic across fields)."""
         return self.transport.counters()
-
-    def __enter__(self) -> TransportDecoderThread:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
 
 def decoder_thread(catalog: SignalCatalog, bus_id: int, frame_ring, sample_ring, *, name: str):

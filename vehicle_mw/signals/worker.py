@@ -17,7 +17,42 @@ from vehicle_mw.signals.errors import DecoderError
 POLL_NS = 100_000_000  # how often the loop re-checks its stop flag while idle
 
 
-class DecoderThread:
+class RingDecoderThread:
+    """What every decoder thread shares: one thread between a frame ring and a sample ring,
+    started and stopped the same way (stop wakes both rings so a waiting loop sees it at once).
+    Subclasses set ``frame_ring``, ``sample_ring`` and ``_thread``, and implement ``_request_stop``
+    and ``stats``."""
+
+    frame_ring: object
+    sample_ring: object
+    _thread: threading.Thread
+
+    def _request_stop(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop after the current batch (wakes a waiting loop at once)."""
+        self._request_stop()
+        self.frame_ring.wake()
+        self.sample_ring.wake()
+        self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class DecoderThread(RingDecoderThread):
     """Frame SlotRing -> native decode -> sample SlotRing, in its own thread.
 
     The rings must stay open until :meth:`stop` returns (the thread uses them from C).
@@ -43,30 +78,12 @@ class DecoderThread:
                 "must have 88- and 32-byte slots"
             )
 
-    def start(self) -> DecoderThread:
-        self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        """Stop after the current batch (wakes a waiting loop at once)."""
+    def _request_stop(self) -> None:
         self._stop[0] = 1
-        self.frame_ring.wake()
-        self.sample_ring.wake()
-        self._thread.join(timeout)
-
-    @property
-    def alive(self) -> bool:
-        return self._thread.is_alive()
 
     def stats(self) -> DecodeStats:
         """Counters (safe to read while the thread runs)."""
         return self.decoder.stats()
 
-    def __enter__(self) -> DecoderThread:
-        return self.start()
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-__all__ = ["DecoderThread"]
+__all__ = ["DecoderThread", "RingDecoderThread"]

@@ -173,3 +173,38 @@ def test_several_replays_in_one_thread_each_keep_their_own_timing_and_failures(t
             assert arrived >= ts.max() - 50_000  # not early
     gaps = np.diff(b.frames()["timestamp_ns"].astype(np.int64))
     assert np.all(np.abs(gaps - 4_000_000) <= 1_000)  # the log's own spacing, beside the other log
+
+
+def _record_steps(steps, seen: list[int]):
+    """Pass a replay generator through, noting every time it asks to wait for."""
+    while True:
+        try:
+            due = next(steps)
+        except StopIteration as done:
+            return done.value
+        seen.append(due)
+        yield due
+
+
+def test_replays_in_one_thread_leave_on_one_shared_window_grid(tmp_path):
+    a_log, b_log = tmp_path / "a.log", tmp_path / "b.asc"  # array reader and python-can reader
+    _write_log(a_log, _messages(n=30, step=0.0007))
+    _write_log(b_log, _messages(n=20, step=0.0011))
+    window_ns = 2_000_000
+    seen_a: list[int] = []
+    seen_b: list[int] = []
+    stop = threading.Event()
+    sinks = (_ArrivalSink(), _ArrivalSink())
+    steps = [
+        _record_steps(replay_steps(a_log, sinks[0], speed=1.0, window_ms=2.0, bus_id=1, stop=stop), seen_a),
+        _record_steps(replay_steps(b_log, sinks[1], speed=1.0, window_ms=2.0, bus_id=2, stop=stop), seen_b),
+    ]
+    reports = replay_logs(steps, stop)
+    assert [r.delivered for r in reports] == [30, 20]  # type: ignore[union-attr]
+    # every departure is a point of the same grid, so the two replays share their wakeups
+    assert seen_a and seen_b
+    assert all(t % window_ns == 0 for t in seen_a + seen_b)
+    assert len(set(seen_a) | set(seen_b)) < len(seen_a) + len(seen_b)
+    for sink in sinks:
+        for arrived, ts in sink.arrivals:
+            assert arrived >= ts.max() - 50_000  # still never early

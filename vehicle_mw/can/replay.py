@@ -137,12 +137,20 @@ class _Replayer:
     # The passes are generators: they yield the monotonic time they wait for (a driver sleeps
     # until then, for one replay or for many in one thread) and return the log's span.
 
-    def flush(self) -> Iterator[int]:
+    def window_end(self, due: int) -> int:
+        """The first point of the shared window grid at or after ``due``: batches leave on a grid
+        of ``window_ms`` on the monotonic clock, so the replays driven by one thread
+        (:func:`replay_logs`) leave together, one wakeup for all their buses."""
+        w = self.window_ns
+        return -(-due // w) * w if w > 0 else due
+
+    def flush(self, leave: int | None = None) -> Iterator[int]:
         if not self.batch.count:
             return
         if self.speed > 0:
-            yield self.last_due  # a batch leaves when its last frame is due, never before
-            self.lateness.append(monotonic_ns() - self.last_due)
+            leave = self.last_due if leave is None else leave
+            yield leave  # never before its last frame is due
+            self.lateness.append(monotonic_ns() - leave)
         self.delivered += deliver(self.sink, self.batch.view(), block=True, stop=self.stop)
         self.batch.clear()
 
@@ -172,8 +180,8 @@ class _Replayer:
             if self.speed > 0:
                 offset = int(offset / self.speed)
                 due = self.start_mono + offset
-                if self.batch.count and due - self.first_due > self.window_ns:
-                    yield from self.flush()
+                if self.batch.count and due > self.window_end(self.first_due):
+                    yield from self.flush(self.window_end(self.first_due))
                 if not self.batch.count:
                     self.first_due = due
                 self.last_due = due
@@ -183,7 +191,7 @@ class _Replayer:
             self.frames += 1
             if self.batch.full:
                 yield from self.flush()
-        yield from self.flush()
+        yield from self.flush(self.window_end(self.first_due) if self.speed > 0 else None)
         return rel
 
     def run_plain(
@@ -245,12 +253,15 @@ class _Replayer:
         i, n = 0, len(keep)
         while i < n and not self.stop.is_set():
             if self.speed > 0:
-                j = int(np.searchsorted(due, int(due[i]) + self.window_ns, side="right"))
+                end = self.window_end(int(due[i]))
+                j = int(np.searchsorted(due, end, side="right"))
+                full = j > i + self.batch.capacity
                 j = min(j, i + self.batch.capacity)
-                yield int(due[j - 1])  # a batch leaves when its last frame is due, never before
+                leave = int(due[j - 1]) if full else end  # never before its last frame is due
+                yield leave
                 if self.stop.is_set():
                     break
-                self.lateness.append(monotonic_ns() - int(due[j - 1]))
+                self.lateness.append(monotonic_ns() - leave)
             else:
                 j = min(i + self.batch.capacity, n)
             batch = base[keep[i:j]]
@@ -343,8 +354,9 @@ def replay_log(
     the log's channel to another bus id. ``resume`` ({bus id: seq}) continues a replay that was
     interrupted: frames with a lower per-bus sequence number (already delivered) are skipped and the
     first one left is due at once; e.g. a restarted runtime passes its frame ring's push count.
-    Frames due within ``window_ms`` of a batch's first frame leave together when the last of them
-    is due (never early): each batch costs a wakeup, ~50-150 us of CPU on a VM. ``batch_size``
+    Frames due within one ``window_ms`` slot of a grid on the monotonic clock leave together at the
+    slot's end (never early; a full batch leaves when its last frame is due): each batch costs a
+    wakeup, ~50-150 us of CPU on a VM, and replays sharing a thread share the slots' wakeups. ``batch_size``
     bounds a batch; ``on_loop(k)`` is called after loop k.
     """
     stop = stop or threading.Event()

@@ -1,10 +1,14 @@
-"""Channel benchmark: samples/s per transport (vmw Uplink vs raw grpcio / raw websockets / eclipse-zenoh
-sending the same bytes), and time from link impairment to data flowing on the other transport.
+"""Channel benchmark: samples/s and CPU per transport (vmw Uplink vs raw grpcio / raw websockets /
+eclipse-zenoh sending the same bytes), and time from link impairment to data flowing on the other
+transport.
 
-    python -m bench.bench_channel [--quick]
+    python -m bench.bench_channel [--quick] [--total N] [--reps N] [--no-failover]
 
-Both sides run in this process against the test gateway of ``tests/channel`` in ack-only mode
-(no SQLite), so the numbers are the channel's own cost. Results: ``bench/results/channel.md``.
+Every throughput run has two fresh processes: the receiver (the test gateway of ``tests/channel``
+in ack-only mode, no SQLite, or a zenoh router) and the sender, so neither side's event loop, GIL or
+threads slow the other, and each side's CPU is its own (``getrusage`` of that process over the timed
+window; the sender's setup -- imports, connect, hello -- is reported apart). Results:
+``bench/results/channel.md``.
 """
 
 from __future__ import annotations
@@ -12,14 +16,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing as mp
+import os
 import pathlib
+import resource
 import socket
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from importlib.metadata import version
+from multiprocessing.connection import Connection
 
 import grpc
 import numpy as np
@@ -41,6 +50,15 @@ from vehicle_mw.v1 import link_pb2, link_pb2_grpc  # noqa: E402
 RESULTS = ROOT / "bench" / "results" / "channel.md"
 BATCH = 2048
 WINDOW = 32
+MAX_BYTES = 4 << 20
+ZENOH_KEY = "vmw/bench/batches"
+ZENOH_DONE = "vmw/bench/done"
+
+
+def cpu_s() -> float:
+    """User + system CPU seconds of this whole process (all its threads)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def hello(vehicle: str, transport: str) -> link_pb2.Uplink:
@@ -56,32 +74,133 @@ def prebuilt(total: int) -> list[link_pb2.Uplink]:
     return [batch_message(i // BATCH + 1, make_samples(i, BATCH)) for i in range(0, total, BATCH)]
 
 
-# ------------------------------------------------------------------ throughput
+# ------------------------------------------------------------------ receiver processes
 
 
-async def vmw_throughput(
-    transport: str, total: int, workdir: pathlib.Path, *, prefilled: bool = False
-) -> tuple[float, float]:
-    """Samples/s through the Uplink to the last ack, and the seconds the outbox append took.
+def _control(conn: Connection, on_stop: Callable[[], None]) -> None:
+    """Answer the sender's CPU queries until told to stop (or the orchestrator is gone)."""
+    while True:
+        try:
+            cmd = conn.recv()
+        except (EOFError, OSError):
+            cmd = "stop"
+        if cmd == "cpu":
+            conn.send(cpu_s())
+        else:
+            on_stop()
+            return
+
+
+def mini_receiver(conn: Connection) -> None:
+    """Receiver process: the test gateway (both endpoints), acks without storing."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        with tempfile.TemporaryDirectory() as tmp:
+            gw = MiniGateway(os.path.join(tmp, "gw.db"), durable=False, max_message_bytes=MAX_BYTES)
+            await gw.start()
+            conn.send({"grpc_port": gw.grpc_port, "ws_port": gw.ws_port})
+            threading.Thread(
+                target=_control, args=(conn, lambda: loop.call_soon_threadsafe(stop.set)), daemon=True
+            ).start()
+            await stop.wait()
+            await gw.stop()
+
+    asyncio.run(main())
+
+
+def _zenoh_config(mode: str, listen: list[str], connect: list[str]) -> zenoh.Config:
+    """Explicit TCP endpoints on loopback, no multicast scouting: the two sessions find only each other.
+    Shared memory off: by default zenoh moves messages over 3 KB through /dev/shm between sessions on
+    one host, which would bypass the TCP link the other rows use."""
+    cfg = zenoh.Config()
+    cfg.insert_json5("transport/shared_memory/enabled", "false")
+    cfg.insert_json5("mode", json.dumps(mode))
+    cfg.insert_json5("listen/endpoints", json.dumps(listen))
+    cfg.insert_json5("connect/endpoints", json.dumps(connect))
+    cfg.insert_json5("scouting/multicast/enabled", "false")
+    return cfg
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def zenoh_receiver(conn: Connection, expected: int) -> None:
+    """Receiver process: a zenoh router whose subscriber counts the bytes and, once all ``expected``
+    bytes are in, publishes how many it got (the stand-in for the last ack)."""
+    endpoint = f"tcp/127.0.0.1:{_free_port()}"
+    router = zenoh.open(_zenoh_config("router", [endpoint], []))
+    try:
+        done_pub = router.declare_publisher(ZENOH_DONE)
+        received = [0]
+
+        def on_batch(sample: zenoh.Sample) -> None:
+            received[0] += len(sample.payload.to_bytes())
+            if received[0] >= expected:
+                done_pub.put(str(received[0]))
+
+        router.declare_subscriber(ZENOH_KEY, on_batch)
+        conn.send({"endpoint": endpoint})
+        stopped = threading.Event()
+        _control(conn, stopped.set)
+    finally:
+        router.close()
+
+
+# ------------------------------------------------------------------ sender processes
+
+
+class Clock:
+    """The timed window of one sender run: wall time, this process's CPU, the receiver's CPU."""
+
+    def __init__(self, ctrl: Connection) -> None:
+        self.ctrl = ctrl
+        self.setup_start = cpu_s()
+
+    def _receiver_cpu(self) -> float:
+        self.ctrl.send("cpu")
+        return self.ctrl.recv()
+
+    def start(self, at: float | None = None) -> None:
+        self.cpu0 = cpu_s()
+        self.recv0 = self._receiver_cpu()
+        self.t0 = time.perf_counter() if at is None else at
+
+    def stop(self, total: int, **extra: float) -> dict[str, float]:
+        t1 = time.perf_counter()
+        cpu1 = cpu_s()
+        recv1 = self._receiver_cpu()
+        return {
+            "rate": total / (t1 - self.t0),
+            "send_cpu": cpu1 - self.cpu0,
+            "setup_cpu": self.cpu0 - self.setup_start,
+            "recv_cpu": recv1 - self.recv0,
+            **extra,
+        }
+
+
+async def vmw_send(
+    clock: Clock, info: dict, transport: str, total: int, workdir: str, prefilled: bool, bundle: bool
+) -> dict[str, float]:
+    """The negotiated Uplink from a durable outbox to the last ack.
 
     ``prefilled=False``: the link is up and chosen, then the event loop appends all samples at once
     and the clock runs from the start of that append (the append is inside the timed window).
-    ``prefilled=True``: the samples are appended before the Uplink starts; the clock runs from the
+    ``prefilled=True``: the samples are in the outbox before the Uplink starts; the clock runs from the
     moment the negotiator chooses the link (hello/welcome done, as for the raw peers): the send path.
     """
-    gw = MiniGateway(str(workdir / f"gw-{transport}.db"), durable=False, max_message_bytes=4 << 20)
-    await gw.start()
     endpoint = (
-        {"grpc_target": f"127.0.0.1:{gw.grpc_port}"}
+        {"grpc_target": f"127.0.0.1:{info['grpc_port']}"}
         if transport == "grpc"
-        else {"websocket_url": f"ws://127.0.0.1:{gw.ws_port}/v1/link"}
+        else {"websocket_url": f"ws://127.0.0.1:{info['ws_port']}/v1/link"}
     )
-    mode = "pre" if prefilled else "inline"
     cfg = ChannelConfig(
-        vehicle_id=f"bench-{transport}-{mode}",
-        outbox=OutboxConfig(
-            directory=str(workdir / f"ob-{transport}-{mode}"), fsync="none", max_batch_samples=BATCH
-        ),
+        vehicle_id=f"bench-{transport}",
+        outbox=OutboxConfig(directory=os.path.join(workdir, "outbox"), fsync="none", max_batch_samples=BATCH),
         max_inflight_batches=WINDOW,
         **endpoint,
     )
@@ -98,20 +217,19 @@ async def vmw_throughput(
     task = asyncio.create_task(up.run())
     try:
         assert await up.wait_until(lambda: up.active == transport, 10), "link did not come up"
-        if not prefilled:
-            t0 = time.perf_counter()
-            box.append(data)
-            appended = time.perf_counter() - t0
+        if prefilled:
+            clock.start(at=chosen[0])
         else:
-            t0 = chosen[0]
+            clock.start()
+            box.append(data)
+            appended = time.perf_counter() - clock.t0
         # O(1) check (stats() sums the backlog): the predicate runs on every ack
         assert await up.wait_until(lambda: up.backlog == 0, 120), "not drained"
-        return total / (time.perf_counter() - t0), appended
+        return clock.stop(total, append_s=appended, messages=float(up.batches_sent))
     finally:
         up.stop()
         await task
         box.close()
-        await gw.stop()
 
 
 async def _raw_stream(send, recv, messages: list[link_pb2.Uplink]) -> None:
@@ -134,118 +252,125 @@ async def _raw_stream(send, recv, messages: list[link_pb2.Uplink]) -> None:
             acked = down.ack.acked_seq
 
 
-async def raw_grpc_throughput(total: int, workdir: pathlib.Path) -> float:
-    gw = MiniGateway(str(workdir / "gw-raw-grpc.db"), durable=False, max_message_bytes=4 << 20)
-    await gw.start()
+async def raw_grpc_send(clock: Clock, info: dict, total: int) -> dict[str, float]:
     messages = prebuilt(total)
-    try:
-        async with grpc.aio.insecure_channel(
-            f"127.0.0.1:{gw.grpc_port}", options=[("grpc.max_receive_message_length", 4 << 20)]
-        ) as channel:
-            call = link_pb2_grpc.VehicleLinkStub(channel).Session()
-            await call.write(hello("raw-grpc", "grpc"))
-            await call.read()
-            t0 = time.perf_counter()
-            await _raw_stream(call.write, call.read, messages)
-            elapsed = time.perf_counter() - t0
-            call.cancel()
-        return total / elapsed
-    finally:
-        await gw.stop()
+    async with grpc.aio.insecure_channel(
+        f"127.0.0.1:{info['grpc_port']}", options=[("grpc.max_receive_message_length", MAX_BYTES)]
+    ) as channel:
+        call = link_pb2_grpc.VehicleLinkStub(channel).Session()
+        await call.write(hello("raw-grpc", "grpc"))
+        await call.read()
+        clock.start()
+        await _raw_stream(call.write, call.read, messages)
+        result = clock.stop(total)
+        call.cancel()
+    return result
 
 
-async def raw_ws_throughput(total: int, workdir: pathlib.Path) -> float:
-    gw = MiniGateway(str(workdir / "gw-raw-ws.db"), durable=False, max_message_bytes=4 << 20)
-    await gw.start()
+async def raw_ws_send(clock: Clock, info: dict, total: int) -> dict[str, float]:
     messages = prebuilt(total)
-    try:
-        async with ws_connect(
-            f"ws://127.0.0.1:{gw.ws_port}/v1/link", max_size=4 << 20, compression=None, ping_interval=None
-        ) as ws:
-            await ws.send(hello("raw-ws", "websocket").SerializeToString())
-            await ws.recv()
+    async with ws_connect(
+        f"ws://127.0.0.1:{info['ws_port']}/v1/link", max_size=MAX_BYTES, compression=None, ping_interval=None
+    ) as ws:
+        await ws.send(hello("raw-ws", "websocket").SerializeToString())
+        await ws.recv()
 
-            async def send(msg: link_pb2.Uplink) -> None:
-                await ws.send(msg.SerializeToString())
+        async def send(msg: link_pb2.Uplink) -> None:
+            await ws.send(msg.SerializeToString())
 
-            async def recv() -> link_pb2.Downlink:
-                return link_pb2.Downlink.FromString(await ws.recv())
+        async def recv() -> link_pb2.Downlink:
+            return link_pb2.Downlink.FromString(await ws.recv())
 
-            t0 = time.perf_counter()
-            await _raw_stream(send, recv, messages)
-            return total / (time.perf_counter() - t0)
-    finally:
-        await gw.stop()
+        clock.start()
+        await _raw_stream(send, recv, messages)
+        return clock.stop(total)
 
 
-def _zenoh_config(mode: str, listen: list[str], connect: list[str]) -> zenoh.Config:
-    """Explicit TCP endpoints on loopback, no multicast scouting: the two sessions find only each other.
-    Shared memory off: by default zenoh moves messages over 3 KB through /dev/shm between sessions on
-    one host, which would bypass the TCP link the other rows use."""
-    cfg = zenoh.Config()
-    cfg.insert_json5("transport/shared_memory/enabled", "false")
-    cfg.insert_json5("mode", json.dumps(mode))
-    cfg.insert_json5("listen/endpoints", json.dumps(listen))
-    cfg.insert_json5("connect/endpoints", json.dumps(connect))
-    cfg.insert_json5("scouting/multicast/enabled", "false")
-    return cfg
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def zenoh_throughput_sync(total: int) -> float:
-    """Samples/s of a zenoh peer publishing the same serialized Uplink batches over TCP to a zenoh
-    router whose subscriber counts the bytes; the clock stops when the router's subscriber has
-    received every byte and its "done" message is back at the publisher (the raw peers' last ack)."""
+def zenoh_send(clock: Clock, info: dict, total: int) -> dict[str, float]:
+    """A zenoh peer publishing the same serialized Uplink batches (serialized in the loop, as the raw
+    peers do) to the router process; the clock stops when the router's "done" is back."""
     messages = prebuilt(total)
     expected = sum(m.ByteSize() for m in messages)
-    endpoint = f"tcp/127.0.0.1:{_free_port()}"
-    router = zenoh.open(_zenoh_config("router", [endpoint], []))
+    peer = zenoh.open(_zenoh_config("peer", [], [info["endpoint"]]))
     try:
-        peer = zenoh.open(_zenoh_config("peer", [], [endpoint]))
-        try:
-            done_pub = router.declare_publisher("vmw/bench/done")
-            received = [0]
-
-            def on_batch(sample: zenoh.Sample) -> None:
-                received[0] += len(sample.payload.to_bytes())
-                if received[0] >= expected:
-                    done_pub.put(str(received[0]))
-
-            router.declare_subscriber("vmw/bench/batches", on_batch)
-            done = threading.Event()
-            reported: list[int] = []
-            peer.declare_subscriber(
-                "vmw/bench/done", lambda s: (reported.append(int(s.payload.to_string())), done.set())
-            )
-            pub = peer.declare_publisher(
-                "vmw/bench/batches",
-                congestion_control=zenoh.CongestionControl.BLOCK,
-                reliability=zenoh.Reliability.RELIABLE,
-            )
-            deadline = time.monotonic() + 10
-            while not pub.matching_status.matching:  # the router's subscriber is known to the peer
-                assert time.monotonic() < deadline, "zenoh: subscriber never matched"
-                time.sleep(0.01)
-            t0 = time.perf_counter()
-            for msg in messages:
-                pub.put(msg.SerializeToString())
-            assert done.wait(120), f"zenoh: {received[0]} of {expected} bytes arrived"
-            elapsed = time.perf_counter() - t0
-            assert reported == [expected], f"zenoh: subscriber counted {reported}, sent {expected}"
-            return total / elapsed
-        finally:
-            peer.close()
+        done = threading.Event()
+        reported: list[int] = []
+        peer.declare_subscriber(
+            ZENOH_DONE, lambda s: (reported.append(int(s.payload.to_string())), done.set())
+        )
+        pub = peer.declare_publisher(
+            ZENOH_KEY,
+            congestion_control=zenoh.CongestionControl.BLOCK,
+            reliability=zenoh.Reliability.RELIABLE,
+        )
+        deadline = time.monotonic() + 10
+        while not pub.matching_status.matching:  # the router's subscriber is known to the peer
+            assert time.monotonic() < deadline, "zenoh: subscriber never matched"
+            time.sleep(0.01)
+        clock.start()
+        for msg in messages:
+            pub.put(msg.SerializeToString())
+        assert done.wait(120), "zenoh: not every byte arrived"
+        result = clock.stop(total)
+        assert reported == [expected], f"zenoh: subscriber counted {reported}, sent {expected}"
+        return result
     finally:
-        router.close()
+        peer.close()
 
 
-async def zenoh_throughput(total: int) -> float:
-    return await asyncio.to_thread(zenoh_throughput_sync, total)
+def sender(path: str, total: int, info: dict, ctrl: Connection, out: Connection, workdir: str) -> None:
+    """Sender process: one run of ``path``; sends its result dict (or the error text) on ``out``."""
+    clock = Clock(ctrl)
+    try:
+        if path == "zenoh":
+            result = zenoh_send(clock, info, total)
+        elif path.startswith("vmw "):
+            transport = "grpc" if "grpc" in path else "websocket"
+            run = vmw_send(clock, info, transport, total, workdir, "send path" in path, "single" not in path)
+            result = asyncio.run(run)
+        elif path == "raw grpcio":
+            result = asyncio.run(raw_grpc_send(clock, info, total))
+        elif path == "raw websockets":
+            result = asyncio.run(raw_ws_send(clock, info, total))
+        else:
+            raise ValueError(f"unknown path {path!r}")
+        out.send(result)
+    except BaseException as exc:  # noqa: BLE001 - reported to the orchestrator, which fails the run
+        out.send(f"{path}: {type(exc).__name__}: {exc}")
+        raise
+
+
+def run_split(path: str, total: int, workdir: pathlib.Path) -> dict[str, float]:
+    """One run of ``path`` with its receiver and its sender each in a fresh process."""
+    ctx = mp.get_context("spawn")
+    ctrl_here, ctrl_there = ctx.Pipe()
+    if path == "zenoh":
+        expected = sum(m.ByteSize() for m in prebuilt(total))
+        receiver = ctx.Process(target=zenoh_receiver, args=(ctrl_there, expected), daemon=True)
+    else:
+        receiver = ctx.Process(target=mini_receiver, args=(ctrl_there,), daemon=True)
+    receiver.start()
+    try:
+        if not ctrl_here.poll(30):
+            raise RuntimeError(f"{path}: receiver did not start")
+        info = ctrl_here.recv()
+        out_here, out_there = ctx.Pipe()
+        proc = ctx.Process(
+            target=sender, args=(path, total, info, ctrl_here, out_there, str(workdir)), daemon=True
+        )
+        proc.start()
+        if not out_here.poll(180):
+            raise RuntimeError(f"{path}: sender gave no result within 180 s")
+        result = out_here.recv()
+        proc.join(30)
+        if isinstance(result, str):
+            raise RuntimeError(result)
+        return result
+    finally:
+        ctrl_here.send("stop")
+        receiver.join(10)
+        if receiver.is_alive():
+            receiver.kill()
 
 
 # ------------------------------------------------------------------ failover
@@ -304,130 +429,132 @@ async def failover_once(kind: str, workdir: pathlib.Path) -> float:
 
 # ------------------------------------------------------------------ report
 
+PATHS = (
+    "vmw websocket",
+    "vmw websocket, send path",
+    "raw websockets",
+    "vmw grpc",
+    "vmw grpc, send path",
+    "raw grpcio",
+    "zenoh",
+)
+
 
 def p99(values: list[float]) -> float:
     return float(np.percentile(values, 99)) if values else float("nan")
 
 
-async def main_async(quick: bool) -> list[str]:
-    total = 200_000 if quick else 1_000_000
-    reps = 1 if quick else 5
-    trials = 4 if quick else 15
-    lines: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = pathlib.Path(tmp)
-        sides = (
-            ("vmw grpc", lambda sub: vmw_throughput("grpc", total, sub)),
-            ("vmw grpc, send path", lambda sub: vmw_throughput("grpc", total, sub, prefilled=True)),
-            ("raw grpcio", lambda sub: raw_grpc_throughput(total, sub)),
-            ("vmw websocket", lambda sub: vmw_throughput("websocket", total, sub)),
-            ("vmw websocket, send path", lambda sub: vmw_throughput("websocket", total, sub, prefilled=True)),
-            ("raw websockets", lambda sub: raw_ws_throughput(total, sub)),
-            ("zenoh", lambda sub: zenoh_throughput(total)),
-        )
-        rates: dict[str, list[float]] = {name: [] for name, _ in sides}
-        append_s: list[float] = []
-        for r in range(reps):  # the sides alternate, so a load change hits all of them
-            sub = work / f"r{r}"
+def p1(values: list[float]) -> float:
+    """The slow tail of a rate: its 1st percentile is the 99th percentile of the time per sample."""
+    return float(np.percentile(values, 1)) if values else float("nan")
+
+
+def throughput(total: int, reps: int, work: pathlib.Path) -> tuple[list[str], dict[str, float]]:
+    runs: dict[str, list[dict[str, float]]] = {p: [] for p in PATHS}
+    for r in range(reps):  # the paths alternate, so a load change hits all of them
+        for path in PATHS:
+            sub = work / f"r{r}-{path.replace(' ', '_').replace(',', '')}"
             sub.mkdir()
-            for name, run in sides:
-                result = await run(sub)
-                if isinstance(result, tuple):
-                    result, appended = result
-                    append_s.append(appended)
-                rates[name].append(result)
-            print({k: f"{v[-1]:,.0f}" for k, v in rates.items()}, flush=True)
-        med = {k: statistics.median(v) for k, v in rates.items()}
-        lines += [
-            "### Samples/s per transport (batches of 2,048 samples, 32 in flight, ack-only gateway)",
-            "",
-            "| path | samples/s (median) | runs | vmw overhead vs raw (medians) | per run |",
-            "|---|---|---|---|---|",
-        ]
-        for name, peer in (("grpc", "raw grpcio"), ("websocket", "raw websockets")):
-            for label in (f"vmw {name}", f"vmw {name}, send path"):
-                v = med[label]
-                per_run = ", ".join(
-                    f"{(p - x) / p * 100:+.0f} %" for x, p in zip(rates[label], rates[peer], strict=True)
-                )
-                overhead = (med[peer] - v) / med[peer] * 100
-                lines.append(f"| {label} | {v:,.0f} | {reps} | {overhead:+.1f} % | {per_run} |")
-            lines.append(f"| {peer} | {med[peer]:,.0f} | {reps} | | |")
+            runs[path].append(run_split(path, total, sub))
+        print({p: f"{v[-1]['rate']:,.0f}" for p, v in runs.items()}, flush=True)
+    per_m = 1e6 / total
+    med = {p: statistics.median(x["rate"] for x in v) for p, v in runs.items()}
+    zenoh_label = f"eclipse-zenoh {version('eclipse-zenoh')} (TCP, peer -> router)"
+    lines = [
+        f"### Samples/s and CPU per transport (batches of {BATCH:,} samples, {WINDOW} in flight, "
+        "ack-only receiver; receiver and sender each in its own process)",
+        "",
+        "| path | samples/s (median) | samples/s (p99: 1st percentile) | runs | vs zenoh (median) "
+        "| sender CPU s / 1M samples | sender setup CPU s | receiver CPU s / 1M samples |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for path in PATHS:
+        v = runs[path]
+        label = zenoh_label if path == "zenoh" else path
         lines.append(
-            f"| eclipse-zenoh {version('eclipse-zenoh')} (TCP, peer -> router) "
-            f"| {med['zenoh']:,.0f} | {reps} | | |"
+            f"| {label} | {med[path]:,.0f} | {p1([x['rate'] for x in v]):,.0f} | {len(v)} "
+            f"| {med[path] / med['zenoh']:.2f}x "
+            f"| {statistics.median(x['send_cpu'] for x in v) * per_m:.3f} "
+            f"| {statistics.median(x['setup_cpu'] for x in v):.2f} "
+            f"| {statistics.median(x['recv_cpu'] for x in v) * per_m:.3f} |"
         )
-        lines += [
-            "",
-            "vmw throughput / zenoh throughput (medians; per run in brackets): "
-            + "; ".join(
-                f"{label} **{med[label] / med['zenoh']:.2f}x** ("
-                + ", ".join(f"{x / z:.2f}" for x, z in zip(rates[label], rates["zenoh"], strict=True))
-                + ")"
-                for label in ("vmw grpc", "vmw grpc, send path", "vmw websocket", "vmw websocket, send path")
-            )
-            + ". Target: ahead of zenoh (> 1).",
-            "",
-            f"{total:,} samples per run, timed to the last ack. `vmw <transport>`: the link is up and "
-            "chosen, then the event loop appends all samples to the durable outbox in one call (fsync "
-            "none; 2,048-sample records, each encoded to SampleColumns, CRC32 + one writev) and the clock "
-            "starts with that append. "
-            "`send path`: the same samples are in the outbox before the Uplink starts and the clock starts "
-            "when the negotiator chooses the link (hello/welcome done, as for the raw peers). Either way the "
-            "negotiated Uplink (probes running) reads each stored batch back (pread; it is stored as "
-            "serialized SampleColumns), puts the SampleBatch head and Uplink framing around it and keeps "
-            "32 unacked batches in flight; acks delete. Raw peers: "
-            "the same SampleBatch messages, built before the clock starts and serialized as they are "
-            "written on a bare gRPC stream / WebSocket with the same window of 32. Overhead = "
-            "(raw - vmw) / raw; target <= 20 %. zenoh: the same SampleBatch messages serialized in the "
-            "loop as the raw peers do, `put` by a zenoh peer session on a declared publisher (reliable, "
-            "congestion control BLOCK) to a zenoh router session in the same process (explicit TCP "
-            "listen/connect endpoints on 127.0.0.1, multicast scouting off, shared-memory transport off so "
-            "the bytes cross TCP, otherwise the default config) "
-            "whose subscriber callback counts the bytes; clock from the first put (subscriber already "
-            "matched) until the router has every byte and its done message is back at the peer -- zenoh "
-            "has no per-batch ack, so this stands in for the raw peers' last ack.",
-            "",
-            f"Outbox append of the {total:,} samples alone (CRC + write): median "
-            f"{statistics.median(append_s) * 1000:.1f} ms = "
-            f"{statistics.median(append_s) * med['raw websockets'] / total * 100:.0f} % of the raw WebSocket "
-            f"run time and {statistics.median(append_s) * med['raw grpcio'] / total * 100:.0f} % of the raw "
-            "gRPC run time: durability the raw peers do not pay.",
-            "",
-        ]
-        lines += [
-            "### Impairment onset -> data flowing on the other transport (default settings)",
-            "",
-            "| impairment of the active gRPC link | trials | median s | p99 s | max s |",
-            "|---|---|---|---|---|",
-        ]
-        for kind in ("half-open", "cut", "rtt+300ms", "loss"):
-            times = []
-            for i in range(trials):
-                sub = work / f"f-{kind}-{i}"
-                sub.mkdir()
-                times.append(await failover_once(kind, sub))
-            print(kind, [f"{t:.2f}" for t in times], flush=True)
-            med = statistics.median(times)
-            lines.append(f"| {kind} | {trials} | {med:.2f} | {p99(times):.2f} | {max(times):.2f} |")
-        lines += [
-            "",
-            "Default channel settings (probe every 0.25 s, min dwell 3 s, rtt_high 250 ms, loss_high 0.2); "
-            "the vehicle streams ~100 batches/s through two link proxies; time = first batch stored from the "
-            "WebSocket link - the moment the gRPC proxy was impaired. half-open = blackhole (connection "
-            "stays open, nothing arrives), cut = connections aborted and refused, rtt+300ms = 150 ms added "
-            "each way, loss = 30 % of chunks held 300 ms (TCP retransmission-like). Target p99 <= 2 s.",
-        ]
+    append = [x["append_s"] for x in runs["vmw websocket"]]
+    lines += [
+        "",
+        f"{total:,} samples per run, timed to the last ack; CPU = user + system seconds from "
+        "`getrusage(RUSAGE_SELF)` of that process over the timed window (all its threads), scaled to "
+        "1M samples; setup = the sender process's CPU before the window (building messages or filling "
+        "the outbox, connect, Hello/Welcome; imports excluded). "
+        "Each run starts a fresh receiver process and a fresh sender process. "
+        "`vmw <transport>`: the link is up and chosen, then the event loop appends all samples to the "
+        "durable outbox in one call (fsync none; 2,048-sample records, each encoded to SampleColumns, "
+        "CRC32 + one writev) and the clock starts with that append. `send path`: the same samples are "
+        "in the outbox before the Uplink starts and the clock starts when the negotiator chooses the "
+        "link (hello/welcome done, as for the raw peers). The negotiated Uplink (probes running) reads "
+        "each stored batch back (stored as serialized SampleColumns), frames it and keeps 32 unacked "
+        "batches in flight; acks delete. Raw peers: the same SampleBatch messages, built before the "
+        "clock starts (setup) and serialized as they are written, on a bare gRPC stream / WebSocket with "
+        "the same window of 32, one batch per message. The receiver is the test gateway "
+        "(`tests/channel/mini_gateway.py`, ack-only: parses, checks and materializes every batch, no "
+        "SQLite). zenoh: the same messages serialized in the loop, `put` by a zenoh peer session on a "
+        "declared publisher (reliable, congestion control BLOCK) to a zenoh router in the receiver "
+        "process (explicit TCP endpoints on 127.0.0.1, multicast scouting off, shared memory off so the "
+        "bytes cross TCP) whose subscriber only counts the bytes; clock from the first put until the "
+        "router has every byte and its done message is back at the peer (zenoh has no per-batch ack). "
+        "Target: every vmw row ahead of zenoh (> 1x).",
+        "",
+        f"Outbox append of the {total:,} samples alone (CRC + write), inside the `vmw websocket` window: "
+        f"median {statistics.median(append) * 1000:.1f} ms: durability the raw peers and zenoh do not pay.",
+        "",
+    ]
+    return lines, med
+
+
+async def failover(trials: int, work: pathlib.Path) -> list[str]:
+    lines = [
+        "### Impairment onset -> data flowing on the other transport (default settings)",
+        "",
+        "| impairment of the active gRPC link | trials | median s | p99 s | max s |",
+        "|---|---|---|---|---|",
+    ]
+    for kind in ("half-open", "cut", "rtt+300ms", "loss"):
+        times = []
+        for i in range(trials):
+            sub = work / f"f-{kind}-{i}"
+            sub.mkdir()
+            times.append(await failover_once(kind, sub))
+        print(kind, [f"{t:.2f}" for t in times], flush=True)
+        med = statistics.median(times)
+        lines.append(f"| {kind} | {trials} | {med:.2f} | {p99(times):.2f} | {max(times):.2f} |")
+    lines += [
+        "",
+        "Default channel settings (probe every 0.25 s, min dwell 3 s, rtt_high 250 ms, loss_high 0.2); "
+        "the vehicle streams ~100 batches/s through two link proxies; vehicle and test gateway share one "
+        "process here (this measures reaction time, not throughput); time = first batch stored from the "
+        "WebSocket link - the moment the gRPC proxy was impaired. half-open = blackhole (connection "
+        "stays open, nothing arrives), cut = connections aborted and refused, rtt+300ms = 150 ms added "
+        "each way, loss = 30 % of chunks held 300 ms (TCP retransmission-like). Target p99 <= 2 s.",
+    ]
     return lines
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_channel")
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="smoke run (results file left alone)")
+    parser.add_argument("--total", type=int, help="samples per throughput run")
+    parser.add_argument("--reps", type=int, help="throughput repeats")
+    parser.add_argument("--no-failover", action="store_true", help="throughput only")
     args = parser.parse_args()
+    total = args.total or (200_000 if args.quick else 1_000_000)
+    reps = args.reps or (1 if args.quick else 5)
+    trials = 4 if args.quick else 15
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    body = asyncio.run(main_async(args.quick))
-    cmd = "python -m bench.bench_channel" + (" --quick" if args.quick else "")
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        body, _ = throughput(total, reps, work)
+        if not args.no_failover:
+            body += asyncio.run(failover(trials, work))
+    cmd = "python -m bench.bench_channel" + "".join(f" {a}" for a in sys.argv[1:])
     text = "\n".join(
         [
             "## Channel",
@@ -443,7 +570,8 @@ def main() -> int:
         ]
     )
     print(text)
-    if not args.quick:  # a smoke run leaves the results of the last full run alone
+    partial = args.quick or args.no_failover or args.total or args.reps
+    if not partial:  # a smoke or partial run leaves the results of the last full run alone
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(text)
     return 0

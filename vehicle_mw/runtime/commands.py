@@ -9,6 +9,10 @@ uplink stage answers it with a ``CommandAck``. Kinds:
   payload ``{"stage": "uplink"}`` picks one stage.
 - ``flush``: sync the outbox now (fsync whatever is written), so what is written becomes sendable at
   once instead of at the next ``fsync_interval_s``; answers the synced and acknowledged seqs.
+- ``campaign``: the payload is a signed campaign envelope (``vmw campaign sign``, at most
+  :data:`~vehicle_mw.campaign.signing.MAX_SIGNED_BYTES`); ok when the vehicle accepted it, and either
+  way the detail is the verdict as JSON ``{"reason", "message", "campaign", "version", "sha256"}``
+  (reasons: docs/campaigns.md). An accepted campaign is stored durably and runs at once.
 
 Any other kind, or a payload that is not what the kind takes, is refused (``ok=false``) with a reason
 naming the known kinds. The handler is decoupled from the stages: it gets callables for the
@@ -23,6 +27,7 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
+from vehicle_mw.campaign.signing import MAX_SIGNED_BYTES
 from vehicle_mw.runtime import counters as counter_files
 from vehicle_mw.v1 import link_pb2
 
@@ -68,16 +73,18 @@ def bounded_json(per_stage: dict[str, dict[str, Any]], limit: int = MAX_DETAIL_B
 class RuntimeCommands:
     """The runtime's command handler: ``await handler(cmd) -> (ok, detail)``."""
 
-    KINDS = ("flush", "ping", "status")
+    KINDS = ("campaign", "flush", "ping", "status")
 
     def __init__(
         self,
         counters: Counters,
         flush: Callable[[], dict[str, Any]] | None = None,
         max_detail_bytes: int = MAX_DETAIL_BYTES,
+        campaign: Callable[[bytes], Any] | None = None,
     ) -> None:
         self.counters = counters
         self.flush = flush
+        self.campaign = campaign  # envelope bytes -> a campaign Verdict (runtime/campaigns.py)
         self.max_detail_bytes = max_detail_bytes
         self.handled: dict[str, int] = {}  # kind -> commands answered (unknown kinds under "unknown")
 
@@ -90,6 +97,8 @@ class RuntimeCommands:
                 False,
                 f"unknown command kind {shown!r}; this vehicle runtime knows {', '.join(self.KINDS)}",
             )
+        if kind == "campaign":  # a signed document, not a small JSON argument object
+            return await self._campaign(cmd.payload)
         try:
             args = self._payload(cmd)
         except ValueError as exc:
@@ -138,6 +147,25 @@ class RuntimeCommands:
             return False, "flush: this runtime has no outbox to flush"
         result = await asyncio.to_thread(self.flush)  # an fsync blocks: not on the link's event loop
         return True, _compact(result)[: self.max_detail_bytes]
+
+    async def _campaign(self, envelope: bytes) -> tuple[bool, str]:
+        if self.campaign is None:
+            return False, "campaign: this runtime does not run campaigns"
+        if len(envelope) > MAX_SIGNED_BYTES:
+            return False, f"campaign: payload of {len(envelope)} B exceeds {MAX_SIGNED_BYTES} B"
+        verdict = await asyncio.to_thread(self.campaign, envelope)  # it fsyncs what it accepts
+        doc = {
+            "reason": verdict.reason,
+            "campaign": verdict.campaign,
+            "version": verdict.version,
+            "sha256": verdict.sha256,
+        }
+        message = verdict.message
+        text = _compact({**doc, "message": message})
+        while len(text.encode()) > self.max_detail_bytes and message:  # a long validation error
+            message = message[: len(message) * 3 // 4]
+            text = _compact({**doc, "message": message})
+        return bool(verdict.accepted), text
 
 
 def stage_counters(state_dir: pathlib.Path, live: dict[str, Callable[[], dict[str, Any]]]) -> Counters:

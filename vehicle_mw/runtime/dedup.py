@@ -24,7 +24,7 @@ import logging
 import os
 import pathlib
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -124,9 +124,15 @@ class DedupOutbox(Outbox):
         hw.duplicates = 0
         return hw, covered
 
-    def append_new(self, samples: np.ndarray | Sequence[np.ndarray]) -> int:
+    def append_new(
+        self,
+        samples: np.ndarray | Sequence[np.ndarray],
+        select: Callable[[np.ndarray, Callable[..., list[int]]], int] | None = None,
+    ) -> int:
         """Store the samples not stored before, as one append; returns how many were stored.
-        ``samples`` may be several arrays (one per ring: each is admitted on its own, the fast case)."""
+        ``samples`` may be several arrays (one per ring: each is admitted on its own, the fast case).
+        ``select(fresh, append)``, when given, decides what of the fresh samples is stored (and with
+        which priority) by calling ``append(samples, priority)`` itself (runtime/campaigns.py)."""
         parts = [samples] if isinstance(samples, np.ndarray) else list(samples)
         with self._marks_lock:
             fresh = [f for f in (self.high_water.admit(p) for p in parts) if len(f)]
@@ -137,9 +143,13 @@ class DedupOutbox(Outbox):
             else:  # concatenated as bytes: numpy's structured-dtype concatenate is ~10x slower
                 batch = np.concatenate([np.ascontiguousarray(f).view(np.uint8) for f in fresh])
                 batch = batch.view(SAMPLE_DTYPE)
-            self.append(batch)
+            stored = len(batch)
+            if select is None:
+                self.append(batch)
+            else:
+                stored = select(batch, self.append)
             self._snapshot = (self.high_seq, self.high_water.as_json())
-            return len(batch)
+            return stored
 
     def _write_marks(self) -> None:
         snapshot = self._snapshot

@@ -21,6 +21,7 @@ import numpy as np
 
 from vehicle_mw.channel import Uplink
 from vehicle_mw.native import SAMPLE_DTYPE, SlotRing
+from vehicle_mw.runtime.campaigns import RuntimeCampaigns
 from vehicle_mw.runtime.dedup import DedupOutbox
 from vehicle_mw.runtime.deployment import Deployment
 from vehicle_mw.runtime.rings import RingPlan
@@ -45,6 +46,13 @@ class UplinkStage(Stage):
         cfg = dep.channel
         self.outbox = DedupOutbox(cfg.outbox.directory, cfg.outbox)
         self.catalog = catalog
+        self.campaigns = RuntimeCampaigns(  # docs/campaigns.md; none active: the drain is unchanged
+            dep.state_dir,
+            catalog,
+            cfg.vehicle_id,
+            cfg.software_version,
+            max_batch_samples=cfg.outbox.max_batch_samples,
+        )
         self.samples_in = 0
         self.samples_stored = 0
         self._stop_drain = threading.Event()
@@ -69,7 +77,10 @@ class UplinkStage(Stage):
                 return 0
             n = sum(len(p) for p in parts)
             self.samples_in += n
-            self.samples_stored += self.outbox.append_new(parts)
+            if self.campaigns.running:  # only what the active campaigns select, with their priorities
+                self.samples_stored += self.outbox.append_new(parts, self.campaigns.select)
+            else:
+                self.samples_stored += self.outbox.append_new(parts)
             return n
 
     def _drain_loop(self) -> None:
@@ -95,8 +106,12 @@ class UplinkStage(Stage):
             self._loop = asyncio.get_running_loop()
             from vehicle_mw.runtime.commands import RuntimeCommands, outbox_flush, stage_counters
 
-            commands = RuntimeCommands(  # ping / status / flush from the operator (docs/runtime.md)
-                stage_counters(self.dep.state_dir, {self.name: self.counters}), outbox_flush(self.outbox)
+            commands = (
+                RuntimeCommands(  # ping / status / flush / campaign from the operator (docs/runtime.md)
+                    stage_counters(self.dep.state_dir, {self.name: self.counters}),
+                    outbox_flush(self.outbox),
+                    campaign=self.campaigns.accept,
+                )
             )
             self._uplink = Uplink(
                 self.dep.channel,
@@ -143,6 +158,7 @@ class UplinkStage(Stage):
         if not self._drain_thread.is_alive() or not self._link_thread.is_alive():
             raise StageFailed("uplink stage: a worker thread stopped")
         self.outbox.sync_if_due()
+        self.campaigns.refresh()
         active = self._uplink.active if self._uplink else None
         if active != self._last_transport:
             log.info("transport", extra={"transport": active, "previous": self._last_transport})
@@ -161,6 +177,8 @@ class UplinkStage(Stage):
             "evicted_samples": st.evicted_records,
             "ring_drops": sum(int(r.stats().dropped) for r in self.rings),
         }
+        if self.campaigns.store.accepted() or self.campaigns.store.problems:
+            out["campaigns"] = self.campaigns.counters()
         up = self._uplink
         if up is not None:
             out["transport"] = up.active

@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import copy
 import json
+import os
+import subprocess
+import sys
 import uuid
 
 import can
@@ -87,6 +90,19 @@ def _send(bus: can.BusABC, frames: list[can.Message]) -> None:
         bus.send(can.Message(arbitration_id=m.arbitration_id, data=m.data, is_extended_id=m.is_extended_id))
 
 
+def _vmw(*args: str, token: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "VMW_TOKEN"}
+    if token is not None:
+        env["VMW_TOKEN"] = token
+    return subprocess.run(
+        [sys.executable, "-m", "vehicle_mw", "campaign", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+
+
 def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
     channel_name = f"vmw-campaign-{uuid.uuid4().hex[:8]}"
     bus_cfg = {"name": "a", "interface": "virtual", "channel": channel_name, "databases": [str(GNSS_DBC)]}
@@ -156,6 +172,18 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
             assert c["triggers"] == len(want) == c["selected"] == c["stored"] and c["dropped"] == 0
             status, shown = call(commands, token, {"kind": "status", "payload": {"stage": "uplink"}})
             assert json.loads(shown["detail"])["stages"]["uplink"]["campaigns"]["active"] == 1
+
+            # the operator CLI: vmw campaign push, a newer version, then the same again (refused)
+            signed_file = tmp_path / "hard-brake.signed.json"
+            signed_file.write_text(json.dumps(_signed(key, version=2)))
+            push = ["push", str(signed_file), "--vehicle", VEHICLE, "--gateway", gw.gateway.http_url]
+            done = _vmw(*push, token=token)
+            assert done.returncode == 0 and "accepted by" in done.stdout and "version 2" in done.stdout, done
+            v2_sha = done.stdout.split("sha256 ")[1].split()[0]
+            done = _vmw(*push, token=token)
+            assert done.returncode == 1 and "(rollback)" in done.stderr, done
+            done = _vmw(*push, token="not-a-token")
+            assert done.returncode == 2 and "HTTP 401" in done.stderr, done
         finally:
             rt.stop()
 
@@ -164,8 +192,17 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
         try:
             uplink = rt.stage("uplink")
             assert uplink.campaigns.running
-            assert (
-                rt.counters()["uplink"]["campaigns"]["campaigns"]["hard-brake"]["sha256"] == verdict["sha256"]
+            assert rt.counters()["uplink"]["campaigns"]["campaigns"]["hard-brake"]["sha256"] == v2_sha
+            wait_until(lambda: (rt.state_dir / "uplink.json").exists(), 30, "the uplink's counters published")
+            listed = _vmw("list", "--state-dir", str(rt.state_dir), "--json")
+            assert listed.returncode == 0, listed
+            (entry,) = json.loads(listed.stdout)["campaigns"]
+            assert (entry["name"], entry["version"], entry["priority"], entry["sha256"]) == (
+                "hard-brake",
+                2,
+                200,
+                v2_sha,
             )
+            assert entry["in_time"] is True and entry["counters"]["active"] is True
         finally:
             rt.stop()

@@ -1,15 +1,24 @@
-"""``vmw campaign``: schema, keygen, sign, verify and dry-run of data-collection campaigns."""
+"""``vmw campaign``: schema, keygen, sign, verify, push, list and dry-run of data-collection campaigns."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
+import os
 import pathlib
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+
+PUSH_TIMEOUT_S = 60.0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("campaign", help="data-collection campaigns: schema, sign, verify, dry-run")
+    p = subparsers.add_parser(
+        "campaign", help="data-collection campaigns: schema, sign, verify, push, list, dry-run"
+    )
     sub = p.add_subparsers(dest="campaign_command", metavar="ACTION", required=True)
 
     s = sub.add_parser("schema", help="print the JSON Schema of a campaign document")
@@ -31,6 +40,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--pub", action="append", required=True, help="trusted Ed25519 public key PEM (repeatable)"
     )
     v.set_defaults(func=_verify)
+
+    u = sub.add_parser(
+        "push", help="send a signed campaign to a connected vehicle through the gateway's command API"
+    )
+    u.add_argument("signed", help="signed envelope (vmw campaign sign)")
+    u.add_argument("--vehicle", required=True, help="vehicle id")
+    u.add_argument(
+        "--gateway",
+        default=os.environ.get("VMW_GATEWAY_URL"),
+        help="gateway HTTP API base URL, e.g. https://gw:8080 (default: $VMW_GATEWAY_URL)",
+    )
+    u.add_argument(
+        "--token-file",
+        help="file holding an operator API token (vmw gateway operator token); default: $VMW_TOKEN",
+    )
+    u.add_argument("--ca-file", help="CA certificate to verify an https gateway with")
+    u.set_defaults(func=_push)
+
+    li = sub.add_parser("list", help="the campaigns a vehicle accepted (its state folder), with counters")
+    li.add_argument(
+        "--state-dir",
+        required=True,
+        help="the deployment's state folder (runtime.state_dir/<deployment>, where vmw vehicle status reads)",
+    )
+    li.add_argument("--json", action="store_true", help="print the list as JSON")
+    li.set_defaults(func=_list)
 
     d = sub.add_parser(
         "dry-run", help="run campaigns over a recorded trace and report what they would upload"
@@ -90,6 +125,141 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     c = signed.campaign
     print(f"ok: campaign {c.name} version {c.version} key {signed.key_id} sha256 {signed.sha256}")
+    return 0
+
+
+def _token(args: argparse.Namespace) -> str:
+    if args.token_file:
+        try:
+            return pathlib.Path(args.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise SystemExit(f"vmw: --token-file {args.token_file}: {exc.strerror}") from None
+    token = os.environ.get("VMW_TOKEN", "").strip()
+    if not token:
+        raise SystemExit("vmw: no operator token: give --token-file or set $VMW_TOKEN")
+    return token
+
+
+def _push(args: argparse.Namespace) -> int:
+    """POST /api/vehicles/{id}/commands {"kind": "campaign", "payload": <envelope>}; 0 accepted,
+    1 refused by the vehicle (its reason printed), 2 the gateway did not deliver it."""
+    from vehicle_mw.campaign.signing import FORMAT, MAX_SIGNED_BYTES
+
+    if not args.gateway:
+        raise SystemExit("vmw: no gateway: give --gateway URL or set $VMW_GATEWAY_URL")
+    path = pathlib.Path(args.signed)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SystemExit(f"vmw: {path}: {exc.strerror}") from None
+    if len(raw) > MAX_SIGNED_BYTES:
+        raise SystemExit(f"vmw: {path}: larger than {MAX_SIGNED_BYTES} bytes")
+    try:
+        envelope = json.loads(raw)
+    except ValueError as exc:
+        raise SystemExit(f"vmw: {path}: not JSON ({exc})") from None
+    if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
+        raise SystemExit(f"vmw: {path}: not a {FORMAT} envelope (vmw campaign sign writes one)")
+    url = f"{args.gateway.rstrip('/')}/api/vehicles/{urllib.parse.quote(args.vehicle, safe='')}/commands"
+    body = json.dumps({"kind": "campaign", "payload": envelope}).encode()
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"content-type": "application/json", "authorization": f"Bearer {_token(args)}"},
+    )
+    context = None
+    if args.ca_file:
+        import ssl
+
+        context = ssl.create_default_context(cafile=args.ca_file)
+    try:
+        with urllib.request.urlopen(req, timeout=PUSH_TIMEOUT_S, context=context) as resp:
+            answer = json.loads(resp.read())
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode(errors="replace")
+        print(f"vmw: gateway {args.gateway}: HTTP {exc.code}: {detail}", file=sys.stderr)
+        return 2
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        print(f"vmw: gateway {args.gateway}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        return 2
+    try:
+        verdict = json.loads(answer.get("detail", ""))
+    except (ValueError, AttributeError):
+        verdict = {"reason": "?", "message": str(answer)}
+    if answer.get("ok"):
+        print(
+            f"accepted by {args.vehicle}: campaign {verdict.get('campaign')} "
+            f"version {verdict.get('version')} "
+            f"sha256 {verdict.get('sha256')}"
+        )
+        return 0
+    print(
+        f"vmw: refused by {args.vehicle} ({verdict.get('reason')}): {verdict.get('message')}", file=sys.stderr
+    )
+    return 1
+
+
+def _list(args: argparse.Namespace) -> int:
+    from vehicle_mw.campaign import CampaignError
+    from vehicle_mw.campaign.signing import SignatureError, load_public_key, verify
+    from vehicle_mw.runtime import counters as counter_files
+    from vehicle_mw.runtime.campaigns import CAMPAIGNS_DIR, KEYS_DIR
+
+    state = pathlib.Path(args.state_dir)
+    if not state.is_dir():
+        raise SystemExit(f"vmw: --state-dir {state}: no such folder")
+    keys = []
+    for pem in sorted((state / KEYS_DIR).glob("*.pem")):
+        try:
+            keys.append(load_public_key(pem))
+        except CampaignError:
+            pass
+    live = counter_files.read_all(state).get("uplink", {}).get("counters", {}).get("campaigns", {})
+    now = dt.datetime.now(dt.UTC)
+    rows = []
+    for path in sorted((state / CAMPAIGNS_DIR).glob("*.json")):
+        row: dict = {"file": path.name}
+        try:
+            signed = verify(path.read_bytes(), keys)
+        except (OSError, SignatureError) as exc:
+            row["problem"] = str(exc)
+            rows.append(row)
+            continue
+        c = signed.campaign
+        row.update(
+            name=c.name,
+            version=c.version,
+            sha256=signed.sha256,
+            priority=c.priority,
+            kind=c.collection.type,
+            start=c.start.isoformat() if c.start else None,
+            expiry=c.expiry.isoformat(),
+            in_time=c.active_at(now),
+            counters=live.get("campaigns", {}).get(c.name),
+        )
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"state_dir": str(state), "keys": len(keys), "campaigns": rows}))
+        return 0
+    if not rows:
+        print(f"no campaigns in {state / CAMPAIGNS_DIR}")
+        return 0
+    for r in rows:
+        if "problem" in r:
+            print(f"{r['file']}: left out: {r['problem']}")
+            continue
+        counts = r["counters"] or {}
+        extra = (
+            f"  triggers {counts.get('triggers', 0)} stored {counts.get('stored', 0)} "
+            f"dropped {counts.get('dropped', 0)}"
+            if counts
+            else ""
+        )
+        print(
+            f"{r['name']}  v{r['version']}  {r['kind']}  priority {r['priority']}  "
+            f"{'active' if r['in_time'] else 'not in its time window'}  sha256 {r['sha256'][:16]}{extra}"
+        )
     return 0
 
 

@@ -19,7 +19,7 @@ APT_PACKAGES ?= gcc libc6-dev iproute2 tshark chromium rt-tests postgresql
 run: EXTRAS = gateway
 run: APT_PACKAGES = gcc libc6-dev
 
-NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h native/cdef/*.h) native/build_ffi.py
+NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h) native/build_ffi.py native/cflags
 PROTO_SRC  := $(wildcard proto/vehicle_mw/v1/*.proto)
 
 .PHONY: all install deps native proto run test test-native test-python bench soak fuzz lint sysdeps clean

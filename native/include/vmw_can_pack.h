@@ -3,6 +3,8 @@
  * Python gathers each batch column by column (timestamps, ids, payload lengths,
  * flag columns, payloads joined into one buffer) and this fills the records in
  * one pass, so the per-frame cost on the ingest hot path stays in C.
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
  */
 #ifndef VMW_CAN_PACK_H
 #define VMW_CAN_PACK_H

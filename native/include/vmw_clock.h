@@ -3,6 +3,8 @@
  * Periodic work drifts when it sleeps for "period minus elapsed": every wake-up
  * adds its own latency.  Sleeping until an absolute CLOCK_MONOTONIC deadline
  * keeps the schedule fixed however late one wake-up was.
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
  */
 #ifndef VMW_CLOCK_H
 #define VMW_CLOCK_H

@@ -5,6 +5,8 @@
  * them into an id-indexed hash table. Decoding then walks frames in C and
  * writes one vmw_sample per present signal -- no Python object per frame.
  * Values follow cantools' decode_message(decode_choices=False, scaling=True).
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
  */
 #ifndef VMW_DECODE_H
 #define VMW_DECODE_H

@@ -1,4 +1,7 @@
-/* Ring-to-ring decoding: frame records from one slot ring, samples into another, all in C. */
+/* Ring-to-ring decoding: frame records from one slot ring, samples into another, all in C.
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
+ */
 #ifndef VMW_DECODE_RING_H
 #define VMW_DECODE_RING_H
 

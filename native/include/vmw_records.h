@@ -4,6 +4,8 @@
  * outbox -> channel) and between processes, so they never change silently:
  * a layout change bumps VMW_RECORDS_VERSION and the static asserts below.
  * All fields are little-endian host order (every supported ECU is LE).
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
  */
 #ifndef VMW_RECORDS_H
 #define VMW_RECORDS_H

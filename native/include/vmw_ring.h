@@ -25,6 +25,8 @@
  * *_last_error() becomes VMW_RING_ECORRUPT for good (*_error_detail() says
  * why). Wait functions report "ready" on such a handle so the caller's next
  * operation sees the error instead of sleeping forever.
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
  */
 #ifndef VMW_RING_H
 #define VMW_RING_H

@@ -1,7 +1,10 @@
 /* Protobuf encoding of vmw_sample records as vehicle_mw.v1.SampleColumns (proto/vehicle_mw/v1/link.proto).
  *
  * Packed repeated fields are plain byte runs, so a whole batch is encoded in one pass over the
- * records, without a Python object per sample. The bytes equal what protobuf itself produces. */
+ * records, without a Python object per sample. The bytes equal what protobuf itself produces.
+ *
+ * cffi: public -- the declarations below are what Python sees (native/build_ffi.py reads them).
+ */
 #ifndef VMW_WIRE_H
 #define VMW_WIRE_H
 

@@ -18,7 +18,7 @@ from pydantic import AwareDatetime, Field, field_validator, model_validator
 
 from vehicle_mw.campaign.errors import CampaignError
 from vehicle_mw.manifest import ManifestError, StrictModel, parse_manifest
-from vehicle_mw.manifest.loading import MAX_FILE_BYTES, _parse_yaml
+from vehicle_mw.manifest.loading import MAX_FILE_BYTES, parse_yaml
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"  # also a file name in the vehicle's store
 MAX_EXPRESSION_CHARS = 4096
@@ -199,7 +199,7 @@ def read_document(path: str | pathlib.Path) -> Any:
     except UnicodeDecodeError:
         raise CampaignError("not UTF-8 text", file=file) from None
     try:
-        data = _parse_yaml(text, file)
+        data = parse_yaml(text, file)
     except ManifestError as exc:
         raise _problems_error(exc, None) from None
     if data is None:

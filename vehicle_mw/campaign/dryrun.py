@@ -6,6 +6,7 @@ triggered (the trace's own timestamps), what it would have uploaded (samples; by
 wire encoding before and after the campaign's compression, one upload per window), the per-signal
 rates, the triggers the minimum interval suppressed, and its conflicts with itself (overlapping
 windows, merged) and with other campaigns (windows overlapping in time, samples uploaded twice).
+With an outbox size, also what that bounded outbox would evict by priority (campaign/evictions.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 from vehicle_mw.campaign.campaign_set import CampaignSet
 from vehicle_mw.campaign.document import Campaign, ConditionBased
 from vehicle_mw.campaign.evaluator import SignalIndex
+from vehicle_mw.campaign.evictions import Evicted, Upload, simulate
 from vehicle_mw.campaign.expression import parse_expression, signal_names
 from vehicle_mw.native.records import SAMPLE_DTYPE
 from vehicle_mw.native.wire import columns_bytes
@@ -45,6 +47,8 @@ class CampaignReport:
     signals: dict[str, dict[str, float]] = field(default_factory=dict)
     conflicts: list[dict] = field(default_factory=list)
     memory_bytes: int = 0
+    upload_sizes: list[tuple[int, int]] = field(default_factory=list)  # (samples, wire bytes) per upload
+    evicted: Evicted | None = None  # with an outbox size: what its bound would drop
 
     def as_json(self) -> dict:
         return {
@@ -60,6 +64,7 @@ class CampaignReport:
             "conflicts": self.conflicts,
             "signals": self.signals,
             "memory_bytes": self.memory_bytes,
+            **({"evicted": self.evicted.as_json()} if self.evicted is not None else {}),
         }
 
 
@@ -124,11 +129,12 @@ class _Collector:
 
 def _uploads(
     records: np.ndarray, windows: np.ndarray, compression: str
-) -> tuple[list[tuple[int, int]], int, int]:
-    """Per window (one upload): its time span; total wire bytes before and after compression."""
-    spans, raw, packed = [], 0, 0
+) -> tuple[list[tuple[int, int]], int, int, list[tuple[int, int]]]:
+    """Per window (one upload): its time span; total wire bytes before and after compression; per
+    upload its samples and wire bytes."""
+    spans, raw, packed, sizes = [], 0, 0, []
     if len(records) == 0:
-        return spans, 0, 0
+        return spans, 0, 0, sizes
     order = np.argsort(windows, kind="stable")
     w = windows[order]
     starts = np.concatenate(([0], np.flatnonzero(np.diff(w)) + 1))
@@ -137,10 +143,11 @@ def _uploads(
         part = records[order[a:b]]
         body = columns_bytes(part)
         raw += len(body)
+        sizes.append((len(part), len(body)))
         packed += len(zlib.compress(body, 6)) if compression == "zlib" else len(body)
         ts = part["timestamp_ns"]
         spans.append((int(ts.min()), int(ts.max())))
-    return spans, raw, packed
+    return spans, raw, packed, sizes
 
 
 def _conflicts(reports: list[CampaignReport], records: list[np.ndarray]) -> None:
@@ -182,8 +189,10 @@ def dry_run(
     j1939: bool = False,
     vss: dict[str, str] | None = None,
     memory_limit_bytes: int = 256 << 20,
+    outbox_bytes: int | None = None,
 ) -> DryRunReport:
-    """Decode ``log`` with ``databases`` and run every campaign over it."""
+    """Decode ``log`` with ``databases`` and run every campaign over it; with ``outbox_bytes``, also
+    what an outbox of that size would evict by priority (the vehicle offline for the trace)."""
     from vehicle_mw.can import CallbackSink, replay_log
     from vehicle_mw.signals import Decoder, load_catalog
 
@@ -212,7 +221,7 @@ def dry_run(
         c = by_name[name]
         rec = np.concatenate(collector.records[k]) if collector.records[k] else np.empty(0, SAMPLE_DTYPE)
         win = np.concatenate(collector.windows[k]) if collector.windows[k] else np.empty(0, np.int64)
-        spans, raw, packed = _uploads(rec, win, c.compression)
+        spans, raw, packed, sizes = _uploads(rec, win, c.compression)
         trig = np.concatenate(collector.triggers[k]) if collector.triggers[k] else np.empty(0, np.int64)
         selected = np.bincount(rec["signal_id"].astype(np.int64), minlength=len(collector.counts))
         signals = {}
@@ -240,10 +249,19 @@ def dry_run(
                 bytes_compressed=packed,
                 signals=signals,
                 memory_bytes=cs.reports[k].total,
+                upload_sizes=sizes,
             )
         )
         all_records.append(rec)
     _conflicts(reports, all_records)
+    if outbox_bytes is not None:
+        uploads = [
+            Upload(span[1], k, r.priority, n, size)
+            for k, r in enumerate(reports)
+            for span, (n, size) in zip(r.windows, r.upload_sizes, strict=True)
+        ]
+        for r, e in zip(reports, simulate(uploads, outbox_bytes, len(reports)), strict=True):
+            r.evicted = e
     series = {}
     if collector.series:
         plot = np.concatenate(collector.series)

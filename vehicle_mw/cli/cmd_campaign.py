@@ -78,6 +78,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     d.add_argument("--non-strict", action="store_true", help="load databases with cantools strict=False")
     d.add_argument("--j1939", action="store_true", help="match extended ids by J1939 PGN")
     d.add_argument("--memory-limit", type=int, default=256 << 20, help="bytes of campaign state allowed")
+    d.add_argument(
+        "--outbox-bytes",
+        type=int,
+        default=None,
+        help="also show what an outbox of this many bytes would evict by priority (vehicle offline)",
+    )
     d.set_defaults(func=_dry_run)
 
 
@@ -275,6 +281,7 @@ def _dry_run(args: argparse.Namespace) -> int:
         strict=not args.non_strict,
         j1939=args.j1939,
         memory_limit_bytes=args.memory_limit,
+        outbox_bytes=args.outbox_bytes,
     )
     if args.json:
         print(json.dumps(report.as_json()))
@@ -284,18 +291,13 @@ def _dry_run(args: argparse.Namespace) -> int:
 
     from vehicle_mw.campaign.report_html import render
 
-    table = Table(title=f"dry-run: {report.trace_samples:,} samples")
-    for col in (
-        "campaign",
-        "kind",
-        "triggers",
-        "suppressed",
-        "overlapping",
-        "samples",
-        "bytes",
-        "compressed",
-        "first triggers (s)",
-    ):
+    title = f"dry-run: {report.trace_samples:,} samples"
+    if args.outbox_bytes is not None:
+        title += f"; evicted: by an outbox of {args.outbox_bytes:,} B never acknowledged"
+    table = Table(title=title)
+    cols = ["campaign", "kind", "priority", "triggers", "suppressed", "overlapping", "samples", "bytes"]
+    cols += ["compressed", *(["evicted"] if args.outbox_bytes is not None else []), "first triggers (s)"]
+    for col in cols:
         table.add_column(
             col, justify="left" if col in ("campaign", "kind", "first triggers (s)") else "right"
         )
@@ -303,15 +305,18 @@ def _dry_run(args: argparse.Namespace) -> int:
         first = ", ".join(f"{t / 1e9:.3f}" for t in c.triggers_ns[:3]) + (
             " ..." if len(c.triggers_ns) > 3 else ""
         )
+        evicted = [] if c.evicted is None else [f"{c.evicted.samples:,} ({c.evicted.uploads} uploads)"]
         table.add_row(
             c.name,
             c.kind,
+            str(c.priority),
             str(len(c.triggers_ns)),
             str(c.suppressed),
             str(c.overlaps),
             f"{c.samples:,}",
             f"{c.bytes:,}",
             f"{c.bytes_compressed:,}",
+            *evicted,
             first,
         )
     Console().print(table)

@@ -170,6 +170,9 @@ def _parse_yaml(text: str, file: str) -> Any:
             loader.dispose()
 
 
+parse_yaml = _parse_yaml  # public name: YAML text of ``file`` -> data, bounded, errors with line/column
+
+
 def _position(data: bytes, offset: int) -> str:
     line = data.count(b"\n", 0, offset) + 1
     column = offset - data.rfind(b"\n", 0, offset)

@@ -27,6 +27,7 @@ class _FixedSlots(RingBase):
         self._scratch = ffi.new("char[]", self.slot_size * 64)
         self._scratch_n = 64
         self._one = ffi.new("char[]", self.slot_size)
+        self._peek_ptr = ffi.new("void **")  # what SlotRing.peek writes into (one consumer)
 
     @classmethod
     def open(
@@ -78,6 +79,15 @@ class _FixedSlots(RingBase):
 
     def push_batch(self, buf: Any) -> int:
         """Push n records packed in a bytes-like object; returns how many were accepted."""
+        ptr = self._ptr
+        if ptr is not None and type(buf) is bytes and not len(buf) % self.slot_size:
+            n = len(buf) // self.slot_size  # bytes: passed as char * without a buffer wrapper
+            if not n:
+                return 0
+            done = int(self._push_bytes(ptr, buf, n))
+            if done < n:
+                self._check_fault()
+            return done
         src, n = self._records_in(buf)
         if not n:
             return 0
@@ -163,7 +173,7 @@ class SlotPeek:
         self.intact = True
 
     def __enter__(self) -> memoryview:
-        ptr = ffi.new("void **")
+        ptr = self._ring._peek_ptr
         self._n = int(lib.vmw_slot_ring_peek(self._ring.cptr, ptr, self._max_n))
         if not self._n:
             self._ring._check_fault()

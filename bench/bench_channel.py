@@ -211,7 +211,7 @@ async def vmw_send(
         t = time.perf_counter()
         box.append(data)
         appended = time.perf_counter() - t
-    up = Uplink(cfg, box)
+    up = Uplink(cfg, box, **({} if bundle else {"bundle_bytes": 0}))
     chosen: list[float] = []
     up.add_switch_listener(lambda _ev: chosen.append(time.perf_counter()))
     task = asyncio.create_task(up.run())
@@ -225,7 +225,7 @@ async def vmw_send(
             appended = time.perf_counter() - clock.t0
         # O(1) check (stats() sums the backlog): the predicate runs on every ack
         assert await up.wait_until(lambda: up.backlog == 0, 120), "not drained"
-        return clock.stop(total, append_s=appended, messages=float(up.batches_sent))
+        return clock.stop(total, append_s=appended, messages=float(up.messages_sent))
     finally:
         up.stop()
         await task
@@ -432,9 +432,11 @@ async def failover_once(kind: str, workdir: pathlib.Path) -> float:
 PATHS = (
     "vmw websocket",
     "vmw websocket, send path",
+    "vmw websocket, single batches, send path",
     "raw websockets",
     "vmw grpc",
     "vmw grpc, send path",
+    "vmw grpc, single batches, send path",
     "raw grpcio",
     "zenoh",
 )
@@ -492,7 +494,9 @@ def throughput(total: int, reps: int, work: pathlib.Path) -> tuple[list[str], di
         "in the outbox before the Uplink starts and the clock starts when the negotiator chooses the "
         "link (hello/welcome done, as for the raw peers). The negotiated Uplink (probes running) reads "
         "each stored batch back (stored as serialized SampleColumns), frames it and keeps 32 unacked "
-        "batches in flight; acks delete. Raw peers: the same SampleBatch messages, built before the "
+        "batches in flight, several ready batches per message (Uplink.batches, up to 256 KiB) since the "
+        "gateway advertises it; `single batches`: one batch per message, as before bundles; acks delete. "
+        "Raw peers: the same SampleBatch messages, built before the "
         "clock starts (setup) and serialized as they are written, on a bare gRPC stream / WebSocket with "
         "the same window of 32, one batch per message. The receiver is the test gateway "
         "(`tests/channel/mini_gateway.py`, ack-only: parses, checks and materializes every batch, no "

@@ -45,6 +45,7 @@ class GatewayStats:
     sessions: int = 0
     link_events: list[link_pb2.LinkEvent] = field(default_factory=list)
     statuses: int = 0
+    bundles: int = 0  # Uplink.batches messages received
     first_batch_at: dict[str, float] = field(default_factory=dict)  # transport -> monotonic time
     last_batch_at: dict[str, float] = field(default_factory=dict)
 
@@ -58,7 +59,9 @@ class MiniGateway:
         tls: ServerTls | None = None,
         max_message_bytes: int = 1 << 20,
         durable: bool = True,
+        max_batches_per_message: int = 64,
     ) -> None:
+        self.max_batches_per_message = max_batches_per_message  # 0: a gateway from before SampleBatches
         self.durable = durable  # False: ack without storing (benchmarks of the channel alone)
         self.db = sqlite3.connect(db_path)
         self.db.execute(
@@ -146,51 +149,79 @@ class MiniGateway:
         down.welcome.catalog_known = True
         down.welcome.gateway_id = "mini"
         down.welcome.max_message_bytes = self.max_bytes
+        down.welcome.max_batches_per_message = self.max_batches_per_message
         return hello.vehicle_id, down
 
-    def handle(self, vehicle: str, up: link_pb2.Uplink, peer: str) -> link_pb2.Downlink | None:
+    def handle(self, vehicle: str, up: link_pb2.Uplink, peer: str) -> list[link_pb2.Downlink]:
+        """Downlinks answering ``up``: an Echo, or the cumulative Ack after batches (then one Error
+        per refused batch of a bundle: the others are stored and acknowledged as if they came alone)."""
         kind = up.WhichOneof("msg")
         if kind == "probe":
             down = link_pb2.Downlink()
             down.echo.id = up.probe.id
             down.echo.sent_ns = up.probe.sent_ns
-            return down
-        if kind == "batch":
-            transport = "websocket" if peer.startswith("ws") else "grpc"
-            now = time.monotonic()
-            self.stats.first_batch_at.setdefault(transport, now)
-            self.stats.last_batch_at[transport] = now
-            samples = batch_samples(up.batch, peer)
-            try:
-                if not self.durable:
-                    raise _NotStored
-                self.db.execute(
-                    "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
-                    (vehicle, up.batch.seq, len(samples), up.batch.evicted_before, samples.tobytes()),
-                )
-                self.db.commit()  # ack only what is durable
-                self.stats.batches += 1
-            except sqlite3.IntegrityError:
-                self.stats.duplicates += 1
-            except _NotStored:
-                self.stats.batches += 1
-            done = self._done.setdefault(vehicle, set())
-            done.update(range(up.batch.seq - up.batch.evicted_batches_before, up.batch.seq + 1))
-            acked = self._acked.get(vehicle, 0)
-            while acked + 1 in done:  # contiguous watermark; evicted seqs count as done
-                acked += 1
-                done.discard(acked)
-            self._acked[vehicle] = acked
+            return [down]
+        if kind in ("batch", "batches"):
+            if kind == "batch":
+                self._batch(vehicle, up.batch, peer)  # a refused lone batch: only the Error goes back
+                batches = []
+            else:
+                self.stats.bundles += 1
+                batches = list(up.batches.batches)
+                if not 1 <= len(batches) <= max(1, self.max_batches_per_message) or (
+                    self.max_batches_per_message < 2
+                ):
+                    raise ProtocolError(
+                        peer,
+                        f"SampleBatches of {len(batches)} batches; this gateway accepts "
+                        f"{self.max_batches_per_message} per message",
+                        link_pb2.Error.MESSAGE_TOO_LARGE,
+                    )
+            errors = []
+            for batch in batches:
+                try:
+                    self._batch(vehicle, batch, peer)
+                except ProtocolError as exc:
+                    self.stats.malformed += 1
+                    errors.append(error_downlink(exc.code, str(exc)))
             down = link_pb2.Downlink()
-            down.ack.acked_seq = self._acked[vehicle]
-            return down
+            down.ack.acked_seq = self._acked.get(vehicle, 0)
+            return [down, *errors]
         if kind == "link_event":
             self.stats.link_events.append(up.link_event)
         elif kind == "status":
             self.stats.statuses += 1
         elif kind == "hello":
             raise ProtocolError(peer, "second Hello in one session")
-        return None
+        return []
+
+    def _batch(self, vehicle: str, batch: link_pb2.SampleBatch, peer: str) -> None:
+        """Store (or, ack-only, count) one batch and move the vehicle's contiguous watermark."""
+        transport = "websocket" if peer.startswith("ws") else "grpc"
+        now = time.monotonic()
+        self.stats.first_batch_at.setdefault(transport, now)
+        self.stats.last_batch_at[transport] = now
+        samples = batch_samples(batch, peer)
+        try:
+            if not self.durable:
+                raise _NotStored
+            self.db.execute(
+                "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
+                (vehicle, batch.seq, len(samples), batch.evicted_before, samples.tobytes()),
+            )
+            self.db.commit()  # ack only what is durable
+            self.stats.batches += 1
+        except sqlite3.IntegrityError:
+            self.stats.duplicates += 1
+        except _NotStored:
+            self.stats.batches += 1
+        done = self._done.setdefault(vehicle, set())
+        done.update(range(batch.seq - batch.evicted_batches_before, batch.seq + 1))
+        acked = self._acked.get(vehicle, 0)
+        while acked + 1 in done:  # contiguous watermark; evicted seqs count as done
+            acked += 1
+            done.discard(acked)
+        self._acked[vehicle] = acked
 
     def stored_samples(self, vehicle: str) -> np.ndarray:
         rows = self.db.execute(
@@ -228,12 +259,12 @@ class MiniGateway:
                         await ws.close(1008, "session refused")
                         return
                     continue
-                down = self.handle(vehicle, up, peer)
+                downs = self.handle(vehicle, up, peer)
             except ProtocolError as exc:
                 self.stats.malformed += 1
                 await ws.send(error_downlink(exc.code, str(exc)).SerializeToString())
                 continue  # a bad frame is refused; the session goes on
-            if down is not None:
+            for down in downs:
                 await ws.send(down.SerializeToString())
 
 
@@ -257,12 +288,12 @@ class _Servicer(link_pb2_grpc.VehicleLinkServicer):
                     if vehicle is None:
                         return
                     continue
-                down = self.gw.handle(vehicle, up, peer)
+                downs = self.gw.handle(vehicle, up, peer)
             except ProtocolError as exc:
                 self.gw.stats.malformed += 1
                 await context.write(error_downlink(exc.code, str(exc)))
                 continue
-            if down is not None:
+            for down in downs:
                 await context.write(down)
 
 

@@ -74,6 +74,7 @@ class LinkSession:
         self.up = False
         self.last_error = ""
         self.connects = 0
+        self.welcome = link_pb2.Welcome()  # of the current (or last) session: what the gateway accepts
         self._queue: asyncio.Queue[link_pb2.Uplink | bytes] = asyncio.Queue()
         self._transport: Transport | None = None
         self._stop = asyncio.Event()
@@ -91,6 +92,12 @@ class LinkSession:
             return False
         self._queue.put_nowait(message)
         return True
+
+    def bundle_limits(self) -> tuple[int, int]:
+        """(batches, bytes) one message may carry on this session: (1, _) unless the gateway's
+        Welcome advertised SampleBatches; bytes is its max_message_bytes (0: not announced)."""
+        w = self.welcome
+        return max(1, w.max_batches_per_message), w.max_message_bytes
 
     @property
     def queued(self) -> int:
@@ -210,6 +217,7 @@ class LinkSession:
                 if catalog is not None:
                     await self._bounded(transport.send(catalog), deadline, "Catalog")
             self._transport = transport
+            self.welcome = welcome
             self._queue = asyncio.Queue()
             self.epoch += 1
             self.connects += 1

@@ -23,12 +23,14 @@ from vehicle_mw.channel.negotiator import Decision, Negotiator
 from vehicle_mw.channel.protocol import PROTOCOL_VERSION
 from vehicle_mw.channel.session import Handler, LinkSession
 from vehicle_mw.channel.transports import GRPC, WEBSOCKET
-from vehicle_mw.channel.wire import batch_from_columns
+from vehicle_mw.channel.wire import BUNDLE_OVERHEAD, batch_from_columns, bundle_from_batches
 from vehicle_mw.manifest.channel import ChannelConfig
 from vehicle_mw.store import Outbox
 from vehicle_mw.v1 import link_pb2
 
 log = logging.getLogger(__name__)
+
+BUNDLE_BYTES = 256 * 1024  # default byte budget of one message carrying several ready batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +59,13 @@ class Uplink:
         session_id: str | None = None,
         status_source: Callable[[], dict[str, int]] | None = None,
         writer_syncs: bool = False,
+        bundle_bytes: int = BUNDLE_BYTES,
     ) -> None:
         """``writer_syncs``: the thread appending to the outbox also calls ``sync_if_due()`` (the
-        runtime's drain thread does), so the uplink need not fsync on its event loop."""
+        runtime's drain thread does), so the uplink need not fsync on its event loop.
+        ``bundle_bytes``: when several stored batches are ready and the gateway accepts SampleBatches,
+        one message carries as many as fit this budget (and the gateway's message limit); 0: never."""
+        self.bundle_bytes = bundle_bytes
         self.config = config
         self.writer_syncs = writer_syncs
         self.outbox = outbox
@@ -75,6 +81,8 @@ class Uplink:
             self.sessions[WEBSOCKET] = LinkSession(WEBSOCKET, config, self)
         self.events: collections.deque[SwitchEvent] = collections.deque(maxlen=1000)
         self.batches_sent = 0
+        self.messages_sent = 0  # batch-carrying messages (a bundle counts once)
+        self._fill_scheduled = False
         self._listeners: list[Callable[[SwitchEvent], None]] = []
         self._wake = asyncio.Event()  # asyncio primitives bind to the loop on first use (3.10+)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -224,9 +232,12 @@ class Uplink:
             self.outbox.ack(seq)
             metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
             if self._loop is not None:
-                # refill the window here and tell the waiters: an ack needs no negotiator round,
-                # so the pump task is not woken once per batch
-                self._fill()
+                # refill the window soon and tell the waiters now: an ack needs no negotiator round,
+                # so the pump task is not woken once per batch; acks read in one go (a burst for a
+                # bundle or a group commit) refill once, so the freed room can go out as one message
+                if not self._fill_scheduled:
+                    self._fill_scheduled = True
+                    self._loop.call_soon(self._fill_soon)
                 self._notify()
             else:
                 self._poke()
@@ -308,6 +319,10 @@ class Uplink:
         metrics.BACKLOG.set(st.backlog_batches)
         metrics.EVICTED.set(st.evicted_records)
 
+    def _fill_soon(self) -> None:
+        self._fill_scheduled = False
+        self._fill()
+
     def _fill(self) -> None:
         """Send batches after the cursor on the active link, up to the in-flight window."""
         name = self.active
@@ -331,14 +346,28 @@ class Uplink:
         if not self.writer_syncs:
             self.outbox.sync_if_due()
         compress = self.config.compression == "zlib"
+        max_batches, max_bytes = session.bundle_limits()
+        budget = min(self.bundle_bytes, max_bytes or self.bundle_bytes) - BUNDLE_OVERHEAD
+        group: list[bytes] = []
+        size = 0
         for b in self.outbox.pending(self._cursor, room):
-            session.send(
-                batch_from_columns(b.seq, b.columns, b.evicted_before, compress, b.evicted_batches_before)
-            )
+            msg = batch_from_columns(b.seq, b.columns, b.evicted_before, compress, b.evicted_batches_before)
+            if group and (len(group) >= max_batches or size + len(msg) > budget):
+                self._send_group(session, group)
+                group, size = [], 0
+            group.append(msg)
+            size += len(msg)
             self._cursor = b.seq
             self._inflight.append(b.seq)
             self.batches_sent += 1
             metrics.BATCHES_SENT.labels(name).inc()
+        if group:
+            self._send_group(session, group)
+
+    def _send_group(self, session: LinkSession, group: list[bytes]) -> None:
+        """One batch as it always went (any gateway reads it), several as one SampleBatches."""
+        session.send(group[0] if len(group) == 1 else bundle_from_batches(group))
+        self.messages_sent += 1
 
     async def _pump(self) -> None:
         next_status = time.monotonic() + self.config.status_interval_s

@@ -145,6 +145,28 @@ def batch_from_columns(
     return b"".join((_field(3, _LEN) + _varint(size) + inner, columns, tail))
 
 
+_BATCH_TAG = (3 << 3) | _LEN  # Uplink.batch
+_BUNDLED_TAG = (1 << 3) | _LEN  # SampleBatches.batches
+BUNDLE_OVERHEAD = 11  # Uplink.batches tag + length varint, at most
+
+
+def bundle_from_batches(messages: list[bytes]) -> bytes:
+    """Serialized ``Uplink{batches: SampleBatches}`` of serialized ``Uplink{batch}`` messages.
+
+    ``Uplink.batch`` (field 3) and ``SampleBatches.batches`` (field 1) are both length-delimited and
+    carry the same SampleBatch bytes, so each message only changes its one-byte tag: one copy in all.
+    The result is ``BUNDLE_OVERHEAD`` bytes at most larger than the messages together.
+    """
+    size = sum(len(m) for m in messages)
+    parts: list[bytes | memoryview] = [_field(9, _LEN) + _varint(size)]
+    tag = bytes((_BUNDLED_TAG,))
+    for m in messages:
+        if m[0] != _BATCH_TAG:
+            raise ValueError("bundle_from_batches: not a serialized Uplink{batch}")
+        parts += (tag, memoryview(m)[1:])
+    return b"".join(parts)
+
+
 def _native_batch(
     seq: int, samples: np.ndarray, evicted_before: int, evicted_batches_before: int, created_ns: int
 ) -> bytes:
@@ -165,4 +187,12 @@ def _native_batch(
     return out[start[0] : start[0] + n].tobytes()
 
 
-__all__ = ["batch_bytes", "batch_from_columns", "columns_bytes", "columns_bytes_numpy", "varints"]
+__all__ = [
+    "BUNDLE_OVERHEAD",
+    "batch_bytes",
+    "bundle_from_batches",
+    "batch_from_columns",
+    "columns_bytes",
+    "columns_bytes_numpy",
+    "varints",
+]

@@ -35,6 +35,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("vehicle_mw.gateway.session")
 Code = link_pb2.Error.Code
+# Batches one Uplink.batches may carry (advertised in the Welcome); each still counts against the
+# message rate limit and max_batch_samples, and the whole message against max_message_bytes.
+MAX_BATCHES_PER_MESSAGE = 64
 
 
 def log_event(event: str, **fields: object) -> None:
@@ -48,6 +51,7 @@ class LinkSession:
     __slots__ = (
         "_close_reason",
         "_expected_catalog",
+        "_max_batches",
         "_preauth",
         "on_authenticated",
         "_probe_id",
@@ -92,6 +96,7 @@ class LinkSession:
         self._probe_id = 0
         self._expected_catalog: bytes | None = None
         self._welcomed = False
+        self._max_batches = 1  # batches per message this session accepts (set with the Welcome)
         # the transport may hand over a slot it took at accept (WebSocket: counted from the TLS handshake)
         self._preauth: PreauthSlot | None = None
         self.on_authenticated: Callable[[], None] | None = None  # the transport lifts its pre-auth bounds
@@ -282,6 +287,8 @@ class LinkSession:
             state.vehicle_id, self.session_id, self.transport, self.peer, time.time_ns()
         )
         catalog_known = not hello.catalog_hash or hello.catalog_hash == state.catalog_hash
+        # never more per bundle than the rate limit's burst: such a bundle could never be taken
+        self._max_batches = max(1, min(MAX_BATCHES_PER_MESSAGE, int(state.messages.capacity)))
         self.send(
             link_pb2.Downlink(
                 welcome=link_pb2.Welcome(
@@ -290,6 +297,7 @@ class LinkSession:
                     catalog_known=catalog_known,
                     gateway_id=self.core.config.gateway_id,
                     max_message_bytes=self.core.config.limits.max_message_bytes,
+                    max_batches_per_message=self._max_batches,
                 )
             )
         )
@@ -316,6 +324,9 @@ class LinkSession:
         if kind == "batch":
             state.session = self  # the link carrying data is the one commands go down
             self._on_batch(msg.batch)
+        elif kind == "batches":
+            state.session = self
+            self._on_batches(msg.batches.batches)
         elif kind == "catalog":
             state.catalog_hash = bytes(msg.catalog.hash) or (self._expected_catalog or b"")
             state.catalog_ids = frozenset(s.id for s in msg.catalog.signals) or None
@@ -341,6 +352,29 @@ class LinkSession:
             self.core.command_acked(state.vehicle_id, msg.command_ack)
         elif kind == "hello":
             raise ProtocolViolation(Code.MALFORMED, "second Hello in one session")
+
+    def _on_batches(self, batches) -> None:
+        """A bundle: each batch handled exactly as if it had come alone, in order; a refused one ends
+        the session there (the ones before it stay queued for commit and are acknowledged)."""
+        n = len(batches)
+        if not 1 <= n <= self._max_batches or self._max_batches < 2:
+            raise ProtocolViolation(
+                Code.MESSAGE_TOO_LARGE if n else Code.MALFORMED,
+                f"Uplink.batches carries {n} batches; this gateway accepts 1 to {self._max_batches}"
+                " per message (Welcome.max_batches_per_message)",
+            )
+        state = self.vehicle
+        assert state is not None
+        # the message rate limit counts batches: a bundle buys no more batches per second than singles
+        if n > 1 and not state.messages.take(n - 1):
+            limits = self.core.config.limits
+            raise ProtocolViolation(
+                Code.RATE_LIMITED,
+                f"vehicle {self.vehicle_id} exceeds {limits.messages_per_s:g} batches/s "
+                f"(a bundle of {n} batches counts {n})",
+            )
+        for batch in batches:
+            self._on_batch(batch)
 
     def _on_batch(self, batch: link_pb2.SampleBatch) -> None:
         state = self.vehicle

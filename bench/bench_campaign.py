@@ -11,14 +11,24 @@ condition evaluated at one evaluation point (a sample of a signal it reads). Two
   selected samples) vs the reference's ``reference`` doing the same per sample; both must find
   the same triggers, checked too.
 
-    python -m bench.bench_campaign [--quick]
+And the vehicle runtime's CPU per frame with and without 16 active campaigns: bench_runtime's
+threads-mode runtime (three real traces replayed at their own rate, looping, uplinking to a
+vehicle_mw gateway in its own process), once with no campaign and once with 16 signed campaigns in
+its state folder (rising edge, 1 s minimum interval, 2 s before / 1 s after, 4 signals each); CPU
+of the runtime's process over a window after a warm-up, per 100k frames.
+
+    python -m bench.bench_campaign [--quick] [--no-runtime]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import pathlib
+import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -125,10 +135,119 @@ def _conditions(cond: ConditionSet, samples: np.ndarray) -> tuple[float, list[li
     return secs, [np.concatenate(x).tolist() if x else [] for x in true]
 
 
+def _runtime_docs(n: int) -> list[dict]:
+    """``n`` condition campaigns over the Genesis trace's busiest signals, with windows."""
+    _, catalog, samples = _trace()
+    docs = _docs(catalog, samples, n)
+    counts = np.bincount(samples["signal_id"].astype(np.int64))
+    busy = [catalog.by_id(int(i)).name for i in np.argsort(counts)[::-1][:64] if counts[i]]
+    for k, d in enumerate(docs):
+        d["signals"] = [{"name": busy[(4 * k + j) % len(busy)]} for j in range(4)]
+        d["priority"] = 100 + k
+        d["collection"].update(pre_trigger_ms=2000, post_trigger_ms=1000)
+    return docs
+
+
+def _runtime_side(args: argparse.Namespace) -> int:
+    """Child process: one runtime, ``args.runtime_side`` campaigns installed, one measured window."""
+    from bench.bench_runtime import measure_window, write_manifests
+    from vehicle_mw.campaign import sign
+    from vehicle_mw.campaign.signing import generate_key, public_key_pem
+    from vehicle_mw.runtime import VehicleRuntime
+    from vehicle_mw.runtime.campaigns import CAMPAIGNS_DIR, KEYS_DIR
+
+    n = int(args.runtime_side)
+    work = pathlib.Path(args.workdir) / f"campaigns{n}-{os.getpid()}"
+    rt = VehicleRuntime.from_manifests(*write_manifests(work, args.url, f"campaigns{n}", processes=False))
+    if n:
+        key = generate_key()
+        (rt.state_dir / KEYS_DIR).mkdir(parents=True)
+        (rt.state_dir / KEYS_DIR / "bench.pem").write_bytes(public_key_pem(key.public_key()))
+        (rt.state_dir / CAMPAIGNS_DIR).mkdir(parents=True)
+        for c in campaigns_from_data({"campaigns": _runtime_docs(n)}):
+            (rt.state_dir / CAMPAIGNS_DIR / f"{c.name}.json").write_bytes(sign(c, key))
+
+    def frames() -> int:
+        buses = rt.counters().get("can", {}).get("buses", {})
+        return sum(int(b.get("frames", 0)) for b in buses.values())
+
+    rt.start()
+    try:
+        active = rt.counters()["uplink"].get("campaigns", {}).get("active", 0)
+        if active != n:
+            raise SystemExit(
+                f"{active} campaigns active, wanted {n}: {rt.counters()['uplink'].get('campaigns')}"
+            )
+        result = measure_window(args.warmup, args.seconds, frames)
+        result["uplink"] = rt.counters()["uplink"]
+    finally:
+        try:
+            rt.stop()
+        finally:
+            rt.plan.unlink_all()
+    pathlib.Path(args.out).write_text(json.dumps(result, default=str))
+    return 0
+
+
+def _runtime_rows(quick: bool) -> list[str]:
+    from bench.bench_gateway import Server
+    from bench.bench_runtime import missing_traces
+
+    if missing_traces():
+        return [f"- Runtime CPU: not measured (traces missing: {', '.join(missing_traces())})"]
+    warmup, seconds = (2.0, 5.0) if quick else (5.0, 30.0)
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="vmw-bench-campaign-") as tmp:
+        work = pathlib.Path(tmp)
+        for n in (0, 16):
+            server = Server("vmw", work)
+            try:
+                out = work / f"side{n}.json"
+                argv = [sys.executable, "-m", "bench.bench_campaign", "--runtime-side", str(n)]
+                argv += ["--url", server.url, "--workdir", str(work), "--out", str(out)]
+                argv += ["--warmup", str(warmup), "--seconds", str(seconds)]
+                proc = subprocess.run(argv, cwd=ROOT, timeout=warmup + seconds + 300)
+                if proc.returncode:
+                    raise RuntimeError(f"the runtime with {n} campaigns exited {proc.returncode}")
+                results[n] = json.loads(out.read_text())
+            finally:
+                server.stop()
+    per = {n: r["cpu_s"] / max(r["frames"], 1) * 1e5 for n, r in results.items()}
+    camp = results[16]["uplink"].get("campaigns", {})
+    triggers = sum(c.get("triggers", 0) for c in camp.get("campaigns", {}).values())
+    lines = [
+        "",
+        f"Runtime CPU per frame (threads mode, bench_runtime's three traces at their own rate, window "
+        f"{seconds:.0f} s after {warmup:.0f} s): with 16 campaigns **{per[16] / per[0] - 1:+.0%}** "
+        "(target <= +30 %).",
+        "",
+        "| campaigns | frames in window | CPU s / 100k frames | samples stored (since start) | triggers |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for n, r in results.items():
+        lines.append(
+            f"| {n} | {r['frames']:,} | {per[n]:.2f} | {r['uplink']['samples_stored']:,} | "
+            f"{triggers if n else 0:,} |"
+        )
+    for n, r in results.items():  # where the CPU went, per thread (name: CPU s in the window)
+        top = ", ".join(f"{k.split(':', 1)[-1]} {v:.2f}" for k, v in list(r["threads_cpu_s"].items())[:6])
+        lines.append(f"- {n} campaigns, CPU s by thread: {top}")
+    print("\n".join(lines))
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.bench_campaign")
     parser.add_argument("--quick", action="store_true", help="few samples (smoke check)")
+    parser.add_argument("--no-runtime", action="store_true", help="skip the runtime CPU rows")
+    parser.add_argument("--runtime-side", help=argparse.SUPPRESS)  # child: campaigns to install
+    for hidden in ("--url", "--workdir", "--out"):
+        parser.add_argument(hidden, help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=float, default=5.0, help=argparse.SUPPRESS)
+    parser.add_argument("--seconds", type=float, default=30.0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.runtime_side is not None:
+        return _runtime_side(args)
     sys.path.insert(0, str(ROOT / "tests" / "campaign"))
     from campaign_reference import conditions_only, reference
 
@@ -187,6 +306,8 @@ def main() -> int:
             for n, a, b, c, d, m in rows
         ),
     ]
+    if not args.no_runtime:
+        lines += _runtime_rows(args.quick)
     if not args.quick:
         write_section("campaign", "\n".join(lines))
     else:

@@ -32,6 +32,7 @@ log = logging.getLogger("vehicle_mw.runtime")
 
 PEEK_MAX = 4096
 IDLE_WAIT_S = 0.001  # with linger_ms 0: the poll period while every ring is empty
+CAMPAIGN_LINGER_S = 0.1  # with active campaigns: their windows last seconds, their cost is per batch
 
 
 class UplinkStage(Stage):
@@ -91,7 +92,10 @@ class UplinkStage(Stage):
                 moved = self._drain_once()
                 self.outbox.sync_if_due()  # here, not on the link's event loop: an fsync blocks
                 if moved < full:  # (a full window: catching up, go on at once)
-                    self._stop_drain.wait(linger if linger or moved else IDLE_WAIT_S)
+                    wait = linger if linger or moved else IDLE_WAIT_S
+                    if self.campaigns.running:  # their per-batch cost is paid per CAMPAIGN_LINGER_S
+                        wait = max(wait, CAMPAIGN_LINGER_S)
+                    self._stop_drain.wait(wait)
             self._drain_once()
         except BaseException as exc:  # noqa: BLE001 - poll() turns it into a stage failure
             self.error = exc

@@ -101,6 +101,7 @@ class RuntimeCampaigns:
         memory_limit_bytes: int = MEMORY_LIMIT_BYTES,
         max_batch_samples: int = 4096,
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        refresh_s: float = REFRESH_S,
     ) -> None:
         self.keys_dir = state_dir / KEYS_DIR
         keys, self.key_problems = load_keys(self.keys_dir)
@@ -117,6 +118,7 @@ class RuntimeCampaigns:
         self._tally: dict[str, _Tally] = {}
         self._unusable: dict[str, str] = {}
         self._next_refresh = 0.0
+        self.refresh_s = refresh_s
         self.samples_considered = 0
         self.samples_stored = 0
         self.rebuilds = 0
@@ -156,13 +158,13 @@ class RuntimeCampaigns:
             for n in self._active_names:
                 self._tally.setdefault(n, _Tally())
         self.rebuilds += 1
-        self._next_refresh = time.monotonic() + REFRESH_S
+        self._next_refresh = time.monotonic() + self.refresh_s
 
     def refresh(self) -> None:
         """Rebuild when a campaign started or expired since the last look (called from poll())."""
         if time.monotonic() < self._next_refresh:
             return
-        self._next_refresh = time.monotonic() + REFRESH_S
+        self._next_refresh = time.monotonic() + self.refresh_s
         now = self.clock()
         names = tuple(sorted(c.name for c in self.store.active(now) if c.name not in self._unusable))
         if names != tuple(sorted(self._active_names)):

@@ -127,8 +127,14 @@ def _serve(args: argparse.Namespace) -> int:
     from vehicle_mw.gateway import Gateway
     from vehicle_mw.gateway.event_loop import run
     from vehicle_mw.gateway.server import ListenError
+    from vehicle_mw.gateway.storage import StorageConfigError, open_backend
 
     cfg = _config(args)
+    try:
+        backend = open_backend(cfg)  # a bad storage section is named before anything starts
+    except StorageConfigError as exc:
+        print(f"vmw: error: {args.config or 'gateway config'}: {exc}", file=sys.stderr)
+        return 2
     if args.log_format == "json" or args.log_level:
         _logging(args, cfg.gateway_id)
 
@@ -137,7 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with Gateway(cfg) as gw:
+        async with Gateway(cfg, backend=backend) as gw:
             print(f"gateway {cfg.gateway_id}: grpc {gw.grpc_target}  websocket {gw.ws_url}", flush=True)
             print(
                 f"dashboard {gw.http_url}/   API {gw.http_url}/docs   metrics {gw.http_url}/metrics",

@@ -26,8 +26,7 @@ from vehicle_mw.gateway.core import GatewayCore
 from vehicle_mw.gateway.errors import CommandError, GatewayError
 from vehicle_mw.gateway.operator_api import add_operator_routes
 from vehicle_mw.gateway.operators import Role
-from vehicle_mw.gateway.queries import SqliteQueries
-from vehicle_mw.gateway.sqlite_sink import set_revoked
+from vehicle_mw.gateway.storage import Queries
 from vehicle_mw.gateway.web_auth import SESSION_COOKIE, OperatorAuth, Principal
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
@@ -49,7 +48,7 @@ class CommandResult(BaseModel):
     detail: str
 
 
-def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> FastAPI:
+def build_app(core: GatewayCore, queries: Queries, auth: OperatorAuth) -> FastAPI:
     """The HTTP application of one gateway."""
     app = FastAPI(
         title="vehicle_mw gateway",
@@ -193,7 +192,7 @@ def build_app(core: GatewayCore, queries: SqliteQueries, auth: OperatorAuth) -> 
     async def revoke(who: Annotated[Principal, Depends(admin)], vehicle_id: str) -> dict[str, Any]:
         await known(vehicle_id)
         row = await auth.record(who, who.peer, "revoke", vehicle_id, "pending")
-        await q(set_revoked, core.config.database, vehicle_id, True)
+        await q(queries.set_revoked, vehicle_id, True)
         core.revoke(vehicle_id)
         await q(auth.audit.finish, row, "ok", "")
         return {"vehicle_id": vehicle_id, "revoked": True}

@@ -12,7 +12,8 @@ import sqlite3
 import threading
 from typing import Any
 
-from vehicle_mw.gateway.sqlite_sink import connect, json_real
+from vehicle_mw.gateway.sqlite_sink import connect, json_real, set_revoked
+from vehicle_mw.gateway.storage import Queries
 
 
 def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
@@ -20,10 +21,11 @@ def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
-class SqliteQueries:
+class SqliteQueries(Queries):
     """Fleet, sessions, time series and link history from a gateway database."""
 
     def __init__(self, path: str | pathlib.Path):
+        self.path = path
         self._conn = connect(path, readonly=True)
         self._lock = threading.Lock()
 
@@ -199,6 +201,9 @@ class SqliteQueries:
     def sample_count(self, vehicle_id: str) -> int:
         key = self._vehicle_key(vehicle_id)
         return self._query("SELECT COUNT(*) AS n FROM samples WHERE vehicle_key=?", (key,))[0]["n"]
+
+    def set_revoked(self, vehicle_id: str, revoked: bool) -> None:
+        set_revoked(self.path, vehicle_id, revoked)
 
 
 __all__ = ["SqliteQueries"]

@@ -1,4 +1,4 @@
-"""The whole gateway in one event loop: gRPC + WebSocket vehicle endpoints, HTTP API, SQLite sink."""
+"""The whole gateway in one event loop: gRPC + WebSocket vehicle endpoints, HTTP API, storage backend."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from vehicle_mw.gateway.grpc_server import serve_grpc
 from vehicle_mw.gateway.metrics import VehicleGauges
 from vehicle_mw.gateway.operators import OperatorStore
 from vehicle_mw.gateway.process_limits import freeze_startup_heap, protect_process, uvicorn_limits
-from vehicle_mw.gateway.queries import SqliteQueries
 from vehicle_mw.gateway.sink import Sink
-from vehicle_mw.gateway.sqlite_sink import SqliteSink
+from vehicle_mw.gateway.storage import Queries, StorageBackend, open_backend
 from vehicle_mw.gateway.tls import grpc_server_credentials, server_ssl_context
 from vehicle_mw.gateway.tokens import load_secret
 from vehicle_mw.gateway.web_auth import OperatorAuth
@@ -96,9 +95,12 @@ def check_operator_access(config: GatewayConfig, operators: OperatorStore) -> No
 class Gateway:
     """Start with :meth:`start`, stop with :meth:`stop`; ports 0 are resolved after start."""
 
-    def __init__(self, config: GatewayConfig, sink: Sink | None = None):
+    def __init__(
+        self, config: GatewayConfig, sink: Sink | None = None, backend: StorageBackend | None = None
+    ):
         self.config = config
-        self.sink = sink or SqliteSink(config.database, config.sqlite_synchronous)
+        self.backend = backend or open_backend(config)  # storage.backend names it (sqlite by default)
+        self.sink = sink or self.backend.sink()
         secret = load_secret(config.token_secret_file) if config.token_secret_file else None
         self.core = GatewayCore(config, self.sink, secret)
         self.vehicle_gauges = VehicleGauges(self.core.vehicles, config.metrics_max_vehicles)
@@ -111,7 +113,7 @@ class Gateway:
         self._http: uvicorn.Server | None = None
         self._http_task: asyncio.Task | None = None
         self._prober: asyncio.Task | None = None
-        self.queries: SqliteQueries | None = None
+        self.queries: Queries | None = None
         self.operators: OperatorStore | None = None
         self.audit: AuditLog | None = None
         self.app = None  # the FastAPI application once the HTTP API runs
@@ -135,8 +137,7 @@ class Gateway:
 
     async def start(self) -> None:
         cfg = self.config
-        if isinstance(self.sink, SqliteSink):
-            self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
+        self.sink.on_commit = lambda _ops, s: self.core.metrics.commit_seconds.observe(s)
         protect_process()  # descriptor limit raised, repeated log lines rate-limited
         await self.sink.start()
         await self.core.start()  # revocations written by the CLI/API take effect while running
@@ -163,6 +164,7 @@ class Gateway:
                     "ws": self.ws_port,
                     "http": self.http_port,
                     "database": cfg.database,
+                    "storage": self.backend.describe(),
                 }
             )
         )
@@ -196,7 +198,7 @@ class Gateway:
             except OSError as exc:
                 raise self._listen_error("http", cfg.http_port, exc) from None
             assert self.operators is not None and self.audit is not None
-            self.queries = SqliteQueries(cfg.database)
+            self.queries = self.backend.queries()
             auth = OperatorAuth(self.operators, self.audit, cfg.auth, tls=cfg.http_tls)
             app = self.app = build_app(self.core, self.queries, auth)
             tls_files = (

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from vehicle_mw.v1 import link_pb2
@@ -32,6 +33,9 @@ class VehicleRecord:
 
 class Sink(abc.ABC):
     """Durable storage for everything vehicles send."""
+
+    # called with (writes, seconds) after each commit, when the sink commits in groups (for metrics)
+    on_commit: Callable[[int, float], None] | None = None
 
     @abc.abstractmethod
     async def start(self) -> None:

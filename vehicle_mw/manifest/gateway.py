@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -111,6 +111,11 @@ class GatewayConfig(StrictModel):
     database: str = Field("gateway.sqlite", description="SQLite database file")
     sqlite_synchronous: Literal["normal", "full"] = Field(
         "full", description="'full' survives power loss; 'normal' survives a process crash (WAL)"
+    )
+    storage: dict[str, Any] | None = Field(
+        None,
+        description="where vehicle data lives: {backend: sqlite|postgresql|jetstream, ...backend fields}; "
+        "null: sqlite in 'database' (operators and the audit log stay in 'database' whatever the backend)",
     )
     tls: GatewayTls | None = Field(None, description="TLS for the vehicle endpoints; null: plaintext")
     http_tls: bool = Field(False, description="serve the operator API over HTTPS with tls.cert and tls.key")

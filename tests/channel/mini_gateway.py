@@ -23,6 +23,7 @@ from vehicle_mw.channel.protocol import (
     PROTOCOL_VERSION,
     ProtocolError,
     batch_samples,
+    check_batch,
     error_downlink,
     parse_frame,
 )
@@ -201,10 +202,11 @@ class MiniGateway:
         now = time.monotonic()
         self.stats.first_batch_at.setdefault(transport, now)
         self.stats.last_batch_at[transport] = now
-        samples = batch_samples(batch, peer)
         try:
-            if not self.durable:
+            if not self.durable:  # checked as for storage, but no sample array is built
+                check_batch(batch, peer)
                 raise _NotStored
+            samples = batch_samples(batch, peer)
             self.db.execute(
                 "INSERT INTO batches VALUES (?, ?, ?, ?, ?)",
                 (vehicle, batch.seq, len(samples), batch.evicted_before, samples.tobytes()),

@@ -55,7 +55,7 @@ _KIND_NUMBERS = np.array(sorted(VALUE_KINDS), dtype=np.int64)
 def check_kinds(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> None:
     """Refuse a ``kind`` column holding a value outside the ValueKind enum (it would be stored as
     another kind, or wrap around in the one-byte record field), naming the first offending entry."""
-    kinds = np.fromiter(cols.kind, dtype=np.int64, count=len(cols.kind))
+    kinds = np.asarray(cols.kind, dtype=np.int64)  # array interface: no Python int per entry
     unknown = ~np.isin(kinds, _KIND_NUMBERS)
     if unknown.any():
         i = int(np.flatnonzero(unknown)[0])
@@ -67,9 +67,10 @@ def check_kinds(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "
         )
 
 
-def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> np.ndarray:
-    """Inverse of :func:`columns_from_samples`; raises ProtocolError when column lengths differ or
-    a ``kind`` is not a ValueKind (``where``, e.g. ``"batch 7: "``, prefixes the reason)."""
+def check_sample_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> int:
+    """Number of samples of ``cols``; raises ProtocolError when column lengths differ or a ``kind``
+    is not a ValueKind (``where``, e.g. ``"batch 7: "``, prefixes the reason). Lengths and one
+    vectorized pass over ``kind``: no per-sample work in Python."""
     n = len(cols.signal_id)
     lengths = {
         "source_id": len(cols.source_id),
@@ -85,6 +86,13 @@ def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where
         raise ProtocolError(peer, f"{where}SampleColumns: {n} signal_id but {bad}")
     if cols.kind:
         check_kinds(cols, peer, where)
+    return n
+
+
+def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where: str = "") -> np.ndarray:
+    """Inverse of :func:`columns_from_samples`, after :func:`check_sample_columns`. Each column is
+    assigned whole (numpy reads a repeated field through its array interface: one native copy)."""
+    n = check_sample_columns(cols, peer, where)
     out = np.zeros(n, SAMPLE_DTYPE)
     out["signal_id"] = cols.signal_id
     out["source_id"] = cols.source_id
@@ -98,6 +106,33 @@ def samples_from_columns(cols: link_pb2.SampleColumns, peer: str = "peer", where
         as_int = kinds != VALUE_F64
         out["value"].view("<i8")[as_int] = ints[as_int]
     return out
+
+
+def batch_columns(
+    batch: link_pb2.SampleBatch, peer: str = "peer", max_bytes: int = 64 << 20
+) -> link_pb2.SampleColumns:
+    """Columns of a received SampleBatch (decompressing with a size limit), not yet checked."""
+    if batch.compression == link_pb2.COMPRESSION_ZLIB:
+        d = zlib.decompressobj()
+        try:
+            raw = d.decompress(batch.compressed_columns, max_bytes)
+        except zlib.error as exc:
+            raise ProtocolError(peer, f"batch {batch.seq}: bad zlib data ({exc})") from None
+        if d.unconsumed_tail:
+            raise ProtocolError(
+                peer,
+                f"batch {batch.seq}: decompresses beyond {max_bytes} B",
+                link_pb2.Error.MESSAGE_TOO_LARGE,
+            )
+        cols = link_pb2.SampleColumns()
+        try:
+            cols.ParseFromString(raw)
+        except DecodeError as exc:
+            raise ProtocolError(peer, f"batch {batch.seq}: compressed columns do not parse ({exc})") from None
+        return cols
+    if batch.compression != link_pb2.COMPRESSION_NONE:
+        raise ProtocolError(peer, f"batch {batch.seq}: unknown compression {batch.compression}")
+    return batch.columns
 
 
 def batch_message(
@@ -125,27 +160,12 @@ def batch_message(
 
 def batch_samples(batch: link_pb2.SampleBatch, peer: str = "peer", max_bytes: int = 64 << 20) -> np.ndarray:
     """Samples of a received SampleBatch (decompressing with a size limit)."""
-    if batch.compression == link_pb2.COMPRESSION_ZLIB:
-        d = zlib.decompressobj()
-        try:
-            raw = d.decompress(batch.compressed_columns, max_bytes)
-        except zlib.error as exc:
-            raise ProtocolError(peer, f"batch {batch.seq}: bad zlib data ({exc})") from None
-        if d.unconsumed_tail:
-            raise ProtocolError(
-                peer,
-                f"batch {batch.seq}: decompresses beyond {max_bytes} B",
-                link_pb2.Error.MESSAGE_TOO_LARGE,
-            )
-        cols = link_pb2.SampleColumns()
-        try:
-            cols.ParseFromString(raw)
-        except DecodeError as exc:
-            raise ProtocolError(peer, f"batch {batch.seq}: compressed columns do not parse ({exc})") from None
-        return samples_from_columns(cols, peer, f"batch {batch.seq}: ")
-    if batch.compression != link_pb2.COMPRESSION_NONE:
-        raise ProtocolError(peer, f"batch {batch.seq}: unknown compression {batch.compression}")
-    return samples_from_columns(batch.columns, peer, f"batch {batch.seq}: ")
+    return samples_from_columns(batch_columns(batch, peer, max_bytes), peer, f"batch {batch.seq}: ")
+
+
+def check_batch(batch: link_pb2.SampleBatch, peer: str = "peer", max_bytes: int = 64 << 20) -> int:
+    """Samples in a received SampleBatch, checked as :func:`batch_samples` does, without building them."""
+    return check_sample_columns(batch_columns(batch, peer, max_bytes), peer, f"batch {batch.seq}: ")
 
 
 def parse_frame(data: bytes | str, cls: type, peer: str, max_bytes: int):
@@ -177,8 +197,11 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ProtocolError",
     "batch_message",
+    "batch_columns",
     "batch_samples",
+    "check_batch",
     "check_kinds",
+    "check_sample_columns",
     "columns_from_samples",
     "error_downlink",
     "parse_frame",

@@ -74,15 +74,17 @@ def check_columns(seq: int, cols: link_pb2.SampleColumns, max_samples: int) -> N
     for name in ("kind", "int_value"):
         if len(getattr(cols, name)) not in (0, n):
             raise ProtocolViolation(Code.MALFORMED, f"batch {seq}: column {name} length mismatch")
+    # np.asarray reads a protobuf repeated field through its array interface, in one native copy
+    # (np.fromiter would make a Python int per entry: ~30 ns each, most of a batch's check)
     for name in ("source_ts_ns", "source_seq"):
         column = getattr(cols, name)
-        if n and int(np.fromiter(column, dtype=np.uint64, count=n).max()) > INT64_MAX:
+        if n and int(np.asarray(column, dtype=np.uint64).max()) > INT64_MAX:
             raise ProtocolViolation(
                 Code.MALFORMED,
                 f"batch {seq}: column {name} holds a value beyond {INT64_MAX} (signed 64 bits)",
             )
     if len(cols.kind):
-        kinds = np.fromiter(cols.kind, dtype=np.int64, count=n)
+        kinds = np.asarray(cols.kind, dtype=np.int64)
         bad = np.flatnonzero(~np.isin(kinds, _KIND_LIST))
         if bad.size:
             i = int(bad[0])
@@ -92,7 +94,7 @@ def check_columns(seq: int, cols: link_pb2.SampleColumns, max_samples: int) -> N
                 f" (one of {sorted(VALUE_KINDS)})",
             )
     if n:
-        sources = np.fromiter(cols.source_id, dtype=np.uint64, count=n)
+        sources = np.asarray(cols.source_id, dtype=np.uint64)
         bad = np.flatnonzero(sources > SOURCE_ID_MAX)
         if bad.size:
             i = int(bad[0])
@@ -107,7 +109,8 @@ def unknown_signal_ids(cols: link_pb2.SampleColumns, catalog_ids: frozenset[int]
     """Signal ids of the batch that its vehicle's catalog does not declare (empty when unknown)."""
     if catalog_ids is None:
         return set()
-    return set(cols.signal_id) - catalog_ids
+    distinct = np.unique(np.asarray(cols.signal_id, dtype=np.uint32))  # a few ids, many samples
+    return set(distinct.tolist()) - catalog_ids
 
 
 def check_status(status: link_pb2.VehicleStatus) -> None:

@@ -112,6 +112,7 @@ class RuntimeCampaigns:
         self.max_batch_samples = max_batch_samples
         self.clock = clock
         self._lock = threading.Lock()  # the drain thread selects, the command handler swaps the set
+        self._accepting = threading.Lock()  # one pushed document at a time (commands may overlap)
         self._set: CampaignSet | None = None
         self._priority: np.ndarray = np.empty(0, np.int64)
         self._active_names: tuple[str, ...] = ()
@@ -162,8 +163,14 @@ class RuntimeCampaigns:
 
     def refresh(self) -> None:
         """Rebuild when a campaign started or expired since the last look (called from poll())."""
-        if time.monotonic() < self._next_refresh:
+        if time.monotonic() < self._next_refresh or not self._accepting.acquire(blocking=False):
             return
+        try:
+            self._refresh()
+        finally:
+            self._accepting.release()
+
+    def _refresh(self) -> None:
         self._next_refresh = time.monotonic() + self.refresh_s
         now = self.clock()
         names = tuple(sorted(c.name for c in self.store.active(now) if c.name not in self._unusable))
@@ -173,6 +180,10 @@ class RuntimeCampaigns:
     # ---------------------------------------------------------------- a pushed document
     def accept(self, envelope: bytes) -> Verdict:
         """Verify, check that this vehicle can run it, store durably, run it now. Never raises."""
+        with self._accepting:
+            return self._accept(envelope)
+
+    def _accept(self, envelope: bytes) -> Verdict:
         if not self.store.keys:
             return Verdict(
                 False,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -206,3 +207,61 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
             assert entry["in_time"] is True and entry["counters"]["active"] is True
         finally:
             rt.stop()
+
+
+def test_an_accepted_campaign_survives_kill_9_of_the_runtime(tmp_path):
+    """`vmw vehicle run` accepts a pushed campaign, is killed with SIGKILL, and runs it again after
+    the restart (the same document: its SHA-256 in the status answer)."""
+    from test_cli import _vehicle_run
+
+    from vehicle_mw.runtime.deployment import load_deployment
+
+    key = generate_key()
+    bus = {
+        "name": "a",
+        "interface": "replay",
+        "file": str(GNSS_TRACE),
+        "speed": 0,
+        "databases": [str(GNSS_DBC)],
+    }
+    gw = LocalGateway(tmp_path)
+    gw.config = gw.config.model_copy(update={"http_port": 0})
+    with gw:
+        token = operator_token(gw.database)
+        api = gw.gateway.http_url
+        commands = f"{api}/api/vehicles/{VEHICLE}/commands"
+        machine, channel = write_manifests(tmp_path / "m", gw, [bus], deployment="t-campaign-kill")
+        state = load_deployment(machine, channel).state_dir
+        (state / KEYS_DIR).mkdir(parents=True)
+        (state / KEYS_DIR / "ops.pem").write_bytes(public_key_pem(key.public_key()))
+
+        def connected() -> bool:
+            return any(
+                v["vehicle_id"] == VEHICLE and v["connected"] for v in call(f"{api}/api/fleet", token)[1]
+            )
+
+        def campaigns() -> dict:
+            status, st = call(commands, token, {"kind": "status", "payload": {"stage": "uplink"}})
+            assert status == 200 and st["ok"], st
+            return json.loads(st["detail"])["stages"]["uplink"].get("campaigns", {})
+
+        first = _vehicle_run(machine)
+        try:
+            wait_until(connected, 60, "the vehicle connected")
+            status, ok = call(commands, token, {"kind": "campaign", "payload": _signed(key)})
+            assert status == 200 and ok["ok"] is True, ok
+            sha = json.loads(ok["detail"])["sha256"]
+        finally:
+            first.kill()
+            first.wait(30)
+        assert first.returncode == -9
+        wait_until(lambda: not connected(), 30, "the gateway noticing the vehicle gone")
+        second = _vehicle_run(machine)
+        try:
+            wait_until(connected, 60, "the vehicle connected again")
+            got = campaigns()
+            assert got["active"] == 1 and got["campaigns"]["hard-brake"]["sha256"] == sha
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(60)
+        assert second.returncode == 0

@@ -122,3 +122,21 @@ def test_refusals_store_nothing_and_a_later_start_takes_effect_on_time(tmp_path,
     v.rc.refresh()
     assert v.rc.running and v.rc.counters()["active"] == 1
     json.dumps(v.rc.counters())  # what the status command and the counter files carry
+
+
+def test_a_failing_evaluation_stops_the_campaigns_not_the_data(tmp_path, trace, monkeypatch, caplog):
+    catalog_msg, samples = trace
+    v = Vehicle(tmp_path, catalog_msg)
+    assert v.push(_doc("c", 10)).accepted
+    outbox = DedupOutbox(tmp_path / "outbox", OutboxConfig(directory=str(tmp_path / "outbox"), fsync="none"))
+
+    def broken(batch):
+        raise FloatingPointError("injected")
+
+    monkeypatch.setattr(v.rc._set, "process", broken)
+    assert outbox.append_new([samples[:500]], v.rc.select) == 500  # everything, as with no campaign
+    assert not v.rc.running and "injected" in v.rc.counters()["campaigns"]["c"]["unusable"]
+    assert any("campaigns stopped" in r.getMessage() for r in caplog.records)
+    v.rc.refresh()  # and it stays stopped: no rebuild that would fail again on every batch
+    assert not v.rc.running
+    outbox.close()

@@ -138,6 +138,8 @@ class RuntimeCampaigns:
         now = self.clock()
         active = []
         for c in self.store.active(now):
+            if c.name in self._unusable:  # until a newer version of it is accepted
+                continue
             try:  # checked at accept; a stored one may predate a catalog change
                 self._build([c])
             except CampaignError as exc:
@@ -217,10 +219,18 @@ class RuntimeCampaigns:
         priority; return how many samples were stored."""
         with self._lock:
             cs, names, priority = self._set, self._active_names, self._priority
-            if cs is None:  # (the last campaign expired between the drain's check and here)
+            if cs is not None:
+                try:
+                    sel = cs.process(batch)
+                except Exception as exc:  # noqa: BLE001 - a campaign must not stop the data
+                    log.exception("campaigns stopped: evaluating them failed; uploading everything")
+                    for n in names:
+                        self._unusable[n] = f"stopped: evaluation failed: {exc!r}"[:500]
+                    self._set, self._active_names, self._priority = None, (), np.empty(0, np.int64)
+                    cs = None
+            if cs is None:  # none active (the last expired since the drain looked, or they failed)
                 append(batch, 0)
                 return len(batch)
-            sel = cs.process(batch)
         self.samples_considered += len(batch)
         counts = np.bincount(sel.campaign, minlength=len(names))
         trig = np.bincount(sel.trigger_campaign, minlength=len(names))

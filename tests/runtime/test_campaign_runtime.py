@@ -195,7 +195,7 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
             assert uplink.campaigns.running
             assert rt.counters()["uplink"]["campaigns"]["campaigns"]["hard-brake"]["sha256"] == v2_sha
             wait_until(lambda: (rt.state_dir / "uplink.json").exists(), 30, "the uplink's counters published")
-            listed = _vmw("list", "--state-dir", str(rt.state_dir), "--json")
+            listed = _vmw("list", "--machine", str(machine), "--json")  # its state folder from the manifest
             assert listed.returncode == 0, listed
             (entry,) = json.loads(listed.stdout)["campaigns"]
             assert (entry["name"], entry["version"], entry["priority"], entry["sha256"]) == (
@@ -205,6 +205,10 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
                 v2_sha,
             )
             assert entry["in_time"] is True and entry["counters"]["active"] is True
+            text = _vmw("list", "--state-dir", str(rt.state_dir))
+            assert text.returncode == 0 and text.stdout.startswith(
+                "hard-brake  v2  condition  priority 200  active"
+            )
         finally:
             rt.stop()
 

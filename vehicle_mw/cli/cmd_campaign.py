@@ -59,9 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     u.set_defaults(func=_push)
 
     li = sub.add_parser("list", help="the campaigns a vehicle accepted (its state folder), with counters")
-    li.add_argument(
+    where = li.add_mutually_exclusive_group(required=True)
+    where.add_argument("--machine", help="machine manifest of the deployment (its state folder is used)")
+    where.add_argument(
         "--state-dir",
-        required=True,
         help="the deployment's state folder (runtime.state_dir/<deployment>, where vmw vehicle status reads)",
     )
     li.add_argument("--json", action="store_true", help="print the list as JSON")
@@ -212,9 +213,16 @@ def _list(args: argparse.Namespace) -> int:
     from vehicle_mw.runtime import counters as counter_files
     from vehicle_mw.runtime.campaigns import CAMPAIGNS_DIR, KEYS_DIR
 
-    state = pathlib.Path(args.state_dir)
+    if args.machine:
+        from vehicle_mw.manifest import load_manifest
+        from vehicle_mw.manifest.machine import MachineManifest
+        from vehicle_mw.runtime.deployment import Deployment
+
+        state = Deployment.state_dir_of(load_manifest(args.machine, MachineManifest), args.machine)
+    else:
+        state = pathlib.Path(args.state_dir)
     if not state.is_dir():
-        raise SystemExit(f"vmw: --state-dir {state}: no such folder")
+        raise SystemExit(f"vmw: state folder {state}: no such folder (has the runtime run?)")
     keys = []
     for pem in sorted((state / KEYS_DIR).glob("*.pem")):
         try:

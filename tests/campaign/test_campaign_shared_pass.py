@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pytest
 from campaign_helpers import campaigns, doc
 from campaign_reference import conditions_only
@@ -39,3 +40,33 @@ def test_many_conditions_per_shape_match_the_reference(demo, batch):
     for c, g, w in zip(cs, got, want, strict=True):
         assert g == w, f"{c.name}: {len(g)} true points, reference {len(w)} (batch {batch})"
     assert sum(bool(w) for w in want) >= len(cs) - 6  # the conditions do fire on this trace
+
+
+@pytest.mark.parametrize("split", [1_000, 7_777])
+def test_a_set_replaced_midway_carries_the_unchanged_campaigns_on(demo, split):
+    """The runtime replaces the set when a campaign is added: every campaign that did not change
+    selects and triggers exactly as if the set had never been replaced."""
+    from campaign_helpers import run_batches
+    from test_campaign_reference import _campaign_docs
+
+    from vehicle_mw.campaign import CampaignSet
+
+    _, samples, index = demo
+    docs = _campaign_docs()
+    old = campaigns(*docs)
+    whole = run_batches(CampaignSet(old, index), samples, 500)
+    first = CampaignSet(old, index)
+    a = run_batches(first, samples[:split], 500)
+    added = doc("added", signals=(AX, RZ), expression=f"{AX} > 0.5", pre_trigger_ms=1000)
+    changed = dict(docs[0], version=2, priority=9)  # a new version starts afresh
+    second = CampaignSet(campaigns(changed, *docs[1:], added), index)
+    assert second.adopt(first) == len(docs) - 1
+    b = run_batches(second, samples[split:], 500)
+    for name in first.names:
+        if name == changed["name"]:
+            continue
+        recs = np.concatenate((a[name][0], b[name][0]))
+        assert recs.tobytes() == whole[name][0].tobytes(), name
+        assert a[name][1] + b[name][1] == whole[name][1], name
+        assert a[name][2] + b[name][2] == whole[name][2], name
+    assert any(whole[n][1] and b[n][1] for n in first.names)  # triggers after the replacement

@@ -175,6 +175,7 @@ class _Windows:
     def __init__(self, refs: Sequence[WindowRef], slot_of: dict[int, int]) -> None:
         self.n = len(refs)
         self.slot = np.array([slot_of[r.signal_id] for r in refs], np.int64)
+        self.slot_id = np.array([r.signal_id for r in refs], np.int64)  # the signal, whatever its slot
         self.width = np.array([r.window_ns for r in refs], np.int64)
         empty_i, empty_f = np.empty(0, np.int64), np.empty(0)
         # carried tails, sorted by (ref, window id)
@@ -428,6 +429,27 @@ class ConditionSet:
         out = [t[e[c]] for e, c in self.evaluate(b)]
         self.advance(b)
         return out
+
+    def adopt(self, old: ConditionSet) -> None:
+        """Carried values and times of the signals both sets know, and the window tails of the
+        (signal, window) pairs both read (CampaignSet.adopt)."""
+        common, mine, theirs = np.intersect1d(self.slot_ids, old.slot_ids, return_indices=True)
+        self.last_value[mine] = old.last_value[theirs]
+        self.last_t[mine] = old.last_t[theirs]
+        self._t_max = old._t_max
+        w, ow = self.windows, old.windows
+        if not w.n or not len(ow.ref):
+            return
+        mine_ref = {(int(s), int(n)): k for k, (s, n) in enumerate(zip(w.slot_id, w.width, strict=True))}
+        to_new = np.array(
+            [mine_ref.get((int(s), int(n)), -1) for s, n in zip(ow.slot_id, ow.width, strict=True)], np.int64
+        )
+        ref = to_new[ow.ref]
+        keep = ref >= 0
+        order = np.lexsort((ow.wid[keep], ref[keep]))
+        w.ref = ref[keep][order]
+        w.wid, w.count = ow.wid[keep][order], ow.count[keep][order]
+        w.total, w.low, w.high = ow.total[keep][order], ow.low[keep][order], ow.high[keep][order]
 
     @property
     def shapes(self) -> int:

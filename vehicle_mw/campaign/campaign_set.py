@@ -105,6 +105,8 @@ class _Ring:
 class CampaignRun:
     """One campaign's compiled form and state."""
 
+    STATE = ("last_kept", "counts", "ring", "prev_cond", "last_trigger", "window_end", "window_seq")
+
     def __init__(self, campaign: Campaign, index: SignalIndex, default_ring_samples: int) -> None:
         self.campaign = campaign
         name = campaign.name
@@ -395,6 +397,23 @@ class CampaignSet:
 
     def __len__(self) -> int:
         return len(self.runs)
+
+    def adopt(self, old: CampaignSet) -> int:
+        """Take over the state of ``old`` (before any batch of this set): stream time, carried
+        values and windows of the signals both read, and the windows, rings and trigger state of
+        every campaign both run unchanged (the same document), so replacing the set when one
+        campaign is added or changed does not cut the others' windows. Returns how many runs went on."""
+        self._t_max = old._t_max
+        self._conditions.adopt(old._conditions)
+        by_name = {r.campaign.name: r for r in old.runs}
+        kept = 0
+        for r in self.runs:
+            o = by_name.get(r.campaign.name)
+            if o is not None and o.campaign == r.campaign:
+                for attr in CampaignRun.STATE:
+                    setattr(r, attr, getattr(o, attr))
+                kept += 1
+        return kept
 
     def active(self, now: dt.datetime) -> list[str]:
         return [r.campaign.name for r in self.runs if r.campaign.active_at(now)]

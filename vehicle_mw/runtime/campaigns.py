@@ -12,7 +12,8 @@ selects is appended to the outbox, one append per campaign with the campaign's p
 outbox's eviction priority); a sample two campaigns select in the same batch is stored once, by
 the higher priority one. With no active campaign, :attr:`running` is false and the drain appends
 everything exactly as without campaigns. The set's state (windows, rings) is in memory: a new
-document or a campaign starting or expiring rebuilds it, and so does a runtime restart.
+document or a campaign starting or expiring replaces the set, and the campaigns that did not change
+go on where they were (``CampaignSet.adopt``); a runtime restart starts them afresh.
 """
 
 from __future__ import annotations
@@ -154,6 +155,8 @@ class RuntimeCampaigns:
             log.error("active campaigns left out: %s", exc)
             cs = None
         with self._lock:
+            if cs is not None and self._set is not None:  # (under the lock: no batch in between)
+                cs.adopt(self._set)  # the unchanged campaigns' windows go on
             self._set = cs
             self._active_names = tuple(cs.names) if cs else ()
             by_name = {c.name: c for c in active}

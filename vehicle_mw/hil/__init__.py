@@ -14,16 +14,20 @@ the DBC cycle times) and the device under test (the vehicle_mw runtime, optional
 local gateway through one :class:`LinkProxy` per transport). A scenario (``ScenarioConfig``)
 fires timed steps and judges assertions with timing evidence. See docs/hil.md.
 
-The harness parts are imported on first use, so ``from vehicle_mw.hil import LinkProxy`` stays light.
+Every part is imported on first use, so ``from vehicle_mw.hil import LinkProxy`` stays light and the
+pytest plugin (``vehicle_mw.hil.pytest_plugin``, loaded into every pytest run once registered) costs
+only this file.
 """
 
 from __future__ import annotations
 
 import importlib
 
-from vehicle_mw.hil.link_proxy import Impairment, LinkProxy, LinkProxyError, control_request
-
 _LAZY = {
+    "Impairment": "vehicle_mw.hil.link_proxy",
+    "LinkProxy": "vehicle_mw.hil.link_proxy",
+    "LinkProxyError": "vehicle_mw.hil.link_proxy",
+    "control_request": "vehicle_mw.hil.link_proxy",
     "HilError": "vehicle_mw.hil.restbus",
     "RestbusEcu": "vehicle_mw.hil.restbus",
     "TracePlayer": "vehicle_mw.hil.player",

@@ -109,6 +109,10 @@ def test_refusals_store_nothing_and_a_later_start_takes_effect_on_time(tmp_path,
     untrusting = Vehicle(tmp_path / "a", catalog_msg, trust=False)
     no = untrusting.push(_doc("c", 1))
     assert not no.accepted and no.reason == "unknown_key" and str(tmp_path / "a" / KEYS_DIR) in no.message
+    assert untrusting.rc.store is None and not (tmp_path / "a" / CAMPAIGNS_DIR).exists()  # nothing opened
+    (tmp_path / "a" / KEYS_DIR).mkdir(parents=True)  # a key installed while the runtime runs
+    (tmp_path / "a" / KEYS_DIR / "ops.pem").write_bytes(public_key_pem(untrusting.key.public_key()))
+    assert untrusting.push(_doc("c", 1)).accepted and untrusting.rc.running
 
     v = Vehicle(tmp_path / "b", catalog_msg)
     bad = v.push(_doc("ghost", 1, signals=("nope.Nothing",)))

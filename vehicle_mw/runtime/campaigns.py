@@ -24,20 +24,14 @@ import pathlib
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vehicle_mw.campaign import (
-    CampaignError,
-    CampaignSet,
-    CampaignStore,
-    SignalIndex,
-    VehicleIdentity,
-    Verdict,
-)
-from vehicle_mw.campaign.signing import SignatureError, load_public_key, verify
 from vehicle_mw.v1 import link_pb2
+
+if TYPE_CHECKING:  # vehicle_mw.campaign (pydantic models, cryptography: ~9 MB) loads only when used
+    from vehicle_mw.campaign import CampaignSet, CampaignStore, SignalIndex, Verdict
 
 log = logging.getLogger("vehicle_mw.runtime")
 
@@ -51,6 +45,8 @@ Append = Callable[[np.ndarray, int], list[int]]  # Outbox.append(samples, priori
 
 def signal_index(catalog: link_pb2.Catalog) -> SignalIndex:
     """Names (``Message.Signal``; left out when two sources carry one) and VSS paths to ids."""
+    from vehicle_mw.campaign import SignalIndex
+
     ids: dict[str, int] = {}
     seen: dict[str, int] = {}
     for s in catalog.signals:
@@ -67,6 +63,9 @@ def signal_index(catalog: link_pb2.Catalog) -> SignalIndex:
 
 def load_keys(folder: pathlib.Path) -> tuple[list, dict[str, str]]:
     """The trusted verification keys in ``folder`` and, per file that is not one, why."""
+    from vehicle_mw.campaign import CampaignError
+    from vehicle_mw.campaign.signing import load_public_key
+
     keys, problems = [], {}
     for path in sorted(folder.glob("*.pem")) if folder.is_dir() else []:
         try:
@@ -75,6 +74,10 @@ def load_keys(folder: pathlib.Path) -> tuple[list, dict[str, str]]:
             problems[path.name] = str(exc)
             log.error("%s: not used as a campaign key: %s", path, exc)
     return keys, problems
+
+
+def _has(folder: pathlib.Path, pattern: str) -> bool:
+    return folder.is_dir() and any(folder.glob(pattern))
 
 
 class _Tally:
@@ -105,10 +108,12 @@ class RuntimeCampaigns:
         refresh_s: float = REFRESH_S,
     ) -> None:
         self.keys_dir = state_dir / KEYS_DIR
-        keys, self.key_problems = load_keys(self.keys_dir)
-        self.identity = VehicleIdentity(vehicle_id, software_version or None, catalog.hash.hex() or None)
-        self.store = CampaignStore(state_dir / CAMPAIGNS_DIR, keys, self.identity, clock)
-        self.index = signal_index(catalog)
+        self.campaigns_dir = state_dir / CAMPAIGNS_DIR
+        self._catalog = catalog
+        self._vehicle = (vehicle_id, software_version or None)
+        self.key_problems: dict[str, str] = {}
+        self.store: CampaignStore | None = None  # opened once there is a key or a stored campaign
+        self.index: SignalIndex | None = None
         self.memory_limit_bytes = memory_limit_bytes
         self.max_batch_samples = max_batch_samples
         self.clock = clock
@@ -124,7 +129,22 @@ class RuntimeCampaigns:
         self.samples_considered = 0
         self.samples_stored = 0
         self.rebuilds = 0
+        if _has(self.keys_dir, "*.pem") or _has(self.campaigns_dir, "*.json"):
+            self._open()
+
+    def _open(self) -> None:
+        from vehicle_mw.campaign import CampaignStore, VehicleIdentity
+
+        keys, self.key_problems = load_keys(self.keys_dir)
+        vehicle_id, software = self._vehicle
+        self.identity = VehicleIdentity(vehicle_id, software, self._catalog.hash.hex() or None)
+        self.store = CampaignStore(self.campaigns_dir, keys, self.identity, self.clock)
+        self.index = signal_index(self._catalog)
         self._rebuild()
+
+    def has_any(self) -> bool:
+        """Whether any campaign is stored (or a stored file was left out): counters show them then."""
+        return self.store is not None and bool(self.store.accepted() or self.store.problems)
 
     # ---------------------------------------------------------------- the set
     @property
@@ -133,9 +153,14 @@ class RuntimeCampaigns:
         return self._set is not None
 
     def _build(self, campaigns: list) -> CampaignSet:
+        from vehicle_mw.campaign import CampaignSet
+
         return CampaignSet(campaigns, self.index, memory_limit_bytes=self.memory_limit_bytes)
 
     def _rebuild(self) -> None:
+        from vehicle_mw.campaign import CampaignError
+
+        assert self.store is not None
         now = self.clock()
         active = []
         for c in self.store.active(now):
@@ -168,7 +193,9 @@ class RuntimeCampaigns:
 
     def refresh(self) -> None:
         """Rebuild when a campaign started or expired since the last look (called from poll())."""
-        if time.monotonic() < self._next_refresh or not self._accepting.acquire(blocking=False):
+        if self.store is None or time.monotonic() < self._next_refresh:
+            return
+        if not self._accepting.acquire(blocking=False):
             return
         try:
             self._refresh()
@@ -176,6 +203,7 @@ class RuntimeCampaigns:
             self._accepting.release()
 
     def _refresh(self) -> None:
+        assert self.store is not None
         self._next_refresh = time.monotonic() + self.refresh_s
         now = self.clock()
         names = tuple(sorted(c.name for c in self.store.active(now) if c.name not in self._unusable))
@@ -185,16 +213,25 @@ class RuntimeCampaigns:
     # ---------------------------------------------------------------- a pushed document
     def accept(self, envelope: bytes) -> Verdict:
         """Verify, check that this vehicle can run it, store durably, run it now. Never raises."""
+        from vehicle_mw.campaign import Verdict
+
         with self._accepting:
+            if self.store is None:
+                if not _has(self.keys_dir, "*.pem"):
+                    return Verdict(False, "unknown_key", self._no_keys())
+                self._open()  # keys were installed since the start
             return self._accept(envelope)
 
+    def _no_keys(self) -> str:
+        return f"this vehicle trusts no campaign key (Ed25519 PEM public keys in {self.keys_dir})"
+
     def _accept(self, envelope: bytes) -> Verdict:
+        from vehicle_mw.campaign import CampaignError, Verdict
+        from vehicle_mw.campaign.signing import SignatureError, verify
+
+        assert self.store is not None
         if not self.store.keys:
-            return Verdict(
-                False,
-                "unknown_key",
-                f"this vehicle trusts no campaign key (Ed25519 PEM public keys in {self.keys_dir})",
-            )
+            return Verdict(False, "unknown_key", self._no_keys())
         try:
             signed = verify(envelope, self.store.keys)
         except SignatureError as exc:
@@ -275,7 +312,7 @@ class RuntimeCampaigns:
     # ---------------------------------------------------------------- counters
     def counters(self) -> dict[str, Any]:
         """What the uplink stage's counters show under ``campaigns``."""
-        status = self.store.status()
+        status = self.store.status() if self.store is not None else {}
         per = {}
         for name, st in status.items():
             per[name] = {
@@ -289,12 +326,12 @@ class RuntimeCampaigns:
         out: dict[str, Any] = {
             "active": len(self._active_names),
             "accepted": len(status),
-            "keys": len(self.store.keys),
+            "keys": len(self.store.keys) if self.store is not None else 0,
             "samples_considered": self.samples_considered,
             "samples_stored": self.samples_stored,
             "campaigns": per,
         }
-        problems = {**self.key_problems, **self.store.problems}
+        problems = {**self.key_problems, **(self.store.problems if self.store is not None else {})}
         if problems:
             out["problems"] = problems
         return out

@@ -27,7 +27,6 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
-from vehicle_mw.campaign.signing import MAX_SIGNED_BYTES
 from vehicle_mw.runtime import counters as counter_files
 from vehicle_mw.v1 import link_pb2
 
@@ -149,6 +148,8 @@ class RuntimeCommands:
         return True, _compact(result)[: self.max_detail_bytes]
 
     async def _campaign(self, envelope: bytes) -> tuple[bool, str]:
+        from vehicle_mw.campaign.signing import MAX_SIGNED_BYTES  # (not loaded until a push arrives)
+
         if self.campaign is None:
             return False, "campaign: this runtime does not run campaigns"
         if len(envelope) > MAX_SIGNED_BYTES:

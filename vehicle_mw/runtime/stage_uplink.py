@@ -181,7 +181,7 @@ class UplinkStage(Stage):
             "evicted_samples": st.evicted_records,
             "ring_drops": sum(int(r.stats().dropped) for r in self.rings),
         }
-        if self.campaigns.store.accepted() or self.campaigns.store.problems:
+        if self.campaigns.has_any():
             out["campaigns"] = self.campaigns.counters()
         up = self._uplink
         if up is not None:

@@ -9,6 +9,7 @@ the bug it covers. Delete an entry when someipy ships the fix (check
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
@@ -199,6 +200,167 @@ def _tcp_stop_closes_connections() -> Callable[[], None]:
     return _patch(TCPSomeipEndpoint, "shutdown", shutdown)
 
 
+def _tcp_client_endpoints(daemon: Any, offered: Any) -> list[Any]:
+    """someipy's TCP client endpoints of the local subscriptions to an offered service instance."""
+    out = []
+    for sub, _ in daemon._requested_subscriptions.has_subscriptions(
+        offered.service_id, offered.instance_id, offered.major_version
+    ):
+        if TransportLayerProtocol.TCP not in (offered.protocols & sub.protocols):
+            continue
+        endpoint = daemon._someip_client_endpoints.get_end_point_by_src_and_dst_ip_port(
+            str(sub.client_endpoint.ip),
+            sub.client_endpoint.port,
+            str(offered.endpoint.ip),
+            offered.endpoint.port,
+            TransportLayerProtocol.TCP,
+        )
+        if endpoint is not None:
+            out.append(endpoint)
+    return out
+
+
+def _drop_dead_tcp_endpoints(daemon: Any) -> None:
+    """Forget TCP client endpoints whose connect-and-receive task has ended (so a new one is made)."""
+    storage = daemon._someip_client_endpoints
+    for client_id, endpoints in list(storage._storage.items()):
+        for endpoint in list(endpoints):
+            task = getattr(endpoint, "_connect_and_receive_task", None)
+            if task is not None and task.done():
+                storage.remove_endpoint(client_id, endpoint)
+
+
+TCP_CONNECT_WAIT_S = 3.0  # how long a TCP Subscribe waits for its connection after an offer
+
+
+@_register(
+    "tcp_reconnect",
+    "a TCP connection reset by the provider (vsomeip resets on StopOffer and on exit) kills the "
+    "client's connect task (wait_closed raises), so it never reconnects; and the Subscribe after an "
+    "offer is sent before the connection is up, which vsomeip answers with a SubscribeNack",
+)
+def _tcp_reconnect() -> Callable[[], None]:
+    from someipy._internal.tcp_connection import TcpConnection
+
+    original_close = TcpConnection.close
+    original_offered = someipyd.SomeipDaemon._handle_offered_service
+
+    async def close(self: Any) -> None:
+        try:
+            await original_close(self)
+        except OSError:  # reset by the peer: the connection is gone either way
+            self.writer = None
+
+    def handle_offered(self: Any, offered: Any) -> None:
+        _drop_dead_tcp_endpoints(self)
+        original_offered(self, offered)
+        waiting = [e for e in _tcp_client_endpoints(self, offered) if not e.is_connected()]
+        key = (offered.service_id, offered.instance_id, offered.major_version)
+        retries = self.__dict__.setdefault("_vmw_tcp_resubscribe", {})
+        if waiting and key not in retries:
+            retries[key] = asyncio.get_running_loop().create_task(resubscribe(self, offered, waiting, key))
+
+    async def resubscribe(self: Any, offered: Any, waiting: list[Any], key: tuple[int, int, int]) -> None:
+        """Subscribe again as soon as the connection is up (the first Subscribe raced it)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + TCP_CONNECT_WAIT_S
+        try:
+            while not all(e.is_connected() for e in waiting) and loop.time() < deadline:
+                await asyncio.sleep(0.01)
+            if all(e.is_connected() for e in waiting) and offered in self._found_services:
+                original_offered(self, offered)
+        finally:
+            self._vmw_tcp_resubscribe.pop(key, None)
+
+    undo_close = _patch(TcpConnection, "close", close)
+    undo_offered = _patch(someipyd.SomeipDaemon, "_handle_offered_service", handle_offered)
+    return lambda: (undo_close(), undo_offered()) and None
+
+
+TCP_CALL_CONNECT_WAIT_S = 5.0  # a TCP method call waits this long for its connection, then is dropped
+
+
+def _remember_offer_endpoints(daemon: Any, data: bytes) -> None:
+    """(service, instance, major) -> {protocol: (ip, port)} of every offer, from all its endpoint options."""
+    offers = daemon.__dict__.setdefault("_vmw_offer_endpoints", {})
+    for entry in _sd_entries(data):
+        if entry.type != sd.OFFER:
+            continue
+        key = (entry.service_id, entry.instance_id, entry.major_version)
+        if entry.ttl == 0:
+            offers.pop(key, None)
+            continue
+        eps = {o.protocol: (o.address, o.port) for o in entry.options if o.kind == sd.OPTION_IPV4_ENDPOINT}
+        if eps:
+            offers[key] = eps
+
+
+@_register(
+    "tcp_method_endpoint",
+    "a TCP method call goes to the service's first endpoint option (the UDP port when UDP and TCP "
+    "ports differ), and the daemon then waits forever for that connection, answering nothing else",
+)
+def _tcp_method_endpoint() -> Callable[[], None]:
+    FIXES_RUNTIME["tcp_method_endpoint"] = True
+    original = someipyd.SomeipDaemon._handle_outbound_call_method_request
+
+    async def bounded(self: Any, message: dict, client_id: int) -> None:
+        try:
+            await asyncio.wait_for(original(self, message, client_id), TCP_CALL_CONNECT_WAIT_S)
+        except TimeoutError:
+            log.warning(
+                "TCP method call %#06x.%#06x: no connection to %s:%s within %.0f s, call dropped",
+                message["service_id"], message["method_id"], message["dst_endpoint_ip"],
+                message["dst_endpoint_port"], TCP_CALL_CONNECT_WAIT_S,
+            )  # fmt: skip
+
+    async def call(self: Any, message: dict, client_id: int) -> None:
+        if TransportLayerProtocol(message["protocol"]) != TransportLayerProtocol.TCP:
+            await original(self, message, client_id)
+            return
+        key = (message["service_id"], message["instance_id"], message["major_version"])
+        tcp = getattr(self, "_vmw_offer_endpoints", {}).get(key, {}).get(sd.TCP)
+        if tcp is not None:
+            message = {**message, "dst_endpoint_ip": tcp[0], "dst_endpoint_port": tcp[1]}
+        tasks = self.__dict__.setdefault("_vmw_call_tasks", set())
+        task = asyncio.get_running_loop().create_task(bounded(self, message, client_id))
+        tasks.add(task)  # off the client's message loop: a slow connection blocks nothing else
+        task.add_done_callback(tasks.discard)
+
+    undo = _patch(someipyd.SomeipDaemon, "_handle_outbound_call_method_request", call)
+
+    def remove() -> None:
+        undo()
+        FIXES_RUNTIME.pop("tcp_method_endpoint", None)
+
+    return remove
+
+
+#: SubscribeNacks received, by (service, instance, eventgroup) (visible in the daemon process)
+SUBSCRIBE_NACKS: dict[tuple[int, int, int], int] = {}
+
+
+@_register(
+    "nack_reported",
+    "a SubscribeNack is only logged at INFO: the subscription stays pending and nobody is told",
+)
+def _nack_reported() -> Callable[[], None]:
+    original = someipyd.SomeipDaemon._handle_sd_subscribe_nack_eventgroup_entry
+
+    def nack(self: Any, entry: Any) -> None:
+        original(self, entry)
+        key = (entry.sd_entry.service_id, entry.sd_entry.instance_id, entry.eventgroup_id)
+        SUBSCRIBE_NACKS[key] = SUBSCRIBE_NACKS.get(key, 0) + 1
+        if SUBSCRIBE_NACKS[key] == 1 or SUBSCRIBE_NACKS[key] % 100 == 0:
+            log.warning(
+                "subscription to %#06x.%#06x eventgroup %#06x refused (SubscribeNack, %d so far)",
+                *key,
+                SUBSCRIBE_NACKS[key],
+            )
+
+    return _patch(someipyd.SomeipDaemon, "_handle_sd_subscribe_nack_eventgroup_entry", nack)
+
+
 def _preferred_protocol(daemon: Any, service_id: int) -> TransportLayerProtocol:
     """TCP when every local subscription to the service asks for TCP only, else UDP."""
     wanted = [
@@ -365,6 +527,8 @@ def _install_sd_hooks() -> None:
                         )
             if FIXES_RUNTIME.get("multicast_eventgroups"):
                 _remember_multicast(self, data)
+            if FIXES_RUNTIME.get("tcp_method_endpoint"):
+                _remember_offer_endpoints(self, data)
         except Exception as exc:
             if not FIXES_RUNTIME.get("sd_input_guard"):
                 raise
@@ -408,4 +572,13 @@ def disabled(name: str) -> Iterator[Fix]:
             fix.enabled = True
 
 
-__all__ = ["FIXES", "Fix", "SD_ERRORS", "MESSAGE_ERRORS", "SOMEIPY_VERSION", "apply_all", "disabled"]
+__all__ = [
+    "FIXES",
+    "Fix",
+    "SD_ERRORS",
+    "MESSAGE_ERRORS",
+    "SUBSCRIBE_NACKS",
+    "SOMEIPY_VERSION",
+    "apply_all",
+    "disabled",
+]

@@ -231,6 +231,7 @@ def install_extensions() -> None:
                 "subscribers": _subscribers(self),
                 "sd_errors": dict(fixes.SD_ERRORS),
                 "message_errors": dict(fixes.MESSAGE_ERRORS),
+                "subscribe_nacks": [[*k, n] for k, n in fixes.SUBSCRIBE_NACKS.items()],
             }
             queue = self._tx_queues.get(event_args.client.id)
             if queue is not None:

@@ -181,8 +181,9 @@ def test_a_pushed_campaign_changes_what_the_gateway_receives(tmp_path):
             done = _vmw(*push, token=token)
             assert done.returncode == 0 and "accepted by" in done.stdout and "version 2" in done.stdout, done
             v2_sha = done.stdout.split("sha256 ")[1].split()[0]
-            done = _vmw(*push, token=token)
-            assert done.returncode == 1 and "(rollback)" in done.stderr, done
+            done = _vmw(*push, "--vehicle", "NOT-CONNECTED", token=token)
+            assert done.returncode == 2 and f"refused by {VEHICLE} (rollback)" in done.stderr, done
+            assert "NOT-CONNECTED: gateway" in done.stderr and "HTTP 4" in done.stderr, done
             done = _vmw(*push, token="not-a-token")
             assert done.returncode == 2 and "HTTP 401" in done.stderr, done
         finally:

@@ -45,7 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "push", help="send a signed campaign to a connected vehicle through the gateway's command API"
     )
     u.add_argument("signed", help="signed envelope (vmw campaign sign)")
-    u.add_argument("--vehicle", required=True, help="vehicle id")
+    u.add_argument(
+        "--vehicle", required=True, action="append", help="vehicle id (repeat for several, one push each)"
+    )
     u.add_argument(
         "--gateway",
         default=os.environ.get("VMW_GATEWAY_URL"),
@@ -148,8 +150,8 @@ def _token(args: argparse.Namespace) -> str:
 
 
 def _push(args: argparse.Namespace) -> int:
-    """POST /api/vehicles/{id}/commands {"kind": "campaign", "payload": <envelope>}; 0 accepted,
-    1 refused by the vehicle (its reason printed), 2 the gateway did not deliver it."""
+    """POST /api/vehicles/{id}/commands {"kind": "campaign", "payload": <envelope>} per vehicle; exit
+    0 all accepted, 1 one refused (its reason printed), 2 one the gateway did not deliver to."""
     from vehicle_mw.campaign.signing import FORMAT, MAX_SIGNED_BYTES
 
     if not args.gateway:
@@ -167,28 +169,33 @@ def _push(args: argparse.Namespace) -> int:
         raise SystemExit(f"vmw: {path}: not JSON ({exc})") from None
     if not isinstance(envelope, dict) or envelope.get("format") != FORMAT:
         raise SystemExit(f"vmw: {path}: not a {FORMAT} envelope (vmw campaign sign writes one)")
-    url = f"{args.gateway.rstrip('/')}/api/vehicles/{urllib.parse.quote(args.vehicle, safe='')}/commands"
     body = json.dumps({"kind": "campaign", "payload": envelope}).encode()
-    req = urllib.request.Request(
-        url,
-        data=body,
-        method="POST",
-        headers={"content-type": "application/json", "authorization": f"Bearer {_token(args)}"},
-    )
+    token = _token(args)
     context = None
     if args.ca_file:
         import ssl
 
         context = ssl.create_default_context(cafile=args.ca_file)
+    return max(_push_one(args.gateway, vehicle, body, token, context) for vehicle in args.vehicle)
+
+
+def _push_one(gateway: str, vehicle: str, body: bytes, token: str, context) -> int:
+    url = f"{gateway.rstrip('/')}/api/vehicles/{urllib.parse.quote(vehicle, safe='')}/commands"
+    req = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"content-type": "application/json", "authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=PUSH_TIMEOUT_S, context=context) as resp:
             answer = json.loads(resp.read())
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:500].decode(errors="replace")
-        print(f"vmw: gateway {args.gateway}: HTTP {exc.code}: {detail}", file=sys.stderr)
+        print(f"vmw: {vehicle}: gateway {gateway}: HTTP {exc.code}: {detail}", file=sys.stderr)
         return 2
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        print(f"vmw: gateway {args.gateway}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
+        print(f"vmw: {vehicle}: gateway {gateway}: {getattr(exc, 'reason', exc)}", file=sys.stderr)
         return 2
     try:
         verdict = json.loads(answer.get("detail", ""))
@@ -196,14 +203,11 @@ def _push(args: argparse.Namespace) -> int:
         verdict = {"reason": "?", "message": str(answer)}
     if answer.get("ok"):
         print(
-            f"accepted by {args.vehicle}: campaign {verdict.get('campaign')} "
-            f"version {verdict.get('version')} "
-            f"sha256 {verdict.get('sha256')}"
+            f"accepted by {vehicle}: campaign {verdict.get('campaign')} "
+            f"version {verdict.get('version')} sha256 {verdict.get('sha256')}"
         )
         return 0
-    print(
-        f"vmw: refused by {args.vehicle} ({verdict.get('reason')}): {verdict.get('message')}", file=sys.stderr
-    )
+    print(f"vmw: refused by {vehicle} ({verdict.get('reason')}): {verdict.get('message')}", file=sys.stderr)
     return 1
 
 

@@ -7,7 +7,7 @@ workarounds of :mod:`._someipy_fixes` applied and two vehicle_mw extensions:
   ``vmw_external_endpoint`` makes the daemon do SD only; the consumer receives the
   events on its own socket (the fast path, no JSON + base64 hop per event);
 * *field notifiers*: the daemon keeps the last value sent on each field notifier and
-  sends it to every new subscriber right after the SubscribeAck (initial value).
+  sends it to every new subscriber right after the SubscribeAck (initial value; not on renewals).
 
 :class:`DaemonProcess` starts it with a private socket path and stops it.
 """
@@ -165,6 +165,21 @@ def _subscribers(daemon: Any) -> list[list[Any]]:
     return out
 
 
+def _is_subscribed(daemon: Any, sub: Any) -> bool:
+    """Whether this subscriber (eventgroup, ip, port) already has a live subscription: a renewal."""
+    for service, subscribers in daemon._service_subscribers.items():
+        if (service.service_id, service.instance_id) != (sub.service_id, sub.instance_id):
+            continue
+        subscribers.update()
+        for s in subscribers._subscribers:
+            if s.eventgroup_id == sub.eventgroup_id and (str(s.endpoint[0]), s.endpoint[1]) == (
+                str(sub.ipv4_address),
+                sub.port,
+            ):
+                return True
+    return False
+
+
 def install_extensions() -> None:
     """Add the external-endpoint and field-notifier behaviours to someipy's daemon class."""
     import someipy.someipyd as d
@@ -204,7 +219,10 @@ def install_extensions() -> None:
             )
 
     def _subscription(self: Any, sub: Any) -> None:
+        renewal = sub.ttl > 0 and _is_subscribed(self, sub)
         handle_sub(self, sub)
+        if renewal or sub.ttl == 0:  # the initial value goes to a new subscriber only, as vsomeip does
+            return
         for (sid, iid, event_id), value in getattr(self, "_vmw_notifiers", {}).items():
             if (
                 value is None
@@ -215,7 +233,8 @@ def install_extensions() -> None:
             _, protocol, payload, ip, port = value
             endpoint = self._someip_server_endpoints.get_endpoint_by_ip_port(ip, port, protocol)
             if endpoint is not None:
-                endpoint.sendto(wire.build(sid, event_id, payload), (str(sub.ipv4_address), sub.port))
+                message = wire.build(sid, event_id, payload, interface_version=sub.major_version)
+                endpoint.sendto(message, (str(sub.ipv4_address), sub.port))
 
     async def _client_message(self: Any, sender: object, event_args: Any) -> None:
         message = event_args.message

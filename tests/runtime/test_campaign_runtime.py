@@ -20,6 +20,7 @@ import uuid
 
 import can
 import cantools
+import pytest
 from runtime_rig import GNSS_DBC, GNSS_TRACE, VEHICLE, LocalGateway, wait_until, write_manifests
 from test_commands import call, operator_token
 
@@ -270,3 +271,89 @@ def test_an_accepted_campaign_survives_kill_9_of_the_runtime(tmp_path):
             second.send_signal(signal.SIGTERM)
             second.wait(60)
         assert second.returncode == 0
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "processes"])
+def test_the_runtime_uploads_what_the_same_campaign_selects_offline(tmp_path, processes):
+    """A campaign stored before the start (windows before and after, rising edge, minimum
+    interval) over a replayed trace: the gateway holds exactly the samples CampaignSet selects from
+    the same trace decoded offline -- in one process and with the uplink as its own process."""
+    from runtime_rig import write_execution
+
+    from vehicle_mw.campaign import CampaignSet
+    from vehicle_mw.can import CollectingSink, replay_log
+    from vehicle_mw.runtime.campaigns import CAMPAIGNS_DIR, signal_index
+    from vehicle_mw.runtime.catalog import catalog_message
+    from vehicle_mw.runtime.deployment import load_deployment
+    from vehicle_mw.signals import Decoder, load_catalog
+
+    doc = {
+        "name": "swerve",
+        "version": 3,
+        "expiry": "2099-01-01T00:00:00Z",
+        "priority": 50,
+        "signals": [{"name": AX}, {"name": "gnss_speed.Speed"}, {"name": "gnss_imu.AngularRateZ"}],
+        "collection": {
+            "type": "condition",
+            "expression": "abs(gnss_imu.AngularRateZ) > 10 and gnss_speed.Speed > 1",
+            "trigger_mode": "rising_edge",
+            "min_trigger_interval_ms": 2000,
+            "pre_trigger_ms": 500,
+            "post_trigger_ms": 300,
+        },
+    }
+    campaign = campaigns_from_data(doc)[0]
+    catalog = load_catalog(GNSS_DBC)
+    sink = CollectingSink()
+    replay_log(GNSS_TRACE, sink, speed=0)
+    offline = Decoder(catalog).decode_array(sink.frames())
+    sel = CampaignSet([campaign], signal_index(catalog_message(catalog, []))).process(offline)
+    names = {s.id: s.name for s in catalog.signals}
+    want = sorted(
+        (int(r["timestamp_ns"]), names[int(r["signal_id"])], float(r["value"])) for r in sel.samples
+    )
+    assert len(sel.trigger_time_ns) >= 3 and len(want) > 50
+
+    key = generate_key()
+    bus = {
+        "name": "a",
+        "interface": "replay",
+        "file": str(GNSS_TRACE),
+        "speed": 0,
+        "databases": [str(GNSS_DBC)],
+    }
+    with LocalGateway(tmp_path) as gw:
+        deployment = f"t-campaign-{'p' if processes else 't'}"
+        machine, channel = write_manifests(tmp_path / "m", gw, [bus], deployment=deployment)
+        execution = write_execution(tmp_path / "m", ["uplink", "decode", "can"]) if processes else None
+        state = load_deployment(machine, channel).state_dir
+        (state / KEYS_DIR).mkdir(parents=True)
+        (state / KEYS_DIR / "ops.pem").write_bytes(public_key_pem(key.public_key()))
+        (state / CAMPAIGNS_DIR).mkdir()
+        (state / CAMPAIGNS_DIR / "swerve.json").write_bytes(sign(campaign, key))
+        rt = VehicleRuntime.from_manifests(machine, channel, execution).start()
+        try:
+            wait_until(lambda: gw.sample_count() >= len(want), 90, "the selected samples at the gateway")
+            wait_until(
+                lambda: rt.counters().get("uplink", {}).get("backlog_batches", 1) == 0,
+                30,
+                "nothing left to send",
+            )
+            got = sorted(
+                (ts, name, float(v))
+                for ts, name, v in gw.query(
+                    "SELECT s.ts_ns, g.name, COALESCE(s.int_value, s.value) FROM samples s JOIN signals g "
+                    "ON g.signal_id = s.signal_id AND g.vehicle_key = s.vehicle_key"
+                )
+            )
+
+            def tally() -> dict:  # (process mode: the uplink's last published counters)
+                up = rt.counters().get("uplink", {})
+                return up.get("campaigns", {}).get("campaigns", {}).get("swerve", {})
+
+            wait_until(lambda: tally().get("stored") == len(want), 30, "the counters published")
+            up = tally()
+        finally:
+            rt.stop()
+    assert got == want
+    assert up["triggers"] == len(sel.trigger_time_ns) and up["stored"] == len(want)

@@ -197,7 +197,9 @@ class ProcessHook:
         for pkg in packages:
             for app in pkg.applications:
                 proc, out = self.procs[app.name], self.out_dir / f"{app.name}.out"
-                while not out.exists() and proc.poll() is None:
+                while (
+                    not (out.exists() and out.read_text()) and proc.poll() is None
+                ):  # written, not just made
                     if time.monotonic() > deadline:
                         return False
                     time.sleep(0.01)

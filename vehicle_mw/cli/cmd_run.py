@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="GROUP=STATE",
         help="start a function group in this state instead of its initial one (repeatable)",
     )
+    p.add_argument(
+        "--install-root",
+        default=None,
+        help="folder of installed update packages (vmw update): recovered at boot, their active "
+        "versions run too (default: $VMW_INSTALL_ROOT; unset: none)",
+    )
     p.set_defaults(func=run)
 
 
@@ -37,6 +43,12 @@ def run(args: argparse.Namespace) -> int:
             raise ExecError(f"--state wants GROUP=STATE, got {item!r}")
         initial[group] = state
     manager = ExecutionManager.from_file(args.manifest, initial_states=initial)
+    install_root = args.install_root or os.environ.get("VMW_INSTALL_ROOT")
+    if install_root:
+        from vehicle_mw.exec.updates import attach_installed
+        from vehicle_mw.update.installer import Installer
+
+        attach_installed(manager, Installer(install_root))  # before any app starts
     path = args.control_socket or os.environ.get("VMW_CONTROL_SOCKET", DEFAULT_SOCKET)
     server = ControlServer(manager, path) if path != "none" else None
 

@@ -81,6 +81,11 @@ class AppRuntime:
     restarts: int = 0
     last_exit: int | None = None
     extra: dict[str, str] = field(default_factory=dict)  # extra environment for the process
+    directory: pathlib.Path | None = None  # installed package: cwd and import path (else the manifest's)
+    owner: str | None = None  # installed package slot ("<ecu>/<name>") the app came from
+    retired: bool = False  # being removed (package deactivated): stopped, then forgotten
+    faults: int = 0  # violations and unexpected exits since this runtime was created
+    last_fault: str | None = None
 
     @property
     def name(self) -> str:
@@ -110,10 +115,12 @@ class AppRuntime:
         env[client.ENV_BLOCK] = block_path
         env[client.ENV_CHECKPOINTS] = ",".join(self.cfg.supervision.checkpoints)
         env[client.ENV_APP] = self.name
+        search_path = self.directory or search_path
         env["PYTHONPATH"] = os.pathsep.join(p for p in (str(search_path), env.get("PYTHONPATH")) if p)
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "vehicle_mw.exec.launcher", json.dumps(spec)],
             env=env,
+            cwd=self.directory,
             start_new_session=True,  # a terminal's Ctrl-C reaches the manager, which stops apps in order
         )
         self.started_at = time.monotonic()

@@ -15,9 +15,10 @@ import selectors
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.exec.app import AppRuntime, AppState, describe_exit, reclaim_stale_health_blocks
@@ -25,7 +26,7 @@ from vehicle_mw.exec.backoff import RestartBudget
 from vehicle_mw.exec.supervision import AppSupervisor
 from vehicle_mw.exec.systemd import SystemdNotifier
 from vehicle_mw.manifest import ManifestError, load_manifest
-from vehicle_mw.manifest.execution import ExecutionManifest, check_against_machine
+from vehicle_mw.manifest.execution import Application, ExecutionManifest, check_against_machine
 from vehicle_mw.manifest.machine import MachineManifest
 
 log = logging.getLogger("vehicle_mw.exec")
@@ -33,6 +34,7 @@ log = logging.getLogger("vehicle_mw.exec")
 TICK = 0.02  # supervision period in seconds
 ENV_MACHINE_MANIFEST = "VMW_MACHINE_MANIFEST"  # every app learns the machine manifest it runs under
 MAX_EVENTS = 10_000  # decisions kept in memory (all are logged)
+T = TypeVar("T")
 
 
 class ExecError(VehicleMwError):
@@ -105,6 +107,9 @@ class ExecutionManager:
         self._stopped = threading.Event()
         self._stop_queue: list[AppRuntime] = []  # apps leaving a state, stopped one at a time
         self._stop_reasons: dict[str, str] = {}
+        self._restarting: set[str] = set()  # apps queued for a stop after which they start again
+        self.app_env: dict[str, str] = {}  # environment every app gets (also apps added later)
+        self._running = False  # run() owns the state from now on: other threads go through _call
         self._publish()  # status() is complete from the start, before the loop runs
 
     @classmethod
@@ -112,6 +117,7 @@ class ExecutionManager:
         execution, machine = load_execution(path)
         manager = cls(execution, machine, base_dir=pathlib.Path(path).parent, **kwargs)
         machine_path = (pathlib.Path(path).parent / execution.machine).resolve()
+        manager.app_env[ENV_MACHINE_MANIFEST] = str(machine_path)
         for app in manager.apps.values():  # e.g. the runtime's stages read their buses from it
             app.extra.setdefault(ENV_MACHINE_MANIFEST, str(machine_path))
         return manager
@@ -153,6 +159,119 @@ class ExecutionManager:
         """Have the loop call ``callback`` when ``fileobj`` is readable (the control socket)."""
         self._selector.register(fileobj, selectors.EVENT_READ, callback)
 
+    def record(self, subject: str, action: str, reason: str) -> None:
+        """Log a decision taken outside the loop (an update activation) among the manager's events."""
+        self._call(lambda: self._decide(subject, action, reason))
+
+    def add_apps(
+        self, apps: Sequence[Application], directory: str | pathlib.Path, owner: str, timeout: float = 10.0
+    ) -> None:
+        """Manage more applications (an installed package): run from ``directory`` (cwd, import path).
+
+        They start as soon as their function-group state wants them and their dependencies run.
+        Raises ExecError when a name is taken or a group, state, core or dependency is unknown.
+        """
+        self._call(lambda: self._add_apps(list(apps), pathlib.Path(directory).resolve(), owner), timeout)
+
+    def remove_apps(self, names: Iterable[str], reason: str, timeout: float | None = None) -> None:
+        """Stop these applications in reverse startup order and forget them; returns once all are gone."""
+        names = list(names)
+        if not names:
+            return
+        if timeout is None:
+            timeout = 5.0 + sum(self.apps[n].cfg.stop_timeout for n in names if n in self.apps)
+        self._call(lambda: self._retire(names, reason))
+        self.wait_for(lambda s: not any(n in s["apps"] for n in names), timeout)
+
+    def restart_apps(self, names: Iterable[str], reason: str) -> dict[str, int]:
+        """Stop these running applications (reverse startup order); each starts again once stopped.
+
+        Returns each app's launch generation before the restart: the new process has a higher one.
+        """
+        return self._call(lambda: self._restart_apps(list(names), reason))
+
+    def apps_referencing(self, text: str) -> list[str]:
+        """Applications whose entry arguments or environment mention ``text`` (a configuration path)."""
+        return [
+            a.name
+            for a in list(self.apps.values())
+            if any(text in v for v in (*a.cfg.entry.args, *a.cfg.env.values(), *a.extra.values()))
+        ]
+
+    def _call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
+        """Run ``fn`` in the loop (directly before it runs) and return its result or raise its error."""
+        if not self._running:
+            return fn()
+        if self._stopped.is_set() or self._shutdown.is_set():
+            raise ExecError("the execution manager is shutting down")
+        fut: Future[T] = Future()
+
+        def job() -> None:
+            try:
+                fut.set_result(fn())
+            except Exception as exc:  # returned to the caller; the loop goes on
+                fut.set_exception(exc)
+
+        self._requests.put(job)
+        return fut.result(timeout)
+
+    def _add_apps(self, apps: list[Application], directory: pathlib.Path, owner: str) -> None:
+        problems = []
+        names = {a.name for a in apps}
+        for a in apps:
+            if a.name in self.apps:
+                problems.append(f"application name {a.name!r} is already managed")
+            try:
+                self._check_state(a.function_group, a.states[0])
+                for state in a.states[1:]:
+                    self._check_state(a.function_group, state)
+            except ExecError as exc:
+                problems.append(f"{a.name}: {exc}")
+            if self.machine.cores and not set(a.scheduling.cores) <= set(self.machine.cores):
+                problems.append(f"{a.name}: cores {a.scheduling.cores} not all in {self.machine.cores}")
+            unknown = sorted(set(a.depends_on) - names - set(self.apps))
+            if unknown:
+                problems.append(f"{a.name}: depends on unknown {unknown}")
+        if problems:
+            raise ExecError(f"package {owner} ({directory}): " + "; ".join(problems))
+        for a in apps:
+            rt = AppRuntime(a, RestartBudget(a.restart), directory=directory, owner=owner)
+            rt.extra.update(self.app_env)
+            self.apps[a.name] = rt
+            self._decide(a.name, "added", f"from package {owner} ({directory})")
+        self._publish()
+
+    def _retire(self, names: list[str], reason: str) -> None:
+        unknown = [n for n in names if n not in self.apps]
+        if unknown:
+            raise ExecError(f"cannot remove unknown application(s) {unknown}")
+        for n in names:
+            self.apps[n].retired = True
+        running = [self.apps[n] for n in names if self.apps[n].proc is not None]
+        for app in sorted(running, key=lambda a: a.start_seq, reverse=True):
+            if app.state is not AppState.STOPPING and app not in self._stop_queue:
+                self._stop_queue.append(app)
+                self._stop_reasons[app.name] = reason
+        self._forget_retired()
+
+    def _forget_retired(self) -> None:
+        for name in [n for n, a in self.apps.items() if a.retired and a.proc is None]:
+            del self.apps[name]
+            self._decide(name, "removed", "no longer managed (package deactivated)")
+
+    def _restart_apps(self, names: list[str], reason: str) -> dict[str, int]:
+        unknown = [n for n in names if n not in self.apps]
+        if unknown:
+            raise ExecError(f"cannot restart unknown application(s) {unknown}")
+        before = {n: self.apps[n].generation for n in names}
+        running = [self.apps[n] for n in names if self.apps[n].proc is not None]
+        for app in sorted(running, key=lambda a: a.start_seq, reverse=True):
+            if app.state is not AppState.STOPPING and app not in self._stop_queue:
+                self._restarting.add(app.name)
+                self._stop_queue.append(app)
+                self._stop_reasons[app.name] = reason
+        return before
+
     # -- the loop --------------------------------------------------------------------
     def run(self) -> None:
         """Start the initial states and supervise until :meth:`shutdown` (or SIGTERM in `vmw run`)."""
@@ -162,6 +281,7 @@ class ExecutionManager:
         for group, state in self.groups.items():
             self._decide(group, "switch", f"initial state {state}")
         self._publish()
+        self._running = True
         try:
             while not self._shutdown.is_set():
                 self._step()
@@ -187,6 +307,7 @@ class ExecutionManager:
         for app in self.apps.values():
             self._supervise(app, now)
         self._advance_stops(now)
+        self._forget_retired()
         self._start_wanted(now)
         self._publish()
         self._systemd(now)
@@ -214,7 +335,11 @@ class ExecutionManager:
             raise ExecError(f"function group {group!r} has no state {state!r}; states: {fg.states}")
 
     def _wanted(self, app: AppRuntime) -> bool:
-        return self.groups[app.cfg.function_group] in app.cfg.states and app.state is not AppState.FAILED
+        return (
+            not app.retired
+            and self.groups[app.cfg.function_group] in app.cfg.states
+            and app.state is not AppState.FAILED
+        )
 
     def _switch(self, group: str, state: str, why: str) -> None:
         old = self.groups[group]
@@ -244,10 +369,13 @@ class ExecutionManager:
         """Stop the apps leaving a state in reverse startup order: the next once the previous exited."""
         while self._stop_queue:
             head = self._stop_queue[0]
-            if head.proc is None or (head.state is not AppState.STOPPING and self._wanted(head)):
+            keep = self._wanted(head) and head.name not in self._restarting
+            if head.proc is None or (head.state is not AppState.STOPPING and keep):
                 self._stop_queue.pop(0)  # exited, or wanted again before its turn came
+                self._restarting.discard(head.name)
                 continue
             if head.state is not AppState.STOPPING:
+                self._restarting.discard(head.name)
                 self._decide(head.name, "stop", self._stop_reasons.pop(head.name, "state switch"))
                 head.failure = None
                 head.begin_stop(now)
@@ -258,15 +386,17 @@ class ExecutionManager:
         switching = {a.cfg.function_group for a in self._stop_queue} | {
             a.cfg.function_group for a in self.apps.values() if a.state is AppState.STOPPING and not a.failure
         }
-        for app in self.execution.applications:
-            rt = self.apps[app.name]
+        for rt in list(self.apps.values()):
+            app = rt.cfg
             if not self._wanted(rt) or rt.proc is not None or app.function_group in switching:
                 continue
             if rt.state is AppState.BACKOFF and rt.restart_at is not None and now < rt.restart_at:
                 continue
             if rt.completed:
                 continue  # finished its job in this state
-            blockers = [d for d in app.depends_on if self.apps[d].state is not AppState.RUNNING]
+            blockers = [
+                d for d in app.depends_on if d not in self.apps or self.apps[d].state is not AppState.RUNNING
+            ]
             if blockers:
                 if rt.state is not AppState.WAITING:
                     rt.state = AppState.WAITING
@@ -339,6 +469,8 @@ class ExecutionManager:
 
     def _violation(self, app: AppRuntime, reason: str, now: float) -> None:
         self._decide(app.name, "violation", reason)
+        app.faults += 1
+        app.last_fault = reason
         app.failure = reason
         app.begin_stop(now)
 
@@ -354,6 +486,9 @@ class ExecutionManager:
         reason = app.failure or how
         if app.failure is None:
             self._decide(app.name, "exited" if code == 0 else "crashed", how)
+            if code != 0:
+                app.faults += 1
+                app.last_fault = f"crashed: {how}"
         if not self._wanted(app):
             app.state = AppState.OFF
             return
@@ -442,6 +577,12 @@ class ExecutionManager:
                     "last_exit": a.last_exit,
                     "function_group": a.cfg.function_group,
                     "start_seq": a.start_seq,
+                    "generation": a.generation,
+                    "wanted": self._wanted(a),
+                    "completed": a.completed,
+                    "faults": a.faults,
+                    "last_fault": a.last_fault,
+                    "owner": a.owner,
                 }
                 for name, a in self.apps.items()
             },

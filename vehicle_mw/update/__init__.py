@@ -11,7 +11,7 @@ with a machine-readable ``reason``. See docs/updates.md.
 from vehicle_mw.update.archive import ArchiveLimits
 from vehicle_mw.update.client import Limits, UpdateClient, UpdateOutcome, VehicleConfig, provision
 from vehicle_mw.update.director import Director
-from vehicle_mw.update.errors import ATTACK_REASONS, UpdateError, UpdateRefused
+from vehicle_mw.update.errors import ATTACK_REASONS, Unhealthy, UpdateError, UpdateRefused
 from vehicle_mw.update.fetcher import CountingFetcher, http_fetcher
 from vehicle_mw.update.image_repo import ImageRepository
 from vehicle_mw.update.installer import (
@@ -41,6 +41,7 @@ __all__ = [
     "Limits",
     "NullHook",
     "Package",
+    "Unhealthy",
     "UpdateClient",
     "UpdateError",
     "UpdateOutcome",

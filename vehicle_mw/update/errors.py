@@ -32,6 +32,10 @@ class UpdateError(VehicleMwError):
     """A repository, key, state or configuration problem; the message names the file or field."""
 
 
+class Unhealthy(UpdateError):
+    """Raised by a health check to say why a new version is not healthy (goes into the report)."""
+
+
 class UpdateRefused(UpdateError):
     """An update (or a version report) refused for ``reason``; nothing was installed or recorded."""
 

@@ -33,7 +33,7 @@ from pydantic import ValidationError
 from vehicle_mw.manifest.execution import Application
 from vehicle_mw.manifest.loading import StrictModel
 from vehicle_mw.update.archive import ArchiveLimits, extract
-from vehicle_mw.update.errors import UpdateError, UpdateRefused
+from vehicle_mw.update.errors import Unhealthy, UpdateError, UpdateRefused
 from vehicle_mw.update.storage import fsync_dir, read_json, write_json
 from vehicle_mw.update.targets import APP
 from vehicle_mw.update.verify import VerifiedTarget
@@ -320,13 +320,24 @@ class Installer:
     def _watch(
         self, packages: list[Package], health: HealthCheck | None, grace_s: float, poll_s: float
     ) -> str | None:
+        """None when healthy for ``grace_s`` after the first healthy answer, else why not.
+
+        The first call may block until the applications came up (its own bound); the grace period
+        counts from then, so a slow start does not eat the time in which a crash would be seen.
+        """
         if health is None:
             return None
-        deadline = time.monotonic() + grace_s
+        deadline: float | None = None
         wake = threading.Event()
         while True:
-            if not health(packages):
-                return "health check failed within the grace period"
+            try:
+                if not health(packages):
+                    return "health check failed within the grace period"
+            except Unhealthy as exc:
+                return f"health check failed: {exc}"
+            if deadline is None:
+                deadline = time.monotonic() + grace_s
+                self._checkpoint("healthy")
             left = deadline - time.monotonic()
             if left <= 0:
                 return None

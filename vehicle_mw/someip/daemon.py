@@ -219,9 +219,14 @@ def install_extensions() -> None:
             )
 
     def _subscription(self: Any, sub: Any) -> None:
-        renewal = sub.ttl > 0 and _is_subscribed(self, sub)
+        # the initial value goes to a new subscriber only (as vsomeip does), or to a renewing one it
+        # did not reach yet (a TCP subscriber whose connection was not up at its first Subscribe)
+        delivered = self.__dict__.setdefault("_vmw_initial_delivered", set())
+        key = (sub.service_id, sub.instance_id, sub.eventgroup_id, str(sub.ipv4_address), sub.port)
+        if not (sub.ttl > 0 and _is_subscribed(self, sub)):
+            delivered.discard(key)
         handle_sub(self, sub)
-        if renewal or sub.ttl == 0:  # the initial value goes to a new subscriber only, as vsomeip does
+        if sub.ttl == 0 or key in delivered:
             return
         for (sid, iid, event_id), value in getattr(self, "_vmw_notifiers", {}).items():
             if (
@@ -232,9 +237,15 @@ def install_extensions() -> None:
                 continue
             _, protocol, payload, ip, port = value
             endpoint = self._someip_server_endpoints.get_endpoint_by_ip_port(ip, port, protocol)
-            if endpoint is not None:
-                message = wire.build(sid, event_id, payload, interface_version=sub.major_version)
-                endpoint.sendto(message, (str(sub.ipv4_address), sub.port))
+            if endpoint is None:
+                continue
+            message = wire.build(sid, event_id, payload, interface_version=sub.major_version)
+            endpoint.sendto(message, (str(sub.ipv4_address), sub.port))
+            manager = getattr(endpoint, "_manager", None)  # TCP: sent only if the subscriber is connected
+            if protocol != TransportLayerProtocol.TCP or (
+                manager is not None and manager.get_client(str(sub.ipv4_address), sub.port) is not None
+            ):
+                delivered.add(key)
 
     async def _client_message(self: Any, sender: object, event_args: Any) -> None:
         message = event_args.message

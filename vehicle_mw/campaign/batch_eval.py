@@ -284,7 +284,7 @@ class _GroupEval:
         self.m = key // n1  # member per point
         self.e = key - self.m * n1  # batch index per point
         self._te: np.ndarray | None = None
-        self._last: dict[int, np.ndarray] = {}
+        self._last: dict[object, np.ndarray] = {}
 
     @property
     def te(self) -> np.ndarray:
@@ -301,11 +301,13 @@ class _GroupEval:
 
     def last(self, k: int) -> np.ndarray:
         """Index into the batch's grouped arrays of the signal's latest entry at each point."""
-        got = self._last.get(k)
+        same = self.g.uniform[k]
+        ident = ("all", int(same)) if same is not None else self.g.cols[k].tobytes()  # a signal read twice
+        got = self._last.get(ident)
         if got is None:
             b = self.b
             got = np.searchsorted(b.key, self.col(k) * (b.n + 1) + self.e + 1, side="right") - 1
-            self._last[k] = got
+            self._last[ident] = got
         return got
 
     def run(self, node: tuple):

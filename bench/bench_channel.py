@@ -49,7 +49,7 @@ from vehicle_mw.v1 import link_pb2, link_pb2_grpc  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "channel.md"
 BATCH = 2048
-WINDOW = 32
+WINDOW = int(os.environ.get("VMW_BENCH_WINDOW", "32"))  # batches in flight (for experiments)
 MAX_BYTES = 4 << 20
 ZENOH_KEY = "vmw/bench/batches"
 ZENOH_DONE = "vmw/bench/done"

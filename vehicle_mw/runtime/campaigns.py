@@ -256,7 +256,12 @@ class RuntimeCampaigns:
     # ---------------------------------------------------------------- the drain's filter
     def select(self, batch: np.ndarray, append: Append) -> int:
         """Run the active campaigns over a batch of fresh samples; append what each selects with its
-        priority; return how many samples were stored."""
+        priority; return how many samples were stored. The batch holds what every ring had (one
+        after the other): it is put in time order first, so a trigger on one bus sees the samples of
+        another bus from before it as before it."""
+        ts = batch["timestamp_ns"]
+        if len(ts) > 1 and not bool((ts[1:] >= ts[:-1]).all()):  # several rings: one time order
+            batch = batch[np.argsort(ts, kind="stable")]
         with self._lock:
             cs, names, priority = self._set, self._active_names, self._priority
             if cs is not None:

@@ -86,6 +86,11 @@ def test_missing_or_rejected_dbc_and_unopenable_bus_cost_only_their_bus(tmp_path
             wait_until(
                 lambda: rt.counters()["can"]["buses"]["nodev"]["failures"] >= 1, 30, "the open failure"
             )
+            wait_until(  # the stage logs a failure at its next poll, after the counter moved
+                lambda: any("nodev): socketcan" in r.getMessage() for r in list(caplog.records)),
+                30,
+                "the open failure logged",
+            )
             c = rt.counters()
         finally:
             rt.stop()

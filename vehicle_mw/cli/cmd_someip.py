@@ -51,6 +51,24 @@ def _load(path: str) -> Any:
     return load_manifest(path, SomeIpService)
 
 
+def _type_problems(svc: Any) -> list[tuple[str, str]]:
+    """Every type of the service compiled as the runtime will: (where, why) of those that cannot."""
+    from vehicle_mw.someip.codec import CodecError, build_codec
+
+    refs = [(f"event {e.name}", e.type) for e in svc.events]
+    refs += [
+        (f"method {m.name} {part}", getattr(m, part)) for m in svc.methods for part in ("request", "response")
+    ]
+    refs += [(f"field {f.name}", f.type) for f in svc.fields]
+    out = []
+    for where, ref in refs:
+        try:
+            build_codec(ref, svc.types, svc.byte_order)
+        except CodecError as exc:
+            out.append((where, str(exc)))
+    return out
+
+
 def run_check(args: argparse.Namespace) -> int:
     from vehicle_mw.manifest import ManifestError
 
@@ -58,6 +76,11 @@ def run_check(args: argparse.Namespace) -> int:
         svc = _load(args.manifest)
     except ManifestError as exc:
         print(exc, file=sys.stderr)
+        return 2
+    problems = _type_problems(svc)
+    for where, why in problems:
+        print(f"{args.manifest}: {where}: {why}", file=sys.stderr)
+    if problems:
         return 2
     print(
         f"{svc.name}: service {svc.service_id:#06x} instance {svc.instance_id:#06x} "

@@ -44,6 +44,9 @@ class Codec:
 
     fmt: str | None = None
     leaves: list[str] = []  # leaf paths in ``fmt`` order (fixed-size types only)
+    #: no length field and no fixed size: takes the rest of its payload (or length-delimited struct),
+    #: so it can only come last (SOME/IP arrays/strings with length_field_size 0, e.g. raw bytes)
+    open_end: bool = False
 
     def decode(self, buf: bytes | memoryview, off: int) -> tuple[Any, int]:
         raise NotImplementedError
@@ -106,10 +109,14 @@ class _String(Codec):
     def __init__(self, spec: StringType, order: str):
         self.enc, self.fixed, self.lf = spec.string, spec.length, spec.length_field_size
         self.order = order
+        self.open_end = self.fixed is None and self.lf == 0
 
     def decode(self, buf, off):
         if self.fixed is not None:
             end = _check_span(off, self.fixed, buf, "fixed string")
+            raw = bytes(buf[off:end])
+        elif self.open_end:
+            end = len(buf)
             raw = bytes(buf[off:end])
         else:
             length, off = _read_length(buf, off, self.lf, self.order)
@@ -132,6 +139,8 @@ class _String(Codec):
             if len(raw) > self.fixed:
                 raise CodecError(f"string {value!r} needs {len(raw)} bytes, fixed length is {self.fixed}")
             out += raw.ljust(self.fixed, b"\x00")
+        elif self.open_end:
+            out += raw
         else:
             out += struct.pack(self.order + _LENGTH_FORMATS[self.lf], len(raw)) + raw
 
@@ -142,6 +151,11 @@ class _String(Codec):
 class _Array(Codec):
     def __init__(self, element: Codec, spec: ArrayType, order: str):
         self.element, self.count, self.lf, self.order = element, spec.length, spec.length_field_size, order
+        if element.open_end:
+            raise CodecError(
+                "an array's elements cannot end the payload (length_field_size 0 inside an array)"
+            )
+        self.open_end = self.count is None and self.lf == 0
         if self.count is not None and element.fmt is not None:
             self.fmt = element.fmt * self.count
             self.leaves = [
@@ -157,10 +171,11 @@ class _Array(Codec):
                 item, off = self.element.decode(buf, off)
                 items.append(item)
             return items, off
-        if self.lf == 0:
-            raise CodecError("dynamic array without a length field")
-        length, off = _read_length(buf, off, self.lf, self.order)
-        end = _check_span(off, length, buf, "array")
+        if self.open_end:
+            end, length = len(buf), len(buf) - off
+        else:
+            length, off = _read_length(buf, off, self.lf, self.order)
+            end = _check_span(off, length, buf, "array")
         view = memoryview(buf)[:end]
         while off < end:
             item, after = self.element.decode(view, off)
@@ -181,7 +196,9 @@ class _Array(Codec):
         body = bytearray()
         for item in items:
             self.element.encode(item, body)
-        out += struct.pack(self.order + _LENGTH_FORMATS[self.lf], len(body)) + body
+        if not self.open_end:
+            out += struct.pack(self.order + _LENGTH_FORMATS[self.lf], len(body))
+        out += body
 
     def zero(self):
         return [self.element.zero() for _ in range(self.count or 0)]
@@ -190,6 +207,13 @@ class _Array(Codec):
 class _Struct(Codec):
     def __init__(self, members: list[tuple[str, Codec]], lf: int, order: str):
         self.members, self.lf, self.order = members, lf, order
+        for name, codec in members[:-1]:
+            if codec.open_end:
+                raise CodecError(
+                    f"struct member {name!r} has no length field (length_field_size 0) and is not the last "
+                    "member: only the last member can take the rest of the payload"
+                )
+        self.open_end = lf == 0 and bool(members) and members[-1][1].open_end
         if lf == 0 and all(c.fmt is not None for _, c in members):
             self.fmt = "".join(c.fmt for _, c in members)  # type: ignore[misc]
             self.leaves = [

@@ -211,7 +211,8 @@ async def vmw_send(
         t = time.perf_counter()
         box.append(data)
         appended = time.perf_counter() - t
-    up = Uplink(cfg, box, **({} if bundle else {"bundle_bytes": 0}))
+    budget = int(os.environ.get("VMW_BENCH_BUNDLE_BYTES", "0"))  # experiments: another bundle budget
+    up = Uplink(cfg, box, **({"bundle_bytes": budget} if budget else {}) if bundle else {"bundle_bytes": 0})
     chosen: list[float] = []
     up.add_switch_listener(lambda _ev: chosen.append(time.perf_counter()))
     task = asyncio.create_task(up.run())

@@ -15,6 +15,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from vehicle_mw.channel import metrics
@@ -83,6 +84,13 @@ class Uplink:
         self.batches_sent = 0
         self.messages_sent = 0  # batch-carrying messages (a bundle counts once)
         self._fill_scheduled = False
+        # acks reach the outbox on one worker thread while run() runs: forgetting batches may write
+        # the outbox state (fsync with the manifest's fsync policy) and unlink segments, which must
+        # not stall the event loop; the window and the resume point follow _acked at once
+        self._ack_pool: ThreadPoolExecutor | None = None
+        self._acked = outbox.acked_seq  # highest cumulative ack received (the outbox catches up)
+        self._ack_queued = False
+        self._ack_queued = False
         self._listeners: list[Callable[[SwitchEvent], None]] = []
         self._wake = asyncio.Event()  # asyncio primitives bind to the loop on first use (3.10+)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -105,6 +113,7 @@ class Uplink:
 
     @property
     def acked_seq(self) -> int:
+        """Highest batch the outbox has forgotten as acknowledged."""
         return self.outbox.acked_seq
 
     @property
@@ -169,6 +178,7 @@ class Uplink:
     async def run(self) -> None:
         """Run until :meth:`stop`; never raises for link problems (they are retried)."""
         self._loop = asyncio.get_running_loop()
+        self._ack_pool = ThreadPoolExecutor(1, thread_name_prefix="uplink-ack")
         self.outbox.add_listener(self._on_append)
         tasks = [asyncio.create_task(s.run(), name=f"link-{n}") for n, s in self.sessions.items()]
         try:
@@ -178,6 +188,9 @@ class Uplink:
                 s.stop()
             self.outbox.remove_listener(self._on_append)
             await asyncio.gather(*tasks, return_exceptions=True)
+            pool, self._ack_pool = self._ack_pool, None
+            await asyncio.to_thread(pool.shutdown)  # every received ack is in the outbox on return
+            self._notify()
 
     # ---------------------------------------------------------------- SessionHooks
 
@@ -188,7 +201,7 @@ class Uplink:
         h.vehicle_id = self.config.vehicle_id
         h.software_version = self.config.software_version
         h.catalog_hash = self.catalog_msg.hash if self.catalog_msg is not None else b""
-        h.resume_after_seq = self.outbox.acked_seq
+        h.resume_after_seq = max(self._acked, self.outbox.acked_seq)
         h.session_id = self.session_id
         h.transport = transport
         h.auth_token = self.config.auth_token
@@ -227,20 +240,47 @@ class Uplink:
         self._wake.set()
 
     def _ack(self, seq: int) -> None:
-        if seq > self.outbox.acked_seq:
-            before = self.outbox.acked_seq
+        if seq <= max(self._acked, self.outbox.acked_seq):
+            return
+        self._acked = seq
+        pool = self._ack_pool
+        if self._loop is None or pool is None:
+            self._apply_ack(seq)
+            self._poke()
+            return
+        if not self._ack_queued:  # a queued job applies the newest ack when it runs: one hop per burst
+            self._ack_queued = True
+            pool.submit(self._ack_job, self._loop)
+        # refill the window soon: an ack needs no negotiator round, so the pump task is not woken
+        # once per batch; acks read in one go (a burst for a bundle or a group commit) refill once,
+        # so the freed room can go out as one message
+        if not self._fill_scheduled:
+            self._fill_scheduled = True
+            self._loop.call_soon(self._fill_soon)
+
+    def _ack_job(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ack_queued = False  # before reading _acked: a newer ack queues another job
+        self._apply_ack(self._acked, loop)
+
+    def _ack_job(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ack_queued = False  # before reading _acked: a newer ack queues another job
+        self._apply_ack(self._acked, loop)
+
+    def _apply_ack(self, seq: int, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        """Forget what ``seq`` acknowledges (on the ack thread while running), then tell the waiters
+        on ``loop``."""
+        before = self.outbox.acked_seq
+        try:
             self.outbox.ack(seq)
-            metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
-            if self._loop is not None:
-                # refill the window soon and tell the waiters now: an ack needs no negotiator round,
-                # so the pump task is not woken once per batch; acks read in one go (a burst for a
-                # bundle or a group commit) refill once, so the freed room can go out as one message
-                if not self._fill_scheduled:
-                    self._fill_scheduled = True
-                    self._loop.call_soon(self._fill_soon)
-                self._notify()
-            else:
-                self._poke()
+        except Exception as exc:  # noqa: BLE001 - closed or failing outbox: the batches stay and are resent
+            log.warning("outbox: ack %d not applied: %s", seq, exc)
+            return
+        metrics.BATCHES_ACKED.inc(max(0, self.outbox.acked_seq - before))
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._notify)
+            except RuntimeError:  # the loop closed meanwhile
+                pass
 
     async def _command(self, session: LinkSession, cmd: link_pb2.Command) -> None:
         ok, detail = (
@@ -332,7 +372,7 @@ class Uplink:
         if not session.up:
             return
         owner = (name, session.epoch)
-        acked = self.outbox.acked_seq
+        acked = max(self._acked, self.outbox.acked_seq)
         if owner != self._cursor_owner:  # new link or new session: resume after the last ack
             self._cursor_owner = owner
             self._cursor = acked

@@ -30,6 +30,8 @@ async def common(rt: SomeIpRuntime, cmd: dict):
     if cmd["op"] == "kill_daemon":  # a crash of the someipy daemon under the runtime
         os.kill(rt.daemon.pid, 9)
         return True
+    if cmd["op"] == "daemon":
+        return {"pid": rt.daemon.pid, "dir": str(rt.daemon._dir)}
     deadline = asyncio.get_running_loop().time() + cmd.get("timeout", 10.0)
     while rt.restarts < cmd.get("at_least", 1) and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.02)
@@ -51,7 +53,7 @@ async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
         if name == "set_field":
             provider.set_field(cmd["field"], cmd["value"])
             return True
-        if name in ("kill_daemon", "restarts"):
+        if name in ("kill_daemon", "restarts", "daemon"):
             return await common(rt, cmd)
         if name == "wait_subscribed":
             await provider.wait_subscribed(cmd.get("timeout", 10.0))
@@ -99,7 +101,7 @@ async def consumer_ops(rt: SomeIpRuntime, service: SomeIpService):
         if name == "wait_available":
             await consumer.wait_available(timeout)
             return consumer.provider_ip
-        if name in ("kill_daemon", "restarts"):
+        if name in ("kill_daemon", "restarts", "daemon"):
             return await common(rt, cmd)
         if name == "wait_subscribed":
             await consumer.wait_subscribed(timeout)

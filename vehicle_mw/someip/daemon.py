@@ -58,7 +58,16 @@ class DaemonProcess:
         pathlib.Path(self.socket_path).unlink(missing_ok=True)  # a dead daemon's socket (restart)
         with open(self._dir / "stderr.log", "ab") as stderr:  # a file: a pipe nobody reads would block it
             self._proc = subprocess.Popen(
-                [sys.executable, "-m", "vehicle_mw.someip.daemon_main", "--config", str(config_path)],
+                [
+                    sys.executable,
+                    "-m",
+                    "vehicle_mw.someip.daemon_main",
+                    "--config",
+                    str(config_path),
+                    "--parent-pid",
+                    str(os.getpid()),
+                    *([] if self.keep_log else ["--owned-dir", str(self._dir)]),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=stderr,
@@ -118,7 +127,8 @@ class DaemonProcess:
             return
         for path in self._dir.glob("*"):
             path.unlink(missing_ok=True)
-        self._dir.rmdir()
+        if self._dir.exists():
+            self._dir.rmdir()
 
 
 # ---- inside the daemon process ---------------------------------------------------------------

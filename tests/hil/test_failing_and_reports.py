@@ -156,3 +156,21 @@ def test_several_scenarios_in_one_run_give_one_suite_each(tmp_path):
         ("body-restbus.ok", "0"),
         ("body-restbus.bad", "1"),
     ]
+
+
+def test_html_plots_each_asserted_signal_with_its_target_and_step(failing_run):
+    import re
+
+    _, _, html = failing_run
+    page = html.read_text()
+    assert "<h2>Asserted signals</h2>" in page and "<script" not in page
+    svgs = [ET.fromstring(s) for s in re.findall(r"<svg .*?</svg>", page)]  # each well-formed SVG
+    assert len(svgs) == 2  # the two signal_reaches assertions; other kinds have no signal to plot
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [[t.text for t in s.iter(f"{ns}title")] for s in svgs]
+    assert "target 99" in titles[0] and "target 42" in titles[1]
+    assert all(any(t.startswith("step speed-up at +3") for t in ts) for ts in titles)  # fired at ~300 ms
+    for s in svgs:
+        line = s.find(f"{ns}polyline")
+        assert len(line.get("points").split()) > 10  # BodyStatus every 20 ms over 900 ms
+        assert line.find(f"{ns}title").text == "BodyStatus.VehicleSpeed: 0 to 42"  # the step's value

@@ -10,6 +10,7 @@ import pathlib
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
+from vehicle_mw.hil.plots import svg
 from vehicle_mw.hil.runner import HilReport
 
 
@@ -101,6 +102,8 @@ def _section(report: HilReport) -> str:
     info = "".join(
         f"<tr><th>{e(k)}</th><td><code>{e(v or '-')}</code></td></tr>" for k, v in _info_rows(report)
     )
+    plots = "".join(f"<h3>{e(p.title)}</h3>{svg(p)}" for p in report.plots)
+    plots = f"<h2>Asserted signals</h2>{plots}" if plots else ""
     if report.error:
         summary = (
             f'<p class="fail error">The bench could not run the scenario: <code>{e(report.error)}</code>. '
@@ -117,7 +120,7 @@ def _section(report: HilReport) -> str:
         f'{summary}<h2>Run</h2><table class="run">{info}</table>'
         "<h2>Assertions</h2><table><tr><th>verdict</th><th>assertion</th><th>kind</th><th>expected</th>"
         f"<th>measured</th><th>evidence</th></tr>{''.join(rows)}</table>"
-        f"<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table>"
+        f"{plots}<h2>Timeline</h2><table><tr><th>time</th><th>step</th></tr>{steps}</table>"
     )
 
 

@@ -20,6 +20,7 @@ from cantools.database.can import Message
 from vehicle_mw.errors import VehicleMwError
 from vehicle_mw.hil.dut import RuntimeUnderTest, bench_can_buses
 from vehicle_mw.hil.player import TracePlayer
+from vehicle_mw.hil.plots import SignalPlot, asserted_plots
 from vehicle_mw.hil.recorder import BusRecorder
 from vehicle_mw.hil.restbus import HilError, RestbusEcu
 from vehicle_mw.hil.verdicts import RunEvidence, Verdict, judge
@@ -79,6 +80,7 @@ class HilReport:
     info: RunInfo = field(default_factory=RunInfo)
     error: str = ""
     assertions: list[str] = field(default_factory=list)  # names of the scenario's assertions (not run)
+    plots: list[SignalPlot] = field(default_factory=list)  # the asserted signals over the run (HTML)
 
     @property
     def passed(self) -> bool:
@@ -295,6 +297,7 @@ class ScenarioRun:
         )
         report.verdicts = self.step_errors + [judge(a, evidence) for a in self.scenario.assertions]
         report.assertions = [a.name for a in self.scenario.assertions]
+        report.plots = asserted_plots(self.scenario.assertions, evidence)
         return report
 
     def _fault(self, message: str, started: float) -> BenchFault:

@@ -255,6 +255,38 @@ def test_monitor_shows_decoded_values_counts_and_rates(netns, tmp_path):
     assert "11 frames, 0 error frames" in table
 
 
+def test_timing_becomes_python_can_bit_timing():
+    from vehicle_mw.cli.cmd_can import parse_timing
+
+    classic = parse_timing(["f_clock=8_000_000", "brp=1", "tseg1=5", "tseg2=2", "sjw=1"])
+    assert isinstance(classic, can.BitTiming) and classic.bitrate == 1_000_000
+    fd = parse_timing(
+        ["f_clock=80000000", "nom_brp=1", "nom_tseg1=119", "nom_tseg2=40", "nom_sjw=40"]
+        + ["data_brp=1", "data_tseg1=29", "data_tseg2=10", "data_sjw=10"]
+    )
+    assert isinstance(fd, can.BitTimingFd) and (fd.nom_bitrate, fd.data_bitrate) == (500_000, 2_000_000)
+
+
+def test_log_rotates_files_past_max_bytes(netns, tmp_path):
+    source = _write_log(tmp_path / "source.log", _frames())
+    out = str(tmp_path / "rot.asc")
+    logger = _vmw(netns, "can", "log", "-f", out, "--max-bytes", "600", "-n", "12", *BUS)
+    try:
+        err = _ready(logger, "logging")
+        player = _vmw(netns, "can", "play", str(source), *BUS)
+        assert player.wait(TIMEOUT) == 0
+        assert logger.wait(TIMEOUT) == 0, err.rest()
+    finally:
+        logger.kill()
+    files = sorted(tmp_path.glob("rot*.asc"))
+    assert len(files) >= 2  # an ASC header and a few frames pass 600 bytes
+    got = []
+    for f in files:
+        with can.ASCReader(str(f)) as reader:
+            got += list(reader)
+    assert sorted(_key(m) for m in got) == sorted(_key(m) for m in _frames())  # every frame, once
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -279,6 +311,12 @@ def test_monitor_shows_decoded_values_counts_and_rates(netns, tmp_path):
         ),
         (["can", "play", "{tmp}/drive.log", "-i", "virtual", "--speed", "0"], "--speed 0.0: must be > 0"),
         (["can", "log", "-i", "virtual", "--bus-kwargs", "drive.log"], "expected KEY=VALUE"),
+        (
+            ["can", "log", "-i", "virtual", "--timing", "f_clock=8000000", "brp=1"],
+            "--timing: not a valid BitTiming",
+        ),  # fmt: skip
+        (["can", "log", "-i", "virtual", "--timing", "f_clock=fast"], "expected KEY=INTEGER"),
+        (["can", "log", "-i", "virtual", "--max-bytes", "1000"], "--max-bytes needs a log file (-f)"),
     ],
 )
 def test_bad_input_is_one_line_naming_it_exit_2_and_nothing_written(tmp_path, capsys, argv, message):

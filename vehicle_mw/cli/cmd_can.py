@@ -44,6 +44,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "frames go to stdout as candump -L lines. Ctrl-C or SIGTERM ends it with the file complete.",
     )
     log.add_argument("-f", "--file", help="log file to write (default: stdout, candump -L format)")
+    log.add_argument(
+        "--max-bytes",
+        type=int,
+        help="rotate past this size (python-can SizedRotatingLogger: full files become FILE_<time>_#NNN.ext)",
+    )
     log.add_argument("-n", "--count", type=int, help="stop after this many frames")
     log.add_argument("--duration", type=float, help="stop after this many seconds")
     _bus_arguments(log, filters=True)
@@ -99,6 +104,16 @@ def _bus_arguments(p: argparse.ArgumentParser, *, filters: bool) -> None:
     g.add_argument("--fd", action="store_true", help="CAN FD")
     g.add_argument("--data-bitrate", type=int, help="CAN FD data-phase bitrate in bit/s")
     g.add_argument(
+        "--timing",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="KEY=VALUE",
+        help="bit timing instead of --bitrate, as python-can's BitTiming (f_clock brp tseg1 tseg2 sjw "
+        "[nof_samples]) or BitTimingFd (f_clock nom_brp nom_tseg1 nom_tseg2 nom_sjw data_brp data_tseg1 "
+        "data_tseg2 data_sjw), e.g. f_clock=8000000 brp=1 tseg1=5 tseg2=2 sjw=1",
+    )
+    g.add_argument(
         "--bus-kwargs",
         nargs="+",
         action="extend",
@@ -152,6 +167,26 @@ def parse_filters(texts: list[str]) -> list[dict]:
     return out
 
 
+def parse_timing(texts: list[str]):
+    """``--timing`` as a python-can ``BitTiming`` (``BitTimingFd`` when nom_/data_ keys are given)."""
+    import can
+
+    values = {}
+    for text in texts:
+        key, sep, value = text.partition("=")
+        try:
+            if not sep:
+                raise ValueError
+            values[key] = int(value.replace("_", ""))
+        except ValueError:
+            raise BadInput(f"--timing {text!r}: expected KEY=INTEGER, e.g. f_clock=8000000") from None
+    kind = can.BitTimingFd if any(k.startswith(("nom_", "data_")) for k in values) else can.BitTiming
+    try:
+        return kind(**values)
+    except (TypeError, ValueError) as exc:  # a missing/unknown key, or values outside the CAN limits
+        raise BadInput(f"--timing: not a valid {kind.__name__}: {exc}") from None
+
+
 def _bus_kwargs(texts: list[str]) -> dict:
     from can.util import cast_from_string
 
@@ -187,6 +222,8 @@ def open_bus(args: argparse.Namespace, filters: list[dict] | None = None):
         config["data_bitrate"] = args.data_bitrate
     if filters:
         config["can_filters"] = filters
+    if args.timing:
+        config["timing"] = parse_timing(args.timing)
     config.update(_bus_kwargs(args.bus_kwargs))
     try:
         return can.Bus(**{k: v for k, v in config.items() if v is not None})
@@ -239,13 +276,16 @@ class _KeepOpen:
         self._stream.flush()
 
 
-def _log_writer(file: str | None, channel: str | None):
+def _log_writer(file: str | None, channel: str | None, max_bytes: int | None = None):
     """python-can's writer for the file's extension, or candump -L lines on stdout."""
     import can
     from can.io.logger import MESSAGE_WRITERS
 
     if file is None or file == "-":
         from can.io import CanutilsLogWriter
+
+        if max_bytes is not None:
+            raise BadInput("--max-bytes needs a log file (-f)")
 
         name = channel if channel and not any(c.isspace() for c in channel) else "can0"
         return functools.partial(CanutilsLogWriter, _KeepOpen(sys.stdout), channel=name), "stdout"
@@ -262,11 +302,16 @@ def _log_writer(file: str | None, channel: str | None):
 
         if not load_mf4_support():
             raise BadInput(f"{file}: writing MF4 needs asammdf (pip install asammdf)")
+    if max_bytes is not None:
+        if max_bytes <= 0:
+            raise BadInput(f"--max-bytes {max_bytes}: must be > 0")
+        return functools.partial(can.SizedRotatingLogger, str(path), max_bytes=max_bytes), file
     return functools.partial(can.Logger, str(path)), file
 
 
 def run_log(args: argparse.Namespace) -> int:
-    writer, target = _log_writer(args.file, args.channel)  # bad file names fail before the bus opens
+    # bad file names and options fail before the bus opens
+    writer, target = _log_writer(args.file, args.channel, args.max_bytes)
     filters = parse_filters(args.filter)
     bus = open_bus(args, filters)
     frames = 0

@@ -138,12 +138,13 @@ class UpdateClient:
     ) -> None:
         self.config = config
         self.installer = installer
-        self.fetcher = LimitedFetcher(fetcher or http_fetcher(), self._limit_for)
+        self.fetcher = LimitedFetcher(fetcher or http_fetcher(), self.limit_for)
         self.state = pathlib.Path(config.state_dir)
         self.key = VehicleKey(self.state)
         (self.state / "downloads").mkdir(parents=True, exist_ok=True)
 
-    def _limit_for(self, url: str) -> int | None:
+    def limit_for(self, url: str) -> int | None:
+        """The most bytes this vehicle reads from ``url`` (per role; targets: ``Limits.target``)."""
         limits = self.config.limits
         if url.startswith(self.config.image_targets_url):
             return limits.target

@@ -38,6 +38,21 @@ def safe_join(base: pathlib.Path, rel: str) -> pathlib.Path | None:
     return base.joinpath(*parts)
 
 
+def repo_file(repo: pathlib.Path, path: str) -> pathlib.Path | None:
+    """The file behind a repository path (``image/metadata/F``, ``image/targets/P``,
+    ``director/<vehicle>/F``), the same for HTTP and the vehicle link; None when not a plain path."""
+    if path.startswith("image/metadata/"):
+        return safe_join(repo / "image" / "metadata", path[len("image/metadata/") :])
+    if path.startswith("image/targets/"):
+        return safe_join(repo / "image" / "targets", path[len("image/targets/") :])
+    m = re.match(r"^director/([^/]+)/([^/]+)$", path)
+    if m and SEGMENT_RE.match(m.group(1)):
+        if re.match(r"^\d+\.root\.json$", m.group(2)) or m.group(2) == "root.json":
+            return safe_join(repo / "director" / "root", m.group(2))
+        return safe_join(repo / "director" / "vehicles" / m.group(1), m.group(2))
+    return None
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -46,17 +61,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         log.debug("%s %s", self.address_string(), format % args)
 
     def _file_for(self, path: str) -> pathlib.Path | None:
-        repo = self.server.repo_path
-        if path.startswith("/image/metadata/"):
-            return safe_join(repo / "image" / "metadata", path[len("/image/metadata/") :])
-        if path.startswith("/image/targets/"):
-            return safe_join(repo / "image" / "targets", path[len("/image/targets/") :])
-        m = re.match(r"^/director/([^/]+)/([^/]+)$", path)
-        if m and SEGMENT_RE.match(m.group(1)):
-            if re.match(r"^\d+\.root\.json$", m.group(2)) or m.group(2) == "root.json":
-                return safe_join(repo / "director" / "root", m.group(2))
-            return safe_join(repo / "director" / "vehicles" / m.group(1), m.group(2))
-        return None
+        return repo_file(self.server.repo_path, path.lstrip("/"))
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         path = self._file_for(self.path.split("?", 1)[0])

@@ -22,7 +22,7 @@ run: APT_PACKAGES = gcc libc6-dev
 NATIVE_SRC := $(wildcard native/src/*.c native/include/*.h) native/build_ffi.py native/cflags
 PROTO_SRC  := $(wildcard proto/vehicle_mw/v1/*.proto)
 
-.PHONY: all install deps native proto run test test-native test-python bench soak fuzz lint sysdeps clean
+.PHONY: all install deps native proto run test test-native test-python bench soak fuzz lint sysdeps clean interop
 
 all: install
 
@@ -78,6 +78,13 @@ test-python: install
 
 bench: sysdeps install
 	$(PY) -m bench
+
+# SOME/IP interoperability with vsomeip 3.7.4 (built once from ../shared/vsomeip/, cached outside the
+# repo; see docs/someip.md); not part of `make test`. Results: sent vs received counts per test.
+interop: sysdeps install
+	nice -n 19 interop/build_vsomeip.sh
+	$(PY) -m pytest -q -p no:cacheprovider interop
+	@cat "$${VSOMEIP_CACHE:-/var/cache/vehicle_mw/vsomeip-3.7.4}/interop-results.jsonl" 2>/dev/null || true
 
 soak: sysdeps install
 	$(PY) -m pytest -q -m soak --run-soak

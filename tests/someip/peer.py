@@ -23,6 +23,7 @@ RINGS: list = []  # unlinked when the peer exits
 HANDLERS = {
     "add": lambda req: req["a"] + req["b"],
     "shout": lambda text: text.upper() + "!",
+    "echo": lambda value: value,
 }
 
 
@@ -39,8 +40,9 @@ async def common(rt: SomeIpRuntime, cmd: dict):
 
 
 async def provider_ops(rt: SomeIpRuntime, service: SomeIpService):
+    handlers = {name: h for name, h in HANDLERS.items() if any(m.name == name for m in service.methods)}
     provider = await rt.provide(
-        service, HANDLERS, fast_events=os.environ.get("VMW_TEST_FAST_EVENTS", "1") == "1"
+        service, handlers, fast_events=os.environ.get("VMW_TEST_FAST_EVENTS", "1") == "1"
     )
     state: dict = {}
 

@@ -336,6 +336,23 @@ def _tcp_method_endpoint() -> Callable[[], None]:
     return remove
 
 
+@_register(
+    "sd_reboot_flag",
+    "offers, stop offers and subscribes always carry reboot flag 0 (serializer hard-codes it), so "
+    "peers cannot detect a restart of this host",
+)
+def _sd_reboot_flag() -> Callable[[], None]:
+    original = someipyd.serialize_sd_message
+
+    def serialize(message: Any) -> bytes:
+        data = bytearray(original(message))
+        if getattr(message, "reboot_flag", False) and len(data) > wire.HEADER_SIZE:
+            data[wire.HEADER_SIZE] |= 0x80  # first bit of the SD flags byte after the SOME/IP header
+        return bytes(data)
+
+    return _patch(someipyd, "serialize_sd_message", serialize)
+
+
 #: SubscribeNacks received, by (service, instance, eventgroup) (visible in the daemon process)
 SUBSCRIBE_NACKS: dict[tuple[int, int, int], int] = {}
 

@@ -97,3 +97,21 @@ def test_a_frame_too_short_for_its_message_is_shown_not_raised():
     table.add(can.Message(arbitration_id=0x120, is_extended_id=False, data=b"\x01"), now=1.0)
     (row,) = table.rows(now=1.0)
     assert row.name == "BodyStatus"  # cantools decodes what fits (allow_truncated); nothing raised
+
+
+def test_bytes_that_changed_within_a_second_are_marked():
+    table = MessageTable()
+    table.add(can.Message(arbitration_id=0x10, is_extended_id=False, data=b"\x01\x02\x03"), now=0.0)
+    assert table.rows(now=0.0)[0].changed == ()  # first sight: nothing "changed"
+    table.add(can.Message(arbitration_id=0x10, is_extended_id=False, data=b"\x01\x09\x03"), now=5.0)
+    assert table.rows(now=5.5)[0].changed == (1,)
+    table.add(can.Message(arbitration_id=0x10, is_extended_id=False, data=b"\x01\x09\x03\x04"), now=5.8)
+    assert table.rows(now=5.9)[0].changed == (1, 3)  # a longer frame: the new byte counts as changed
+    assert table.rows(now=7.0)[0].changed == ()  # quiet for over a second
+    from rich.console import Console
+
+    console = Console(width=200, record=True, color_system="truecolor", force_terminal=True)
+    table.add(can.Message(arbitration_id=0x10, is_extended_id=False, data=b"\x07\x09\x03\x04"), now=8.0)
+    console.print(table.render(now=8.0))
+    text = console.export_text(styles=True)
+    assert "\x1b[1;31m07\x1b[0m" in text and "\x1b[1;31m09" not in text  # only byte 0 highlighted

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import can
 
 RATE_WINDOW_S = 2.0  # the rate is over the frames of the last 2 s; an id silent that long shows 0 Hz
+CHANGED_S = 1.0  # a data byte that changed within the last second is highlighted (as cansniffer does)
 
 
 @dataclass
@@ -21,6 +22,7 @@ class _Entry:
     msg: can.Message
     count: int = 0
     arrivals: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
+    changed_at: list[float] = field(default_factory=list)  # per data byte: when it last changed
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class Row:
     dlc: int
     data: str
     signals: str
+    changed: tuple[int, ...] = ()  # indexes of the data bytes that changed within CHANGED_S
 
 
 class MessageTable:
@@ -59,7 +62,12 @@ class MessageTable:
             key = (msg.arbitration_id, msg.is_extended_id)
             entry = self._entries.get(key)
             if entry is None:
-                entry = self._entries[key] = _Entry(msg)
+                entry = self._entries[key] = _Entry(msg, changed_at=[float("-inf")] * len(msg.data))
+            else:
+                old, new, prev = entry.msg.data, msg.data, entry.changed_at
+                entry.changed_at = [
+                    now if i >= len(old) or old[i] != v else prev[i] for i, v in enumerate(new)
+                ]
             entry.msg = msg
             entry.count += 1
             entry.arrivals.append(now)
@@ -68,9 +76,14 @@ class MessageTable:
         with self._lock:
             items = sorted(self._entries.items())
             snapshot = [
-                (key, e.msg, e.count, self._rate(e.arrivals, now), now - e.arrivals[-1]) for key, e in items
+                (key, e.msg, e.count, self._rate(e.arrivals, now), now - e.arrivals[-1], self._recent(e, now))
+                for key, e in items
             ]
-        return [self._row(key, msg, count, hz, age) for key, msg, count, hz, age in snapshot]
+        return [self._row(*item) for item in snapshot]
+
+    @staticmethod
+    def _recent(entry: _Entry, now: float) -> tuple[int, ...]:
+        return tuple(i for i, t in enumerate(entry.changed_at) if now - t <= CHANGED_S)
 
     def _rate(self, arrivals: collections.deque, now: float) -> float:
         recent = [t for t in arrivals if t >= now - self._window_s]
@@ -78,7 +91,15 @@ class MessageTable:
             return 0.0
         return (len(recent) - 1) / (recent[-1] - recent[0])
 
-    def _row(self, key: tuple[int, bool], msg: can.Message, count: int, hz: float, age: float) -> Row:
+    def _row(
+        self,
+        key: tuple[int, bool],
+        msg: can.Message,
+        count: int,
+        hz: float,
+        age: float,
+        changed: tuple[int, ...],
+    ) -> Row:
         can_id, extended = key
         name, signals = self._decode(msg)
         return Row(
@@ -90,6 +111,7 @@ class MessageTable:
             dlc=msg.dlc,
             data="R" if msg.is_remote_frame else msg.data.hex(" ").upper(),
             signals=signals,
+            changed=changed,
         )
 
     def _decode(self, msg: can.Message) -> tuple[str, str]:
@@ -115,6 +137,7 @@ class MessageTable:
     def render(self, now: float, title: str = ""):
         """The table as a rich renderable (rich is imported here: only the terminal view needs it)."""
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(title=title or None, caption=f"{self.frames} frames, {self.error_frames} error frames")
         for header, justify in (
@@ -129,10 +152,13 @@ class MessageTable:
         ):
             table.add_column(header, justify=justify, overflow="fold")
         for r in self.rows(now):
+            data = Text()
+            for i, byte in enumerate(r.data.split(" ")):
+                data.append(("" if i == 0 else " ") + byte, style="bold red" if i in r.changed else "")
             table.add_row(
-                r.can_id, r.name, str(r.count), f"{r.hz:.1f}", f"{r.age_s:.1f}", str(r.dlc), r.data, r.signals
+                r.can_id, r.name, str(r.count), f"{r.hz:.1f}", f"{r.age_s:.1f}", str(r.dlc), data, r.signals
             )
         return table
 
 
-__all__ = ["RATE_WINDOW_S", "MessageTable", "Row"]
+__all__ = ["CHANGED_S", "RATE_WINDOW_S", "MessageTable", "Row"]

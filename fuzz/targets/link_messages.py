@@ -13,7 +13,12 @@ from fuzz.harness import Input
 from vehicle_mw.channel.protocol import ProtocolError, samples_from_columns
 from vehicle_mw.v1 import link_pb2
 
-MESSAGES = tuple(getattr(link_pb2, name) for name in sorted(link_pb2.DESCRIPTOR.message_types_by_name))
+# messages added to link.proto later go at the end, so a saved input keeps the type its first byte picked
+ADDED_LATER = ("SampleBatches",)
+MESSAGES = tuple(
+    getattr(link_pb2, name)
+    for name in sorted(set(link_pb2.DESCRIPTOR.message_types_by_name) - set(ADDED_LATER))
+) + tuple(getattr(link_pb2, name) for name in ADDED_LATER)
 EXPECTED = (DecodeError, ProtocolError)
 
 
@@ -23,13 +28,19 @@ def one_input(data: bytes) -> None:
     msg = cls.FromString(inp.rest())
     again = cls.FromString(msg.SerializeToString())
     assert again == msg or _has_nan(msg), f"{cls.__name__} does not survive a round trip"
-    columns = msg if cls is link_pb2.SampleColumns else None
-    if cls is link_pb2.SampleBatch:
-        columns = msg.columns
+    batches = []
+    if cls is link_pb2.SampleColumns:
+        samples_from_columns(msg, "fuzz-peer")
+    elif cls is link_pb2.SampleBatch:
+        batches = [msg]
+    elif cls is link_pb2.SampleBatches:
+        batches = list(msg.batches)
     elif cls is link_pb2.Uplink and msg.WhichOneof("msg") == "batch":
-        columns = msg.batch.columns
-    if columns is not None:
-        samples_from_columns(columns, "fuzz-peer")
+        batches = [msg.batch]
+    elif cls is link_pb2.Uplink and msg.WhichOneof("msg") == "batches":
+        batches = list(msg.batches.batches)
+    for batch in batches:
+        samples_from_columns(batch.columns, "fuzz-peer")
 
 
 def _has_nan(msg) -> bool:

@@ -50,6 +50,9 @@ class SinkWorker:
         self.nats_urls, self.dsn = nats_urls, dsn
         self.fetch, self.ack_wait_s, self.max_ack_pending = fetch, ack_wait_s, max_ack_pending
         self.replicas, self.duplicate_window_s, self.max_bytes = replicas, duplicate_window_s, max_bytes
+        # a fetch waiting for new messages returns what it has after this long (nats-py keeps filling
+        # the batch until then): the bound on the latency a quiet stream adds before a COPY
+        self.linger_s = 0.05
         self.limits = GatewayLimits()
         self.stats = WorkerStats()
         self._conn: psycopg.Connection | None = None
@@ -100,7 +103,7 @@ class SinkWorker:
             log.info(json.dumps({"event": "worker_started", "stream": js_stream.STREAM}))
             while not stop.is_set():
                 try:
-                    msgs = await sub.fetch(self.fetch, timeout=1.0)
+                    msgs = await sub.fetch(self.fetch, timeout=self.linger_s)
                 except (nats.errors.TimeoutError, TimeoutError):
                     continue
                 except nats.errors.Error as exc:  # a node gone: the client reconnects, fetch again

@@ -327,3 +327,12 @@ def test_bad_input_is_one_line_naming_it_exit_2_and_nothing_written(tmp_path, ca
     err = capsys.readouterr().err
     assert err.startswith("vmw: error: ") and message.format(tmp=tmp_path) in err and err.count("\n") == 1
     assert sorted(os.listdir(tmp_path)) == before
+
+
+@pytest.mark.parametrize("command", ["log", "play", "monitor"])
+def test_help_renders_with_examples_and_exit_codes(capsys, command):
+    with pytest.raises(SystemExit) as done:
+        main(["can", command, "--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and f"vmw can {command} -i socketcan" in out and "exit codes: 0 done" in out
+    assert max(len(line) for line in out.splitlines()) <= 110

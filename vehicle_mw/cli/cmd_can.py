@@ -39,9 +39,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     log = sub.add_parser(
         "log",
         help="record a bus to a log file (asc, blf, trc, log, csv, mf4, ...) or stdout",
-        description="Record every frame of a bus. The format follows the file's extension (python-can's "
-        "writers: .asc .blf .trc .log (candump -L) .csv .mf4 .db .txt, each optionally .gz); without -f "
-        "frames go to stdout as candump -L lines. Ctrl-C or SIGTERM ends it with the file complete.",
+        description=_fill(
+            "Record every frame of a bus. The format follows the file's extension (python-can's "
+            "writers: .asc .blf .trc .log (candump -L) .csv .mf4 .db .txt, each optionally .gz); without -f "
+            "frames go to stdout as candump -L lines. Ctrl-C or SIGTERM ends it with the file complete."
+        ),
+        epilog=_examples(
+            "vmw can log -i socketcan -c can0 -f drive.blf",
+            "vmw can log -i pcan -c PCAN_USBBUS1 -b 500000 -f x.asc -n 1000 --duration 60",
+            "vmw can log -i socketcan -c can0 --filter 123:7FF 18FEF100:1FFFF00 | grep 18FEF1",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     log.add_argument("-f", "--file", help="log file to write (default: stdout, candump -L format)")
     log.add_argument(
@@ -57,8 +65,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     play = sub.add_parser(
         "play",
         help="replay a log file onto a bus with its timing",
-        description="Send a log's frames (asc, blf, trc, log, csv, mf4) onto a bus at the log's own timing "
-        "divided by --speed. Ctrl-C stops it (exit 130).",
+        description=_fill(
+            "Send a log's frames (asc, blf, trc, log, csv, mf4) onto a bus at the log's own timing "
+            "divided by --speed. Ctrl-C stops it (exit 130)."
+        ),
+        epilog=_examples(
+            "vmw can play drive.blf -i socketcan -c can0 --speed 2",
+            "vmw can play idle.asc -i socketcan -c vcan0 --skip 1 --loop 0",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     play.add_argument("infile", type=pathlib.Path, help="log file to replay")
     play.add_argument("--speed", type=float, default=1.0, help="2 = twice as fast (default 1)")
@@ -71,9 +86,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mon = sub.add_parser(
         "monitor",
         help="live table of the latest frame per id, its rate and decoded signals",
-        description="A live table (cansniffer, python -m can.viewer): per id the message name, count, rate, "
-        "age, data and, with --database, the decoded signal values with units and choice labels. "
-        "When stdout is not a terminal the table is printed once, at the end.",
+        description=_fill(
+            "A live table (cansniffer, python -m can.viewer): per id the message name, count, rate, "
+            "age, data and, with --database, the decoded signal values with units and choice labels. "
+            "When stdout is not a terminal the table is printed once, at the end."
+        ),
+        epilog=_examples(
+            "vmw can monitor -i socketcan -c can0 --database hil/dbc/body.dbc",
+            "vmw can monitor -i udp_multicast -c 239.74.163.2 --bus-kwargs port=45123 -n 100 > table.txt",
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     mon.add_argument(
         "--database",
@@ -87,6 +109,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     mon.add_argument("--duration", type=float, help="stop after this many seconds")
     _bus_arguments(mon, filters=True)
     mon.set_defaults(func=_exits_on_bad_input(run_monitor))
+
+
+def _fill(text: str) -> str:
+    """Descriptions wrapped here: the raw formatter that keeps the examples' lines keeps these too."""
+    import textwrap
+
+    return textwrap.fill(text, 78)
+
+
+def _examples(*lines: str) -> str:
+    return (
+        "examples:\n"
+        + "\n".join(f"  {line}" for line in lines)
+        + "\n\nsee docs/cli.md; exit codes: "
+        + ("0 done, 2 bad input, 1 send failed, 130 play interrupted, 141 stdout closed")
+    )
 
 
 def _bus_arguments(p: argparse.ArgumentParser, *, filters: bool) -> None:

@@ -109,6 +109,7 @@ class ExecutionManager:
         self._stop_reasons: dict[str, str] = {}
         self._restarting: set[str] = set()  # apps queued for a stop after which they start again
         self.app_env: dict[str, str] = {}  # environment every app gets (also apps added later)
+        self._loop_thread: threading.Thread | None = None
         self._running = False  # run() owns the state from now on: other threads go through _call
         self._publish()  # status() is complete from the start, before the loop runs
 
@@ -200,8 +201,8 @@ class ExecutionManager:
 
     def _call(self, fn: Callable[[], T], timeout: float = 10.0) -> T:
         """Run ``fn`` in the loop (directly before it runs) and return its result or raise its error."""
-        if not self._running:
-            return fn()
+        if not self._running or threading.current_thread() is self._loop_thread:
+            return fn()  # before run(), or from the loop itself (a control request): no queue
         if self._stopped.is_set() or self._shutdown.is_set():
             raise ExecError("the execution manager is shutting down")
         fut: Future[T] = Future()
@@ -281,6 +282,7 @@ class ExecutionManager:
         for group, state in self.groups.items():
             self._decide(group, "switch", f"initial state {state}")
         self._publish()
+        self._loop_thread = threading.current_thread()
         self._running = True
         try:
             while not self._shutdown.is_set():

@@ -28,6 +28,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="folder of installed update packages (vmw update): recovered at boot, their active "
         "versions run too (default: $VMW_INSTALL_ROOT; unset: none)",
     )
+    p.add_argument(
+        "--update-config",
+        default=None,
+        help="YAML: update server, vehicle id, ECUs, state and install folders, interval; runs secure "
+        "update cycles in this process (docs/updates.md)",
+    )
     p.set_defaults(func=run)
 
 
@@ -44,11 +50,20 @@ def run(args: argparse.Namespace) -> int:
         initial[group] = state
     manager = ExecutionManager.from_file(args.manifest, initial_states=initial)
     install_root = args.install_root or os.environ.get("VMW_INSTALL_ROOT")
+    agent = None
+    if args.update_config:
+        from vehicle_mw.exec.updates import UpdateAgent, load_update_settings
+
+        settings = load_update_settings(args.update_config)
+        install_root = settings.install_root
+        agent = UpdateAgent(manager, settings)
     if install_root:
         from vehicle_mw.exec.updates import attach_installed
         from vehicle_mw.update.installer import Installer
 
         attach_installed(manager, Installer(install_root))  # before any app starts
+    if agent is not None:
+        agent.start()  # its first cycle waits for the loop
     path = args.control_socket or os.environ.get("VMW_CONTROL_SOCKET", DEFAULT_SOCKET)
     server = ControlServer(manager, path) if path != "none" else None
 
@@ -60,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         manager.run()
     finally:
+        if agent is not None:
+            agent.stop(timeout=5)
         if server is not None:
             server.close()
     return 0

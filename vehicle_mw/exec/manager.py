@@ -160,6 +160,11 @@ class ExecutionManager:
         """Have the loop call ``callback`` when ``fileobj`` is readable (the control socket)."""
         self._selector.register(fileobj, selectors.EVENT_READ, callback)
 
+    @property
+    def running(self) -> bool:
+        """The loop runs (started and not stopped)."""
+        return self._running and not self._stopped.is_set()
+
     def record(self, subject: str, action: str, reason: str) -> None:
         """Log a decision taken outside the loop (an update activation) among the manager's events."""
         self._call(lambda: self._decide(subject, action, reason))

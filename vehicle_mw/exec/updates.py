@@ -19,11 +19,17 @@ installed app package is added.
 from __future__ import annotations
 
 import logging
+import os
+import pathlib
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from pydantic import Field
+
 from vehicle_mw.exec.manager import ExecError, ExecutionManager
-from vehicle_mw.update.errors import Unhealthy
+from vehicle_mw.manifest.loading import StrictModel, load_manifest
+from vehicle_mw.update.errors import Unhealthy, UpdateError
 from vehicle_mw.update.installer import Installer, Package
 from vehicle_mw.update.targets import APP
 
@@ -164,4 +170,92 @@ def attach_installed(manager: ExecutionManager, installer: Installer) -> list[st
     return done
 
 
-__all__ = ["ManagerActivation", "attach_installed", "dependency_order", "owner_of"]
+class UpdateSettings(StrictModel):
+    """``vmw run --update-config FILE``: where this vehicle's update cycle fetches and how often."""
+
+    server: str = Field(description="base URL of the update server (vmw update serve)")
+    vehicle_id: str
+    ecus: dict[str, str] = Field(description="ECU serial -> hardware id")
+    state_dir: str = Field(description="provisioned roots, metadata caches, key (relative: to this file)")
+    install_root: str = Field(description="installed versions (relative: to this file)")
+    interval_s: float = Field(300.0, gt=0, description="seconds between update cycles")
+    grace_s: float = Field(10.0, ge=0, description="healthy this long after running, else rolled back")
+
+
+def load_update_settings(path: str | os.PathLike[str]) -> UpdateSettings:
+    """Read the settings; relative folders resolve against the file's folder."""
+    settings = load_manifest(path, UpdateSettings)
+    base = pathlib.Path(path).resolve().parent
+    return settings.model_copy(
+        update={
+            "state_dir": str(base / settings.state_dir),
+            "install_root": str(base / settings.install_root),
+        }
+    )
+
+
+class UpdateAgent:
+    """Runs an update cycle every ``interval_s`` inside the execution manager's process, then reports.
+
+    A refusal (an attack, an unreachable server) is logged and reported; nothing stops the
+    manager. Cycles start once the manager's loop runs; ``stop()`` ends after the current one.
+    """
+
+    def __init__(self, manager: ExecutionManager, settings: UpdateSettings) -> None:
+        from vehicle_mw.update.client import UpdateClient, VehicleConfig
+
+        self.manager, self.settings = manager, settings
+        cfg = VehicleConfig.for_server(
+            settings.server, settings.vehicle_id, settings.ecus, pathlib.Path(settings.state_dir)
+        )
+        self.client = UpdateClient(cfg, Installer(settings.install_root))
+        self.cycles = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="vmw-update", daemon=True)
+
+    def start(self) -> UpdateAgent:
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+
+    def cycle(self) -> str:
+        """One update cycle and one version report; returns what happened, in one line."""
+        activation = ManagerActivation(self.manager)
+        try:
+            outcome = self.client.update(activation, activation.health, grace_s=self.settings.grace_s)
+            line = outcome.status + (
+                f": {outcome.activation.reason}" if outcome.activation and outcome.activation.reason else ""
+            )
+        except UpdateError as exc:
+            line = f"refused: {exc}"
+        self.manager.record("update", "cycle", line)
+        try:
+            self.client.send_report()
+        except UpdateError as exc:
+            self.manager.record("update", "report", f"not sent: {exc}")
+        self.cycles += 1
+        return line
+
+    def _run(self) -> None:
+        while not self.manager.running and not self._stop.wait(0.05):
+            pass
+        while not self._stop.is_set() and self.manager.running:
+            try:
+                self.cycle()
+            except Exception:  # a bug in one cycle must not end the updates nor the manager
+                log.exception("update cycle failed")
+            self._stop.wait(self.settings.interval_s)
+
+
+__all__ = [
+    "ManagerActivation",
+    "UpdateAgent",
+    "UpdateSettings",
+    "attach_installed",
+    "dependency_order",
+    "load_update_settings",
+    "owner_of",
+]

@@ -20,6 +20,7 @@ import can
 import cantools
 import pytest
 
+from vehicle_mw.can import open_log
 from vehicle_mw.cli import main
 
 DBC = pathlib.Path(__file__).resolve().parents[2] / "hil/dbc/body.dbc"
@@ -145,7 +146,7 @@ def test_log_records_what_play_sends(netns, tmp_path, suffix):
         assert "12 frames logged to" in err.rest()
     finally:
         logger.kill()
-    with can.LogReader(str(out)) as reader:
+    with open_log(out) as reader:  # python-can's reader (and asammdf for .mf4, loaded on demand)
         got = list(reader)
     sent = _frames()
     if suffix == ".trc":  # python-can's TRC writer keeps classic data frames only (it warns for the rest)

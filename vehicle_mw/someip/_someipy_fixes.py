@@ -353,6 +353,27 @@ def _sd_reboot_flag() -> Callable[[], None]:
     return _patch(someipyd, "serialize_sd_message", serialize)
 
 
+@_register(
+    "event_session_ids",
+    "events sent through the daemon (TCP events, UDP ones off the fast path) all carry session id 1: "
+    "the client library hard-codes it, so receivers cannot detect lost or repeated events",
+)
+def _event_session_ids() -> Callable[[], None]:
+    import json
+
+    original = someipyd.SomeipDaemon._handle_send_event_request
+
+    def send(self: Any, message: dict, writer_id: int) -> None:
+        sessions = self.__dict__.setdefault("_vmw_event_sessions", {})
+        event = message["event"]
+        event_id = (json.loads(event) if isinstance(event, str) else event).get("id")
+        key = (message["service_id"], message["instance_id"], event_id)
+        sessions[key] = sessions.get(key, 0) % 0xFFFF + 1  # 1..0xFFFF, 0 is never used
+        original(self, {**message, "session_id": sessions[key]}, writer_id)
+
+    return _patch(someipyd.SomeipDaemon, "_handle_send_event_request", send)
+
+
 #: SubscribeNacks received, by (service, instance, eventgroup) (visible in the daemon process)
 SUBSCRIBE_NACKS: dict[tuple[int, int, int], int] = {}
 

@@ -6,7 +6,7 @@
 Rows: HTTP fleet (assignment -> installed, in-process vehicles, 8 at a time); one vehicle whose
 execution manager runs the new version (assignment -> new app reported running and healthy);
 the push over the vehicle link (a real gateway, one real Uplink per vehicle over WebSocket:
-assignment -> installed, payload bytes and commands per vehicle).
+assignment -> installed, payload bytes and commands per vehicle; 1 and 5, --full: 1 and 50).
 
 Prints its numbers; it writes no results section (timings on a shared machine are not valid).
 """
@@ -229,14 +229,22 @@ def link_row(tmp: pathlib.Path, vehicles: int, payload: int) -> None:
                 with lock:
                     done[vin] = status
 
-            threading.Thread(target=cycle, daemon=True).start()
+            pool.submit(cycle)  # 8 at a time, as the HTTP row: the gateway shares this process's GIL
             return "started"
 
         return LinkMirror(mirror, client.limit_for, on_run=run)
 
     cfg = GatewayConfig.model_validate(
-        dict(database=str(tmp / "gw.sqlite"), grpc_port=0, ws_port=0, http_port=0, allow_anonymous=True)
+        dict(
+            database=str(tmp / "gw.sqlite"),
+            grpc_port=0,
+            ws_port=0,
+            http_port=0,
+            allow_anonymous=True,
+            limits={"command_timeout_s": 120},  # vehicles and gateway share one process here
+        )
     )
+    pool = ThreadPoolExecutor(max_workers=8)
 
     async def scenario() -> None:
         async with Gateway(cfg) as gw:
@@ -286,7 +294,10 @@ def link_row(tmp: pathlib.Path, vehicles: int, payload: int) -> None:
                 for box in boxes:
                     box.close()
 
-    asyncio.run(scenario())
+    try:
+        asyncio.run(scenario())
+    finally:
+        pool.shutdown()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,7 +337,9 @@ def main(argv: list[str] | None = None) -> int:
                 fleet.server.stop()
     with tempfile.TemporaryDirectory(prefix="vmw-bench-update-exec-") as tmp:
         exec_row(pathlib.Path(tmp), args.payload)
-    for n in sizes:
+    # 200 Uplinks and the gateway in one process did not finish (a command to VIN00000 was never
+    # acknowledged within 120 s; cause not found): the link row stops at 50 vehicles for now
+    for n in [1, 50] if args.full else sizes:
         with tempfile.TemporaryDirectory(prefix="vmw-bench-update-link-") as tmp:
             link_row(pathlib.Path(tmp), n, args.payload)
     return 0

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -13,7 +15,7 @@ import pytest
 
 from vehicle_mw.can import BusReader, CanIngest, CollectingSink, SerializedSink
 from vehicle_mw.manifest.can import CanBus
-from vehicle_mw.native.records import FRAME_ERROR, FRAME_FD
+from vehicle_mw.native.records import FRAME_ERROR
 
 
 def _channel(tag: str) -> str:
@@ -108,31 +110,51 @@ def test_a_bus_that_cannot_open_is_retried_with_backoff():
     assert reader.status.last_error.startswith("open:")
 
 
-def test_udp_multicast_bus_fed_by_another_process():
-    pytest.importorskip("msgpack", reason="python-can's udp_multicast needs msgpack")
+READER_IN_NETNS = """
+import json, subprocess, sys
+from vehicle_mw.can import BusReader, CollectingSink
+from vehicle_mw.manifest.can import CanBus
+from vehicle_mw.native.records import FRAME_FD
+cfg = CanBus(name="mc", interface="udp_multicast", channel="239.74.163.2", options={"port": PORT})
+sink = CollectingSink()
+reader = BusReader(cfg, 0, sink).start()
+try:
+    if not reader.wait_open(5):
+        print(json.dumps({"skip": reader.status.last_error})); sys.exit(0)
+    subprocess.run([sys.executable, "-c", SENDER], check=True, timeout=60)
+    got = sink.wait_for(50, timeout=10)
+finally:
+    reader.stop()
+f = sink.frames()
+print(json.dumps({"got": got, "seq": f["seq"].tolist(), "len": sorted(set(f["len"].tolist())),
+                  "fd": bool(all(f["flags"] & FRAME_FD)), "first": [int(x["data"][0]) for x in f]}))
+"""
+
+
+def test_udp_multicast_bus_fed_by_another_process(netns):
+    """Reader here, sender in another process, over python-can's udp_multicast -- inside a network
+    namespace of the test's own, so the multicast never leaves the machine."""
     port = 40000 + os.getpid() % 20000
-    cfg = CanBus(name="mc", interface="udp_multicast", channel="239.74.163.2", options={"port": port})
-    sink = CollectingSink()
-    reader = BusReader(cfg, 0, sink).start()
     sender = (
-        "import can, sys\n"
+        "import can\n"
         f"bus = can.Bus(interface='udp_multicast', channel='239.74.163.2', port={port})\n"
         "for i in range(50):\n"
         "    msg = can.Message(arbitration_id=0x321, is_extended_id=False, is_fd=True, data=[i] * 12)\n"
         "    bus.send(msg)\n"
         "bus.shutdown()\n"
     )
-    try:
-        if not reader.wait_open(5):
-            pytest.skip(f"udp_multicast does not open here: {reader.status.last_error}")
-        subprocess.run([sys.executable, "-c", sender], check=True, timeout=60)
-        assert sink.wait_for(50, timeout=10)
-    finally:
-        reader.stop()
-    frames = sink.frames()
-    assert frames["seq"].tolist() == list(range(50))
-    assert set(frames["len"].tolist()) == {12} and all(frames["flags"] & FRAME_FD)
-    assert [int(f["data"][0]) for f in frames] == list(range(50))
+    script = READER_IN_NETNS.replace("PORT", str(port)).replace("SENDER", repr(sender))
+    root = pathlib.Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [*netns, sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=root
+    )
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if "skip" in res:
+        pytest.skip(f"udp_multicast does not open here: {res['skip']}")
+    assert res["got"] and res["seq"] == list(range(50))
+    assert res["len"] == [12] and res["fd"]
+    assert res["first"] == list(range(50))
 
 
 def test_one_sink_per_bus_and_a_shared_sink_is_serialized():

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import pathlib
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,36 +26,6 @@ DBC = pathlib.Path(__file__).resolve().parents[2] / "hil/dbc/body.dbc"
 GROUP, PORT = "239.74.163.2", 45123
 BUS = ["-i", "udp_multicast", "-c", GROUP, "--bus-kwargs", f"port={PORT}"]
 TIMEOUT = 30.0
-
-
-@pytest.fixture(scope="module")
-def netns():
-    """The ``nsenter`` prefix of a fresh network namespace with multicast on its loopback."""
-    pytest.importorskip("msgpack", reason="python-can's udp_multicast needs msgpack")
-    if not (shutil.which("unshare") and shutil.which("nsenter") and shutil.which("ip")):
-        pytest.skip("needs unshare, nsenter and ip (util-linux, iproute2)")
-    holder = subprocess.Popen(
-        [
-            "unshare",
-            "-rn",
-            "sh",
-            "-c",
-            "ip link set lo up && ip route add 224.0.0.0/4 dev lo && echo ready && exec sleep 3600",
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        ready, _, _ = select.select([holder.stdout], [], [], TIMEOUT)
-        if not ready or holder.stdout.readline().strip() != "ready":
-            pytest.skip(
-                f"cannot make a network namespace here: {holder.stderr.read() if holder.poll() else ''}"
-            )
-        yield ["nsenter", "-t", str(holder.pid), "-U", "-n", "--preserve-credentials"]
-    finally:
-        holder.kill()
-        holder.wait(TIMEOUT)
 
 
 def _vmw(netns: list[str], *args: str, **popen) -> subprocess.Popen:

@@ -15,6 +15,8 @@ vehicle is dropped by JetStream's duplicate window or the workers' key.
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 
@@ -25,10 +27,16 @@ from pydantic import Field
 from vehicle_mw.cluster import js_stream
 from vehicle_mw.cluster.pg_backend import PostgresBackend, PostgresOptions
 from vehicle_mw.cluster.pg_sink import PgSink
-from vehicle_mw.gateway.errors import GatewayError
+from vehicle_mw.gateway.errors import CommandError, GatewayError
 from vehicle_mw.gateway.sink import Sink
+from vehicle_mw.v1 import link_pb2
 
 log = logging.getLogger("vehicle_mw.cluster.jetstream")
+COMMAND_PREFIX = "vmw.cmd"
+
+
+def command_subject(vehicle_id: str) -> str:
+    return f"{COMMAND_PREFIX}.{hashlib.blake2b(vehicle_id.encode(), digest_size=16).hexdigest()}"
 
 
 class JetStreamOptions(PostgresOptions):
@@ -43,7 +51,10 @@ class JetStreamOptions(PostgresOptions):
 
 
 class JetStreamSink(PgSink):
-    """Batches to JetStream, the rest to PostgreSQL."""
+    """Batches to JetStream, the rest to PostgreSQL; downlink commands between replicas over NATS
+    (request on ``vmw.cmd.<digest of vehicle>``: the replica holding the vehicle answers)."""
+
+    relays_commands = True
 
     def __init__(self, dsn: str, options: JetStreamOptions):
         super().__init__(dsn)
@@ -54,6 +65,7 @@ class JetStreamSink(PgSink):
         self._tasks: set[asyncio.Task] = set()
         self.published = 0
         self.republished = 0
+        self._core = None
 
     async def start(self) -> None:
         await super().start()
@@ -68,6 +80,46 @@ class JetStreamSink(PgSink):
             raise GatewayError(f"storage.nats: cannot connect to {len(o.nats)} server(s): {exc}") from None
         self._js = self._nc.jetstream(timeout=o.ack_timeout_s, publish_async_max_pending=o.window)
         await js_stream.ensure_stream(self._js, o.replicas, o.duplicate_window_s, o.max_bytes)
+
+    async def attach(self, core) -> None:
+        self._core = core
+
+        async def on_request(msg) -> None:
+            try:
+                req = json.loads(msg.data)
+                vid, kind, payload = req["vehicle_id"], req["kind"], base64.b64decode(req["payload"])
+            except (ValueError, KeyError, TypeError):
+                return
+            state = core.vehicles.get(vid)
+            if state is None or state.session is None or msg.subject != command_subject(vid):
+                return  # not ours: the replica holding the vehicle answers
+            try:
+                ack = await core.send_command(vid, kind, payload, local_only=True)
+                await msg.respond(b"A" + ack.SerializeToString())
+            except CommandError as exc:
+                await msg.respond(b"E" + str(exc).encode())
+
+        async def on_msg(msg) -> None:  # NATS runs a subscription's callbacks one at a time
+            task = asyncio.create_task(on_request(msg))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        assert self._nc is not None
+        await self._nc.subscribe(f"{COMMAND_PREFIX}.*", cb=on_msg)
+
+    async def relay_command(self, vehicle_id: str, kind: str, payload: bytes) -> link_pb2.CommandAck:
+        assert self._nc is not None and self._core is not None
+        body = json.dumps(
+            {"vehicle_id": vehicle_id, "kind": kind, "payload": base64.b64encode(payload).decode()}
+        )
+        timeout = self._core.config.limits.command_timeout_s + 1.0
+        try:
+            reply = await self._nc.request(command_subject(vehicle_id), body.encode(), timeout=timeout)
+        except (nats.errors.TimeoutError, nats.errors.NoRespondersError):
+            raise CommandError(f"vehicle {vehicle_id} is not connected to any gateway replica") from None
+        if reply.data[:1] == b"A":
+            return link_pb2.CommandAck.FromString(reply.data[1:])
+        raise CommandError(reply.data[1:].decode("utf-8", "replace"))
 
     async def stop(self) -> None:
         self._stopping = True

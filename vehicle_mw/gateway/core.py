@@ -102,6 +102,7 @@ class GatewayCore:
     async def start(self) -> None:
         """Load revocations and keep watching for new ones (call after the sink started)."""
         await self.load_revocations()
+        await self.sink.attach(self)  # e.g. answer commands relayed from other replicas
         self._watcher = asyncio.create_task(self.watch_revocations(self.config.limits.revocation_poll_s))
         self.heap_trimmer.start()
 
@@ -242,9 +243,14 @@ class GatewayCore:
 
     # ------------------------------------------------------------------ downlink
 
-    async def send_command(self, vehicle_id: str, kind: str, payload: bytes) -> link_pb2.CommandAck:
-        """Send a Command to a connected vehicle and wait for its CommandAck."""
+    async def send_command(
+        self, vehicle_id: str, kind: str, payload: bytes, *, local_only: bool = False
+    ) -> link_pb2.CommandAck:
+        """Send a Command to a connected vehicle and wait for its CommandAck; a vehicle held by
+        another replica is reached through the sink's relay (when the storage has one)."""
         state = self.vehicles.get(vehicle_id)
+        if (state is None or state.session is None) and not local_only and self.sink.relays_commands:
+            return await self.sink.relay_command(vehicle_id, kind, payload)
         if state is None or state.session is None:
             self.metrics.commands.labels("not_connected").inc()
             raise CommandError(f"vehicle {vehicle_id} is not connected")

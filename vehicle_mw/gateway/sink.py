@@ -36,6 +36,15 @@ class Sink(abc.ABC):
 
     # called with (writes, seconds) after each commit, when the sink commits in groups (for metrics)
     on_commit: Callable[[int, float], None] | None = None
+    # True when relay_command reaches vehicles connected to other gateway processes
+    relays_commands: bool = False
+
+    async def attach(self, core) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called once the gateway core runs (a shared sink may serve its vehicles to other replicas)."""
+
+    async def relay_command(self, vehicle_id: str, kind: str, payload: bytes) -> link_pb2.CommandAck:
+        """Send a command to a vehicle held by another gateway process."""
+        raise NotImplementedError
 
     @abc.abstractmethod
     async def start(self) -> None:

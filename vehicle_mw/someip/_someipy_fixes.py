@@ -374,6 +374,61 @@ def _event_session_ids() -> Callable[[], None]:
     return _patch(someipyd.SomeipDaemon, "_handle_send_event_request", send)
 
 
+FIND_TTL_S = 3
+
+
+def _answer_find(daemon: Any, data: bytes, addr: tuple[str, int]) -> None:
+    """A unicast Offer to whoever sent a FindService for a service offered here."""
+    from someipy._internal._sd.sd_message_creator import create_offer_service_message
+
+    if addr[0] == daemon.interface or daemon._ucast_transport is None:
+        return
+    for entry in _sd_entries(data):
+        if entry.type != sd.FIND:
+            continue
+        matching = [
+            svc
+            for svc in daemon._services_to_offer.get_all_services()
+            if svc.service_id == entry.service_id
+            and entry.instance_id in (0xFFFF, svc.instance_id)
+            and entry.major_version in (0xFF, svc.major_version)
+        ]
+        if matching:
+            session_id, reboot = daemon._unicast_session_handler.update_session()
+            offer = create_offer_service_message(matching, session_id=session_id, reboot_flag=reboot)
+            daemon._ucast_transport.sendto(someipyd.serialize_sd_message(offer), (addr[0], daemon.sd_port))
+
+
+@_register(
+    "find_service",
+    "FindService entries are ignored (no unicast Offer in answer) and a consumer never sends one, "
+    "so discovery waits for the provider's next cyclic offer",
+)
+def _find_service() -> Callable[[], None]:
+    FIXES_RUNTIME["find_service"] = True
+    original = someipyd.SomeipDaemon._handle_subscribe_eventgroup_request
+
+    async def subscribe(self: Any, message: dict, client_id: int) -> None:
+        await original(self, message, client_id)
+        sid, iid = message["service_id"], message["instance_id"]
+        if self._ucast_transport is None or any(
+            (s.service_id, s.instance_id) == (sid, iid) for s in self._found_services
+        ):
+            return
+        session_id, reboot = self._mcast_session_handler.update_session()
+        find = sd.Entry(sd.FIND, sid, iid, message["major_version"], FIND_TTL_S, minor_version=0xFFFFFFFF)
+        datagram = sd.encode([find], session_id=session_id, reboot=reboot, unicast=True)
+        self._ucast_transport.sendto(datagram, (self.sd_address, self.sd_port))
+
+    undo = _patch(someipyd.SomeipDaemon, "_handle_subscribe_eventgroup_request", subscribe)
+
+    def remove() -> None:
+        undo()
+        FIXES_RUNTIME.pop("find_service", None)
+
+    return remove
+
+
 #: SubscribeNacks received, by (service, instance, eventgroup) (visible in the daemon process)
 SUBSCRIBE_NACKS: dict[tuple[int, int, int], int] = {}
 
@@ -567,6 +622,8 @@ def _install_sd_hooks() -> None:
                 _remember_multicast(self, data)
             if FIXES_RUNTIME.get("tcp_method_endpoint"):
                 _remember_offer_endpoints(self, data)
+            if FIXES_RUNTIME.get("find_service"):
+                _answer_find(self, data, addr)
         except Exception as exc:
             if not FIXES_RUNTIME.get("sd_input_guard"):
                 raise

@@ -78,3 +78,22 @@ def test_a_wheel_from_a_clean_tree_carries_the_generated_protocol(tmp_path):
     (wheel,) = tmp_path.glob("vehicle_mw-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "vehicle_mw/v1/link_pb2.py" in names and "vehicle_mw/v1/link_pb2_grpc.py" in names
+
+
+def test_a_command_line_loads_only_the_command_it_runs():
+    code = (
+        "import sys\n"
+        "from vehicle_mw.cli import main\n"
+        "for argv in (['--version'], ['can', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "    print(argv[0], 'fastapi' in sys.modules, 'vehicle_mw.cli.cmd_gateway' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith(("--version ", "can "))]
+    assert lines == ["--version False False", "can False False"]
+    full = subprocess.run([sys.executable, "-m", "vehicle_mw", "--help"], capture_output=True, text=True)
+    assert all(f"    {c}" in full.stdout for c in ("can", "gateway", "vehicle", "campaign", "update"))

@@ -21,22 +21,40 @@ from vehicle_mw.errors import VehicleMwError
 __all__ = ["main", "build_parser"]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _command_modules() -> list[str]:
+    return sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_"))
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The ``vmw`` parser with every command (``only=None``), with the one command module
+    ``cmd_<only>`` (what a run of that command needs: the others' imports are not paid), or with
+    none (``only=""``: enough for ``--version``)."""
     parser = argparse.ArgumentParser(prog="vmw", description="vehicle_mw runtime, bench and gateway")
     parser.add_argument("--version", action="version", version=f"vmw {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv: debug)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     unavailable = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        if not info.name.startswith("cmd_"):
+    for name in _command_modules():
+        if only is not None and name != f"cmd_{only}":
             continue
         try:  # a command may import its extra at import or at register (vmw demo: fastapi)
-            importlib.import_module(f"{__name__}.{info.name}").register(subparsers)
+            importlib.import_module(f"{__name__}.{name}").register(subparsers)
         except ImportError as exc:
-            unavailable.append(f"{info.name[4:]} ({exc.name} not installed)")
+            unavailable.append(f"{name[4:]} ({exc.name} not installed)")
     if unavailable:
         parser.epilog = "unavailable: " + ", ".join(unavailable)
     return parser
+
+
+def _parser_for(argv: list[str]) -> argparse.ArgumentParser:
+    """Build only what this command line needs: ``vmw can log`` imports the can command alone,
+    ``vmw --version`` none; help without a command, or a command word without a module of its
+    name (``vmw info``), builds them all."""
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None:
+        help_asked = any(a in ("-h", "--help") for a in argv)
+        return build_parser(only="" if "--version" in argv and not help_asked else None)
+    return build_parser(only=word if f"cmd_{word}" in _command_modules() else None)
 
 
 def _quiet_broken_pipe() -> int:
@@ -57,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
+    parser = _parser_for(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(argv)
     finally:

@@ -85,6 +85,7 @@ def test_good_release_runs_then_a_bad_one_is_rolled_back_by_supervision(
     report = json.loads(client.version_report())["signed"]
     assert report["last_result"]["outcome"] == "rolled_back"
     assert reason in report["last_result"]["reason"] and report["last_result"]["targets"] == [target2]
+    assert report["last_result"]["events"] == ["rolled back to tele r1 (running again)"]
     assert client.send_report()["accepted"] >= 1
     status = rig.director.status()["VIN0001"]
     assert status["last_result"]["outcome"] == "rolled_back"

@@ -286,6 +286,7 @@ class UpdateClient:
                 "outcome": outcome.status,
                 "targets": [t.path for t in outcome.installed],
                 "reason": outcome.activation.reason,
+                "events": outcome.activation.events,
             }
         )
         return outcome

@@ -314,7 +314,7 @@ class Installer:
             return result
         result.reason = reason
         log.warning("rolling back %s: %s", [p.name for p in packages], reason)
-        self._rollback(packages, previous, hook, result)
+        self._rollback(packages, previous, hook, result, health)
         return result
 
     def _watch(
@@ -349,6 +349,7 @@ class Installer:
         previous: list[Package | None],
         hook: ActivationHook,
         result: ActivationResult,
+        health: HealthCheck | None = None,
     ) -> None:
         try:
             hook.stop([p for p in packages if p.kind == APP])
@@ -369,9 +370,16 @@ class Installer:
             hook.reload([o for o in olds if o.kind != APP])
         except Exception as exc:
             result.events.append(f"rollback: restart of the previous version failed: {exc}")
-        result.events.append(
-            "rolled back to " + (", ".join(f"{o.name} r{o.release}" for o in olds) or "nothing")
-        )
+        back = ", ".join(f"{o.name} r{o.release}" for o in olds) or "nothing"
+        verdict = ""
+        if health is not None and olds:
+            try:  # say whether the previous version really runs again (nothing more to fall back to)
+                verdict = " (running again)" if health(olds) else " (previous version not healthy)"
+            except Unhealthy as exc:
+                verdict = f" (previous version not healthy: {exc})"
+            except Exception as exc:
+                verdict = f" (previous version not checked: {exc})"
+        result.events.append(f"rolled back to {back}{verdict}")
 
     def _prune(self, packages: list[Package], previous: list[Package | None]) -> None:
         """Keep the active and the previously active release of each slot (rollback needs it)."""

@@ -112,3 +112,29 @@ def test_tcp_method_to_the_udp_port_without_the_workaround(peers, tmp_path, netn
     with pytest.raises(AssertionError, match="no response"):
         consumer.cmd("call", method="add", value={"a": 40, "b": 2}, timeout=2)
     assert mini.cmd("stats")["calls"] == 0
+
+
+def _restarted_consumer_gets_events(peers, tmp_path, netns, fixes_off: str) -> dict:
+    manifest = write_manifest(
+        tmp_path, protocol="tcp", fields=[], eventgroups=[{"id": 1, "events": [0x8001]}]
+    )
+    provider = peers("provide", manifest, "a")
+    first = _consumer(peers, tmp_path, manifest, fixes_off)
+    first.cmd("wait_subscribed")
+    first.close()  # the consumer side closes its connection: its local port is in TIME_WAIT for 60 s
+    second = _consumer(peers, tmp_path, manifest, fixes_off)
+    second.cmd("wait_available")
+    for _ in range(30):  # until the new connection is up
+        provider.cmd("send", event="wheel_speeds", value={"fl": 1, "fr": 2, "rl": 3, "rr": 4})
+        got = second.cmd("wait_samples", n=4, timeout=0.2)
+        if got["ok"]:
+            break
+    return got
+
+
+def test_restarted_tcp_consumer_reconnects_from_the_same_port(peers, tmp_path, netns):
+    assert _restarted_consumer_gets_events(peers, tmp_path, netns, "")["ok"]
+
+
+def test_restarted_tcp_consumer_gets_nothing_without_the_workaround(peers, tmp_path, netns):
+    assert not _restarted_consumer_gets_events(peers, tmp_path, netns, "tcp_client_port_reuse")["ok"]

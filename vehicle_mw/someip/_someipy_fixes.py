@@ -429,6 +429,31 @@ def _find_service() -> Callable[[], None]:
     return remove
 
 
+@_register(
+    "tcp_client_port_reuse",
+    "a TCP client binds its fixed local port without SO_REUSEADDR: after the consumer's own close "
+    "(a restart) the port is in TIME_WAIT and every connect fails for 60 s, so no TCP events arrive",
+)
+def _tcp_client_port_reuse() -> Callable[[], None]:
+    import socket
+
+    from someipy._internal.tcp_connection import TcpConnection
+
+    async def connect(self: Any, src_ip: str, src_port: int) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as vsomeip's client sockets
+            sock.bind((src_ip, src_port))
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (self.remote_ip, self.remote_port))
+        except BaseException:
+            sock.close()
+            raise
+        self.reader, self.writer = await asyncio.open_connection(sock=sock)
+
+    return _patch(TcpConnection, "connect", connect)
+
+
 #: SubscribeNacks received, by (service, instance, eventgroup) (visible in the daemon process)
 SUBSCRIBE_NACKS: dict[tuple[int, int, int], int] = {}
 

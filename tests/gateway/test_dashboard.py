@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import inspect
 import json
 import shutil
 import tempfile
@@ -14,7 +15,8 @@ import cantools
 import pytest
 from websockets.asyncio.client import connect as ws_connect
 
-from vehicle_mw.gateway import Gateway
+from vehicle_mw.gateway import Gateway, server
+from vehicle_mw.gateway.dashboard_api import add_dashboard_routes
 from vehicle_mw.gateway.loadgen import WsVehicle, hello
 from vehicle_mw.gateway.operators import OperatorStore, Role
 from vehicle_mw.manifest.gateway import GatewayLimits
@@ -58,6 +60,21 @@ def decoded_trace() -> tuple[link_pb2.Catalog, list[link_pb2.Uplink]]:
             cols = link_pb2.SampleColumns()
     batches.append(link_pb2.Uplink(batch=link_pb2.SampleBatch(seq=seq + 1, columns=cols)))
     return link_pb2.Catalog(hash=b"gnss-demo", signals=infos), batches
+
+
+@pytest.fixture
+def dashboard_routes(monkeypatch):
+    """Gateways built in this test carry the dashboard routes (until api.build_app registers them)."""
+    original = server.build_app
+    if "add_dashboard_routes" in inspect.getsource(original):
+        return  # build_app registers them itself already
+
+    def build(core, queries, auth):
+        app = original(core, queries, auth)
+        add_dashboard_routes(app, core, queries, auth.require(Role.VIEWER))
+        return app
+
+    monkeypatch.setattr(server, "build_app", build)
 
 
 async def populate(gw: Gateway) -> WsVehicle:
@@ -191,7 +208,7 @@ async def _drain(stream: asyncio.StreamReader) -> None:
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (Makefile APT_PACKAGES)")
-def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
+def test_dashboard_shows_fleet_link_state_and_plots(tmp_path, dashboard_routes):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "dashboard.png"
     shot.unlink(missing_ok=True)
@@ -223,8 +240,9 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
                 row = f"document.querySelector('tr[data-vehicle=\"{V}\"]')"
                 await browser.wait_for(f"!!{row} && {row}.textContent.includes('6144 B')")
                 await browser.wait_for("document.querySelectorAll('#link-events tbody tr').length > 0")
-                await browser.wait_for("Number(document.getElementById('plot').dataset.points) > 10")
+                await browser.wait_for("Number(document.getElementById('signals-plot').dataset.points) > 10")
                 await browser.wait_for("document.getElementById('plot-info').textContent.includes('samples')")
+                await browser.wait_for("!!document.querySelector('#signals-plot canvas')")
                 shown = await browser.call("Page.captureScreenshot", format="png")
                 shot.write_bytes(base64.b64decode(shown["data"]))
                 dom = await browser.js("document.documentElement.outerHTML")
@@ -261,8 +279,8 @@ def test_dashboard_shows_fleet_link_state_and_plots(tmp_path):
     ):
         assert shown in row, f"fleet row lacks {shown!r}: {row}"
     assert "grpc RTT 412 ms &gt; 300 ms for 3 s" in dom  # link history
-    assert 'id="plot" width="1100" height="300" data-points="' in dom
-    points = int(dom.split('data-points="', 1)[1].split('"', 1)[0])
-    assert points > 10
+    plotted = dom.split('id="signals-plot"', 1)[1].split(">", 1)[0]
+    assert int(plotted.split('data-points="', 1)[1].split('"', 1)[0]) > 10, plotted
+    assert 'class="uplot' in dom.split('id="signals-plot"', 1)[1]  # drawn by the vendored uPlot
     assert "samples" in dom.split('id="plot-info">', 1)[1].split("<", 1)[0]
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one

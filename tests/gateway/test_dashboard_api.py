@@ -4,35 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import inspect
 import io
 import urllib.request
 
 import pytest
 
-from vehicle_mw.gateway import Gateway, server
-from vehicle_mw.gateway.dashboard_api import MAX_PAGE, add_dashboard_routes, fleet_page, merge_fleet
+from vehicle_mw.gateway import Gateway
+from vehicle_mw.gateway.dashboard_api import MAX_PAGE, fleet_page, merge_fleet
 from vehicle_mw.gateway.loadgen import WsVehicle, hello
-from vehicle_mw.gateway.operators import Role
 from vehicle_mw.v1 import link_pb2
 
 from .helpers import http_json, local_config, operator_token, run
-from .test_dashboard import V, populate
-
-
-@pytest.fixture
-def dashboard_routes(monkeypatch):
-    """Gateways built in this test carry the dashboard routes (until api.build_app registers them)."""
-    original = server.build_app
-    if "add_dashboard_routes" in inspect.getsource(original):
-        return  # build_app registers them itself already
-
-    def build(core, queries, auth):
-        app = original(core, queries, auth)
-        add_dashboard_routes(app, core, queries, auth.require(Role.VIEWER))
-        return app
-
-    monkeypatch.setattr(server, "build_app", build)
+from .test_dashboard import V, dashboard_routes, populate  # noqa: F401 (fixture)
 
 
 async def wait_until(check, timeout: float = 30.0, what: str = "") -> None:
@@ -91,7 +74,8 @@ def test_merge_and_page_at_10k_vehicles():
     assert fleet_page(rows, "nope", None, "id", "asc", 0, 50)["total"] == 0
 
 
-def test_fleet_page_merges_live_and_stored_with_auth_and_limits(tmp_path, dashboard_routes):
+@pytest.mark.usefixtures("dashboard_routes")
+def test_fleet_page_merges_live_and_stored_with_auth_and_limits(tmp_path):
     cfg = local_config(tmp_path, allow_anonymous=True)
     viewer = operator_token(cfg.database, "viewer")
     admin = operator_token(cfg.database, "admin")
@@ -165,7 +149,8 @@ def _get(url: str, token: str | None) -> tuple[int, dict, str]:
         return exc.code, dict(exc.headers), exc.read().decode()
 
 
-def test_track_and_csv_of_the_gnss_trace(tmp_path, dashboard_routes):
+@pytest.mark.usefixtures("dashboard_routes")
+def test_track_and_csv_of_the_gnss_trace(tmp_path):
     cfg = local_config(tmp_path, allow_anonymous=True)
     viewer = operator_token(cfg.database, "viewer")
 

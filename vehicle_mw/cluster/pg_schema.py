@@ -59,7 +59,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     n integer NOT NULL,
     data bytea NOT NULL
 );
-ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL;
 CREATE INDEX IF NOT EXISTS chunks_by_signal ON chunks(vehicle_key, signal_id, t0);
 CREATE TABLE IF NOT EXISTS link_events (
     key bigserial PRIMARY KEY,
@@ -115,7 +114,10 @@ def apply_schema(conn: psycopg.Connection) -> None:
     """Create what is missing (idempotent; safe from several processes at once)."""
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK,))
+        new = conn.execute("SELECT to_regclass('chunks') IS NULL").fetchone()[0]
         conn.execute(SCHEMA)
+        if new:  # chunks are compressed already; once only (ALTER locks the table against COPYs)
+            conn.execute("ALTER TABLE chunks ALTER COLUMN data SET STORAGE EXTERNAL")
 
 
 __all__ = ["SCHEMA", "apply_schema"]

@@ -207,6 +207,8 @@ async function refreshSignals() {
   }
 }
 
+const deg = (v, pos, neg) => Math.abs(v).toFixed(5) + "° " + (v < 0 ? neg : pos);
+
 // equirectangular projection around the track's mean latitude: enough for a drive, no tiles needed
 async function refreshTrack() {
   const t = await getJSON(vpath(state.vehicle) + "/track?max_points=2000");
@@ -230,7 +232,7 @@ async function refreshTrack() {
   }
   const km = span * 111.32;
   $("track-info").textContent = t.latitude + " / " + t.longitude + ": " + t.points.length + " points, " +
-    la0.toFixed(5) + "…" + la1.toFixed(5) + " N, " + lo0.toFixed(5) + "…" + lo1.toFixed(5) + " E, " +
+    deg(la0, "N", "S") + "…" + deg(la1, "N", "S") + ", " + deg(lo0, "E", "W") + "…" + deg(lo1, "E", "W") + ", " +
     "box " + km.toFixed(2) + " km, " + fmtTime(t.points[0][0]) + " → " + fmtTime(t.points[t.points.length - 1][0]);
 }
 

@@ -16,30 +16,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vehicle_mw.campaign.evaluator import NS_PER_MS, CompiledCondition, WindowRef, truth
+from vehicle_mw.campaign.evaluator import _ARITH, _CMP, NS_PER_MS, CompiledCondition, WindowRef, truth
 from vehicle_mw.campaign.expression import WINDOW_FUNCTIONS, Binary, Call, Node, Num, Signal, Unary
-from vehicle_mw.native.records import VALUE_F64, VALUE_I64
+from vehicle_mw.signals.decoder import column_values_as_float
 
-_CMP = {
-    "<": np.less,
-    "<=": np.less_equal,
-    ">": np.greater,
-    ">=": np.greater_equal,
-    "==": np.equal,
-    "!=": np.not_equal,
-}
-_ARITH = {"+": np.add, "-": np.subtract, "*": np.multiply}
 WINDOW_TAIL = 3  # windows kept per (signal, window) across batches: open, last, previous
-
-
-def _as_float(kinds: np.ndarray, raw: np.ndarray) -> np.ndarray:
-    """``values_as_float`` on the value and kind columns (a structured gather costs 20x more)."""
-    out = raw.copy()
-    ints = kinds == VALUE_I64
-    out[ints] = raw.view("<i8")[ints]
-    uints = (kinds != VALUE_F64) & ~ints
-    out[uints] = raw.view("<u8")[uints]
-    return out
+_as_float = column_values_as_float
 
 
 def stream_time(timestamps: np.ndarray, t_max: int) -> np.ndarray:

@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
 
 from vehicle_mw.gateway.core import GatewayCore
+from vehicle_mw.gateway.dashboard_api import add_dashboard_routes
 from vehicle_mw.gateway.errors import CommandError, GatewayError
 from vehicle_mw.gateway.operator_api import add_operator_routes
 from vehicle_mw.gateway.operators import Role
@@ -61,6 +62,7 @@ def build_app(core: GatewayCore, queries: Queries, auth: OperatorAuth) -> FastAP
     )
     viewer, operator, admin = (auth.require(r) for r in (Role.VIEWER, Role.OPERATOR, Role.ADMIN))
     add_operator_routes(app, auth)
+    add_dashboard_routes(app, core, queries, viewer)  # fleet page, GNSS track, series CSV
 
     async def q(fn, *args):
         return await asyncio.to_thread(fn, *args)

@@ -70,3 +70,27 @@ def test_a_set_replaced_midway_carries_the_unchanged_campaigns_on(demo, split):
         assert a[name][1] + b[name][1] == whole[name][1], name
         assert a[name][2] + b[name][2] == whole[name][2], name
     assert any(whole[n][1] and b[n][1] for n in first.names)  # triggers after the replacement
+
+
+@pytest.mark.parametrize("batch", [13, 256])
+def test_a_constant_window_averages_to_its_value_exactly(demo, batch):
+    """Partial window sums carried across batches round differently from one running sum: a
+    constant signal must still average to its own value, not one ulp above a threshold equal to it
+    (12.345 does round up without the clamp)."""
+    _, samples, index = demo
+    samples = samples.copy()
+    mine = samples["signal_id"] == index.resolve(AX)
+    samples["kind"][mine] = 0  # VALUE_F64
+    samples["value"][mine] = 12.345
+    cs = campaigns(
+        doc("gt", signals=(AX,), expression=f"last_window_avg({AX}, 500) > 12.345"),
+        doc("ge", signals=(AX,), expression=f"last_window_avg({AX}, 500) >= 12.345"),
+    )
+    want = conditions_only(cs, index, samples)
+    got: list[list[int]] = [[], []]
+    shared = ConditionSet.of(cs, index)
+    for i in range(0, len(samples), batch):
+        for k, times in enumerate(shared.feed(samples[i : i + batch])):
+            got[k].extend(times.tolist())
+    assert got[0] == want[0] == []
+    assert got[1] == want[1] and len(got[1]) > 0

@@ -209,7 +209,11 @@ class _Lookup:
     def __init__(self, windows: _Windows, table: tuple[np.ndarray, ...]) -> None:
         self.w = windows
         self.ref, self.wid, count, total, low, high = table
-        self.agg = {"min": low, "max": high, "avg": total / np.maximum(count, 1)}
+        # an average lies within its window's min and max, and equals them when they are equal:
+        # partial sums carried across batches round in another order than one running sum, and a
+        # constant 748.7332 must not average to 748.7332000000001 against a threshold of 748.7332
+        avg = np.where(low == high, low, np.clip(total / np.maximum(count, 1), low, high))
+        self.agg = {"min": low, "max": high, "avg": avg}
         base = np.zeros(windows.n, np.int64)
         if len(self.ref):
             first = np.concatenate(([True], self.ref[1:] != self.ref[:-1]))

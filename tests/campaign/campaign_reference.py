@@ -102,8 +102,11 @@ def evaluate(node: Node, ids: dict[str, int], st: Stream) -> float:
     vals = st.windows[(sid, wns)].get(wid)
     if not vals:
         return NAN
-    if agg == "avg":
-        return sum(vals) / len(vals)
+    if agg == "avg":  # within [min, max], exact for a constant window (as the evaluator's)
+        if any(v != v for v in vals):
+            return NAN
+        lo, hi = min(vals), max(vals)
+        return lo if lo == hi else min(max(sum(vals) / len(vals), lo), hi)
     if any(v != v for v in vals):
         return NAN
     return min(vals) if agg == "min" else max(vals)

@@ -13,6 +13,7 @@ import pytest
 psycopg = pytest.importorskip("psycopg", reason="the cluster extra (psycopg) is not installed")
 pytest.importorskip("nats", reason="the cluster extra (nats-py) is not installed")
 
+from vehicle_mw.cluster.local_nats import LocalNats, NatsMissing  # noqa: E402
 from vehicle_mw.cluster.local_pg import LocalPostgres, PostgresMissing  # noqa: E402
 
 
@@ -41,3 +42,16 @@ def pg_dsn(pg_server):
     yield pg_server.dsn.replace("dbname=vmw", f"dbname={name}")
     with psycopg.connect(pg_server.dsn, autocommit=True) as conn:
         conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def nats1():
+    """A one-node NATS server of the test's own (JetStream on), in a temporary folder."""
+    root = tempfile.mkdtemp(prefix="vmw-test-nats-")
+    try:
+        cluster = LocalNats(root, 1)
+    except NatsMissing as exc:
+        pytest.skip(str(exc))
+    with cluster:
+        yield cluster
+    shutil.rmtree(root, ignore_errors=True)

@@ -4,14 +4,9 @@ resend) enters the stream twice, and PostgreSQL still stores it once."""
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 import time
 
-import pytest
-
 from vehicle_mw.cluster.js_backend import JetStreamOptions, JetStreamSink
-from vehicle_mw.cluster.local_nats import LocalNats, NatsMissing
 from vehicle_mw.cluster.pg_queries import PgQueries
 from vehicle_mw.cluster.worker import SinkWorker
 
@@ -19,18 +14,6 @@ from .fleet import PER, numbered
 
 V = "VIN-DW-1"
 WINDOW_S = 1.0
-
-
-@pytest.fixture
-def nats1():
-    root = tempfile.mkdtemp(prefix="vmw-test-nats-")
-    try:
-        cluster = LocalNats(root, 1)
-    except NatsMissing as exc:
-        pytest.skip(str(exc))
-    with cluster:
-        yield cluster
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_resend_beyond_the_duplicate_window_is_stored_once(nats1, pg_dsn):

@@ -3,31 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
-import tempfile
 
 import pytest
 
 from tests.gateway.helpers import local_config
-from vehicle_mw.cluster.local_nats import LocalNats, NatsMissing
 from vehicle_mw.gateway import Gateway
 from vehicle_mw.gateway.errors import CommandError
 from vehicle_mw.gateway.loadgen import WsVehicle, hello
 from vehicle_mw.v1 import link_pb2
 
 V = "VIN-RELAY-1"
-
-
-@pytest.fixture
-def nats1():
-    root = tempfile.mkdtemp(prefix="vmw-test-nats-")
-    try:
-        cluster = LocalNats(root, 1)
-    except NatsMissing as exc:
-        pytest.skip(str(exc))
-    with cluster:
-        yield cluster
-    shutil.rmtree(root, ignore_errors=True)
 
 
 def test_command_through_the_other_replica(tmp_path, nats1, pg_dsn):

@@ -13,7 +13,7 @@ as true when it is non-zero and not null.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,17 +45,24 @@ class SignalIndex:
 
         A name carried by several buses is left out (ambiguous); use its VSS path.
         """
+        return cls.from_entries((s.name, s.id, s.vss) for s in catalog.signals)
+
+    @classmethod
+    def from_entries(cls, entries: Iterable[tuple[str, int, str | None]]) -> SignalIndex:
+        """(name, id, VSS path or empty) per signal, from whichever catalog form carries them; a
+        name several signals share is left out (ambiguous), their VSS paths stay."""
+        entries = list(entries)
         ids: dict[str, int] = {}
         counts: dict[str, int] = {}
-        for s in catalog.signals:
-            counts[s.name] = counts.get(s.name, 0) + 1
-            ids[s.name] = s.id
+        for name, sid, _ in entries:
+            counts[name] = counts.get(name, 0) + 1
+            ids[name] = sid
         for name, n in counts.items():
             if n > 1:
                 del ids[name]
-        for s in catalog.signals:
-            if s.vss:
-                ids[s.vss] = s.id
+        for _, sid, vss in entries:
+            if vss:
+                ids[vss] = sid
         return cls(ids)
 
     def resolve(self, name: str) -> int | None:

@@ -47,18 +47,7 @@ def signal_index(catalog: link_pb2.Catalog) -> SignalIndex:
     """Names (``Message.Signal``; left out when two sources carry one) and VSS paths to ids."""
     from vehicle_mw.campaign import SignalIndex
 
-    ids: dict[str, int] = {}
-    seen: dict[str, int] = {}
-    for s in catalog.signals:
-        seen[s.name] = seen.get(s.name, 0) + 1
-        ids[s.name] = s.id
-    for name, n in seen.items():
-        if n > 1:
-            del ids[name]
-    for s in catalog.signals:
-        if s.vss_path:
-            ids[s.vss_path] = s.id
-    return SignalIndex(ids)
+    return SignalIndex.from_entries((s.name, s.id, s.vss_path) for s in catalog.signals)
 
 
 def load_keys(folder: pathlib.Path) -> tuple[list, dict[str, str]]:
